@@ -1,0 +1,9 @@
+//! `odinw`: a benchmark harness for Object Detection in the Wild.
+//!
+//! The modules read like the pipeline: [`registry`] (which tasks exist and where their files
+//! live) → data (download, normalise, validate) → splits (few-shot subsets) → model/engine →
+//! postprocess → eval (COCO AP) → report/submission, and train. [`cli`] wires them to the
+//! command line; [`util`] holds atomic writes and hashing.
+pub mod cli;
+pub mod registry;
+pub mod util;
