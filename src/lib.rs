@@ -5,5 +5,6 @@
 //! postprocess → eval (COCO AP) → report/submission, and train. [`cli`] wires them to the
 //! command line; [`util`] holds atomic writes and hashing.
 pub mod cli;
+pub mod data;
 pub mod registry;
 pub mod util;

@@ -1,0 +1,2 @@
+//! Datasets on disk: COCO annotation files as RoboFlow and GLIP write them.
+pub mod coco;
