@@ -1,4 +1,5 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
+mod doctor;
 mod info;
 mod list;
 
@@ -20,6 +21,8 @@ pub struct Cli {
 enum Command {
     /// List the tasks of a suite, with what is on disk.
     List(list::Args),
+    /// Show what odinw finds: ONNX Runtime, execution providers, GPU, TensorRT.
+    Doctor(doctor::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
     Info(info::Args),
 }
@@ -30,6 +33,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match result {
         Ok(code) => code,

@@ -79,3 +79,17 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary folder")
 }
+
+/// Runs a snippet of Python code with the oracle interpreter; panics with its stderr on failure.
+pub fn run_oracle_code(python: &Path, code: &str) -> String {
+    let out = Command::new(python)
+        .args(["-c", code])
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("python output is UTF-8")
+}

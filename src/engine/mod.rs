@@ -1,0 +1,7 @@
+//! Running exported models on ONNX Runtime through `ort`: finding and loading the library
+//! ([`runtime`]), execution providers and sessions.
+pub mod runtime;
+pub mod session;
+
+pub use runtime::Device;
+pub use session::{Graph, SessionOptions, Tensor};

@@ -1,0 +1,267 @@
+//! One ONNX graph on one execution provider: CPU with a thread count, CUDA, or TensorRT with
+//! fp16 and engine/timing caches keyed by model hash, GPU and TensorRT version. Inputs and
+//! outputs are plain host tensors ([`Tensor`]); the caller names them.
+use super::runtime::{self, Device};
+use anyhow::{anyhow, bail, Context, Result};
+use ort::ep::{self, ExecutionProviderDispatch};
+use ort::session::Session;
+use ort::value::{DynValue, TensorElementType, ValueType};
+use std::path::{Path, PathBuf};
+
+/// A host tensor: row-major data with its shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tensor {
+    F32 { shape: Vec<usize>, data: Vec<f32> },
+    I64 { shape: Vec<usize>, data: Vec<i64> },
+    Bool { shape: Vec<usize>, data: Vec<bool> },
+}
+
+impl Tensor {
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Tensor::F32 { shape, .. } | Tensor::I64 { shape, .. } | Tensor::Bool { shape, .. } => {
+                shape
+            }
+        }
+    }
+
+    /// The data as f32, or an error naming the actual type.
+    pub fn as_f32(&self) -> Result<&[f32]> {
+        match self {
+            Tensor::F32 { data, .. } => Ok(data),
+            other => bail!(
+                "expected an f32 tensor, got {:?}",
+                std::mem::discriminant(other)
+            ),
+        }
+    }
+
+    fn to_value(&self) -> Result<DynValue> {
+        let shape = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<_>>();
+        Ok(match self {
+            Tensor::F32 { shape: s, data } => {
+                ort::value::Tensor::from_array((shape(s), data.clone()))?.into_dyn()
+            }
+            Tensor::I64 { shape: s, data } => {
+                ort::value::Tensor::from_array((shape(s), data.clone()))?.into_dyn()
+            }
+            Tensor::Bool { shape: s, data } => {
+                ort::value::Tensor::from_array((shape(s), data.clone()))?.into_dyn()
+            }
+        })
+    }
+
+    fn from_value(name: &str, value: &DynValue) -> Result<Self> {
+        let ValueType::Tensor { ty, .. } = value.dtype() else {
+            bail!("output {name} is not a tensor");
+        };
+        let dims = |s: &ort::value::Shape| s.iter().map(|&d| d as usize).collect::<Vec<_>>();
+        Ok(match ty {
+            TensorElementType::Float32 => {
+                let (s, d) = value.try_extract_tensor::<f32>()?;
+                Tensor::F32 {
+                    shape: dims(s),
+                    data: d.to_vec(),
+                }
+            }
+            TensorElementType::Int64 => {
+                let (s, d) = value.try_extract_tensor::<i64>()?;
+                Tensor::I64 {
+                    shape: dims(s),
+                    data: d.to_vec(),
+                }
+            }
+            TensorElementType::Bool => {
+                let (s, d) = value.try_extract_tensor::<bool>()?;
+                Tensor::Bool {
+                    shape: dims(s),
+                    data: d.to_vec(),
+                }
+            }
+            other => bail!("output {name} has element type {other:?}, which odinw does not read"),
+        })
+    }
+}
+
+/// How to run a graph.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub device: Device,
+    /// CPU threads inside one operator (0 = ONNX Runtime's default).
+    pub threads: usize,
+    /// TensorRT: build fp16 engines.
+    pub fp16: bool,
+    /// GPU ordinal for CUDA and TensorRT.
+    pub device_id: i32,
+    /// Where TensorRT engine and timing caches live.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            device: Device::Cpu,
+            threads: 0,
+            fp16: false,
+            device_id: 0,
+            cache_dir: None,
+        }
+    }
+}
+
+/// A loaded graph.
+pub struct Graph {
+    session: Session,
+    path: PathBuf,
+}
+
+impl Graph {
+    /// Loads `path` for `opts.device`, loading ONNX Runtime first if needed.
+    pub fn open(path: &Path, opts: &SessionOptions) -> Result<Self> {
+        runtime::ensure_loaded(opts.device)?;
+        if !path.is_file() {
+            bail!("model graph {} does not exist", path.display());
+        }
+        let env = runtime::environment()?;
+        let mut builder = Session::builder(env)?;
+        if opts.threads > 0 {
+            builder = builder
+                .with_intra_threads(opts.threads)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        let providers = execution_providers(path, opts)?;
+        if !providers.is_empty() {
+            builder = builder
+                .with_execution_providers(providers)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("enabling {:?} for {}", opts.device, path.display()))?;
+        }
+        let session = builder
+            .commit_from_file(path)
+            .with_context(|| format!("loading {}", path.display()))?;
+        Ok(Graph {
+            session,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn input_names(&self) -> Vec<String> {
+        self.session
+            .inputs()
+            .iter()
+            .map(|i| i.name().to_string())
+            .collect()
+    }
+
+    pub fn output_names(&self) -> Vec<String> {
+        self.session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect()
+    }
+
+    /// Runs the graph on named inputs; returns every output by name, in the graph's order.
+    pub fn run(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        let values = inputs
+            .iter()
+            .map(|(n, t)| Ok((std::borrow::Cow::from(n.to_string()), t.to_value()?.into())))
+            .collect::<Result<Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)>>>()?;
+        let names = self.output_names();
+        let path = self.path.clone();
+        let outputs = self
+            .session
+            .run(values)
+            .with_context(|| format!("running {}", path.display()))?;
+        names
+            .into_iter()
+            .map(|n| {
+                let t = Tensor::from_value(&n, &outputs[n.as_str()])?;
+                Ok((n, t))
+            })
+            .collect()
+    }
+}
+
+fn execution_providers(
+    path: &Path,
+    opts: &SessionOptions,
+) -> Result<Vec<ExecutionProviderDispatch>> {
+    Ok(match opts.device {
+        Device::Cpu => Vec::new(),
+        Device::Cuda => vec![ep::CUDA::default()
+            .with_device_id(opts.device_id)
+            .build()
+            .error_on_failure()],
+        Device::Tensorrt => {
+            let cache = tensorrt_cache_dir(path, opts)?;
+            std::fs::create_dir_all(&cache)
+                .with_context(|| format!("creating {}", cache.display()))?;
+            let cache = cache.display().to_string();
+            vec![
+                ep::TensorRT::default()
+                    .with_device_id(opts.device_id)
+                    .with_fp16(opts.fp16)
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(&cache)
+                    .with_timing_cache(true)
+                    .with_timing_cache_path(&cache)
+                    .build()
+                    .error_on_failure(),
+                ep::CUDA::default().with_device_id(opts.device_id).build(),
+            ]
+        }
+    })
+}
+
+/// `<cache>/tensorrt/<model sha256[..16]>-<gpu>-trt<version>-<fp16|fp32>`: engines built for
+/// another model, GPU or TensorRT are never reused. (ONNX Runtime's engine file names also
+/// encode the input shapes.)
+fn tensorrt_cache_dir(path: &Path, opts: &SessionOptions) -> Result<PathBuf> {
+    let root = match &opts.cache_dir {
+        Some(d) => d.clone(),
+        None => runtime::cache_dir()?,
+    };
+    let hash = crate::util::hash::sha256_file(path)?;
+    let gpu = gpu_slug(opts.device_id);
+    let trt = tensorrt_version().unwrap_or_else(|| "unknown".into());
+    let precision = if opts.fp16 { "fp16" } else { "fp32" };
+    Ok(root
+        .join("tensorrt")
+        .join(format!("{}-{gpu}-trt{trt}-{precision}", &hash[..16])))
+}
+
+fn gpu_slug(device_id: i32) -> String {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=name",
+            "--format=csv,noheader",
+            &format!("--id={device_id}"),
+        ])
+        .output();
+    let name = out
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "gpu".into());
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// TensorRT's version from `getInferLibVersion` (e.g. 10.13.0 → "101300"), if loadable.
+pub fn tensorrt_version() -> Option<String> {
+    // SAFETY: `int32_t getInferLibVersion()` takes no arguments and has no preconditions.
+    unsafe {
+        let lib = libloading::Library::new("libnvinfer.so.10").ok()?;
+        let f: libloading::Symbol<unsafe extern "C" fn() -> i32> =
+            lib.get(b"getInferLibVersion").ok()?;
+        Some(f().to_string())
+    }
+}
