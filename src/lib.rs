@@ -7,4 +7,5 @@
 pub mod cli;
 pub mod data;
 pub mod registry;
+pub mod splits;
 pub mod util;
