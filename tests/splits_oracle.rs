@@ -83,7 +83,11 @@ fn compare_with_oracle(python: &Path, src: &Path) {
         let want_images: Vec<u64> = serde_json::from_value(r["image_ids"].clone()).unwrap();
         let want_anns: Vec<u64> = serde_json::from_value(r["annotation_ids"].clone()).unwrap();
         assert_eq!(ids(&file["images"]), want_images, "image ids, {what}");
-        assert_eq!(ids(&file["annotations"]), want_anns, "annotation ids, {what}");
+        assert_eq!(
+            ids(&file["annotations"]),
+            want_anns,
+            "annotation ids, {what}"
+        );
 
         let selection: Vec<u64> = serde_json::from_value(r["selection"].clone()).unwrap();
         let seed_value: Seed = seed.parse().unwrap();
@@ -134,9 +138,9 @@ fn real_roboflow_exports_match_the_oracle() {
     let scratch = common::scratch();
     for dataset in ["BCCD.v3-raw.coco", "Aquarium Combined.v2-raw-1024.coco"] {
         for split in ["train", "valid", "test"] {
-            let Some(raw) =
-                common::shared_data(&format!("roboflow/{dataset}/{split}/_annotations.coco.json"))
-            else {
+            let Some(raw) = common::shared_data(&format!(
+                "roboflow/{dataset}/{split}/_annotations.coco.json"
+            )) else {
                 return;
             };
             // As exported (category 0 = RoboFlow's background entry) ...
@@ -250,7 +254,9 @@ fn a_category_id_glip_cannot_index_fails_in_both() {
     assert_eq!(run.status.code(), Some(1));
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(
-        err.contains("sparse_ids.json") && err.contains("IndexError") && err.contains("3 categories"),
+        err.contains("sparse_ids.json")
+            && err.contains("IndexError")
+            && err.contains("3 categories"),
         "{err}"
     );
     let oracle = std::process::Command::new(&python)

@@ -96,11 +96,7 @@ fn streams_and_shuffles_match_cpython() {
         let mut r = PyRandom::new(&seed);
         for (i, want) in expected["random53"].as_array().unwrap().iter().enumerate() {
             let got = (r.random() * 9_007_199_254_740_992.0) as u64;
-            assert_eq!(
-                got,
-                want.as_u64().unwrap(),
-                "random() #{i}, seed {label}"
-            );
+            assert_eq!(got, want.as_u64().unwrap(), "random() #{i}, seed {label}");
         }
 
         let mut r = PyRandom::new(&seed);

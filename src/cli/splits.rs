@@ -79,7 +79,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     if jobs.is_empty() {
         bail!(
-            "none of the {missing} source annotation files is present under {}; download the tasks first",
+            "no annotation file of the {missing} selected task(s) is present under {}; download them first",
             registry::data_root(args.root.as_deref()).display()
         );
     }
@@ -164,8 +164,9 @@ fn registry_jobs(args: &Args, shots: &[u32], seeds: &[Seed]) -> Result<(Vec<Job>
     } else {
         dedup(args.split.iter().map(|s| s.key()).collect())
     };
-    let (mut jobs, mut missing) = (Vec::new(), 0);
+    let (mut jobs, mut missing) = (Vec::new(), Vec::new());
     for task in tasks {
+        let mut absent = Vec::new();
         for split in &splits {
             let Some(job) = task_job(task, &root, split, shots, seeds) else {
                 if !args.split.is_empty() && !args.tasks.is_empty() {
@@ -176,16 +177,20 @@ fn registry_jobs(args: &Args, shots: &[u32], seeds: &[Seed]) -> Result<(Vec<Job>
             if job.source.exists() {
                 jobs.push(job);
             } else {
-                missing += 1;
-                eprintln!(
-                    "note: {}: {} is missing; skipped",
-                    job.label,
-                    job.source.display()
-                );
+                absent.push(job.source.display().to_string());
             }
         }
+        if !absent.is_empty() {
+            missing.push(format!("{}: {}", task.name, absent.join(", ")));
+        }
     }
-    Ok((jobs, missing))
+    // With nothing present the caller's error says so; otherwise name what was skipped.
+    if !jobs.is_empty() {
+        for m in &missing {
+            eprintln!("note: skipped, annotation file missing: {m}");
+        }
+    }
+    Ok((jobs, missing.len()))
 }
 
 fn task_job(task: &Task, root: &Path, split: &str, shots: &[u32], seeds: &[Seed]) -> Option<Job> {
@@ -345,20 +350,16 @@ fn check_job(job: &Job) -> Result<usize> {
     for t in present {
         let r = splits::check_target(&source, t)?;
         let who = if r.written_by_odinw {
-            "odinw's"
+            "written by odinw"
         } else {
-            "prepared"
+            "not written by odinw"
         };
         let hint = if r.matches_unshuffled {
             " (it holds the images of the unshuffled greedy pass, seed 0)"
         } else {
             ""
         };
-        println!(
-            "  {} ({who}): {}{hint}",
-            file_name(&t.path),
-            r.comparison
-        );
+        println!("  {} ({who}): {}{hint}", file_name(&t.path), r.comparison);
         if !r.comparison.identical() {
             differing += 1;
         }

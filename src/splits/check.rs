@@ -86,27 +86,41 @@ fn id_list(ids: &[u64]) -> String {
     format!("[{}]", s.join(", "))
 }
 
+/// `"; only in the file [..]; only generated [..]"`, leaving out empty sides.
+fn only_lists(in_file: &[u64], generated: &[u64]) -> String {
+    let mut s = String::new();
+    if !in_file.is_empty() {
+        s.push_str(&format!("; only in the file {}", id_list(in_file)));
+    }
+    if !generated.is_empty() {
+        s.push_str(&format!("; only generated {}", id_list(generated)));
+    }
+    s
+}
+
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.identical() {
-            return write!(f, "identical ({} images)", self.images_in_file);
+            let n = self.images_in_file;
+            return write!(f, "identical ({n} image{})", if n == 1 { "" } else { "s" });
         }
         let mut parts = Vec::new();
         if !self.same_images() {
             parts.push(format!(
-                "images: {} in the file, {} generated; only in the file {}, only generated {}",
+                "images: {} in the file, {} generated{}",
                 self.images_in_file,
                 self.images_generated,
-                id_list(&self.images_only_in_file),
-                id_list(&self.images_only_generated)
+                only_lists(&self.images_only_in_file, &self.images_only_generated)
             ));
         }
         if !self.annotations_only_in_file.is_empty() || !self.annotations_only_generated.is_empty()
         {
             parts.push(format!(
-                "annotations: only in the file {}, only generated {}",
-                id_list(&self.annotations_only_in_file),
-                id_list(&self.annotations_only_generated)
+                "annotations{}",
+                only_lists(
+                    &self.annotations_only_in_file,
+                    &self.annotations_only_generated
+                )
             ));
         }
         if self.records_differing > 0 {
@@ -141,6 +155,8 @@ mod tests {
         let b = file(&[2, 1], &[(11, 2), (10, 1)]);
         assert!(compare(&a, &b).identical());
         assert_eq!(compare(&a, &b).to_string(), "identical (2 images)");
+        let one = file(&[1], &[(10, 1)]);
+        assert_eq!(compare(&one, &one).to_string(), "identical (1 image)");
         let c = file(&[1, 3], &[(10, 1), (12, 3)]);
         let cmp = compare(&a, &c);
         assert!(!cmp.identical());
@@ -149,7 +165,9 @@ mod tests {
         assert_eq!(cmp.annotations_only_in_file, vec![11]);
         let text = cmp.to_string();
         assert!(
-            text.contains("only in the file [2]") && text.contains("only generated [3]"),
+            text.contains(
+                "images: 2 in the file, 2 generated; only in the file [2]; only generated [3]"
+            ) && text.contains("annotations; only in the file [11]; only generated [12]"),
             "{text}"
         );
     }

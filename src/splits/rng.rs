@@ -63,7 +63,9 @@ impl From<u64> for Seed {
 
 /// Why a seed's text was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid seed {text:?}: a seed is a non-negative decimal integer (any size), e.g. 3 or 300")]
+#[error(
+    "invalid seed {text:?}: a seed is a non-negative decimal integer (any size), e.g. 3 or 300"
+)]
 pub struct SeedError {
     text: String,
 }
@@ -261,7 +263,10 @@ mod tests {
                 30,
                 [2315337690, 3470664770, 1242089248, 2624239376, 129007523],
             ),
-            (300, [2567083842, 1530895727, 1480517558, 4155335167, 6420524]),
+            (
+                300,
+                [2567083842, 1530895727, 1480517558, 4155335167, 6420524],
+            ),
         ];
         for (s, expected) in cases {
             let mut rng = PyRandom::new(&Seed::from(s));

@@ -170,8 +170,11 @@ fn has_valid_annotation(coco: &CocoFile, anns: &[usize], name: &str) -> Result<b
 mod tests {
     use super::*;
 
-    /// A file from `(image id, [(annotation id, category id, w, h)])` with `cats` categories 1..=cats.
-    fn coco(images: &[(u64, &[(u64, u64, f64, f64)])], cats: u64) -> CocoFile {
+    /// `(annotation id, category id, w, h)`.
+    type Ann = (u64, u64, f64, f64);
+
+    /// A file from `(image id, annotations)` with `cats` categories 1..=cats.
+    fn coco(images: &[(u64, &[Ann])], cats: u64) -> CocoFile {
         let images_json: Vec<Value> = images
             .iter()
             .map(|(id, _)| serde_json::json!({"id": id, "file_name": format!("{id}.jpg")}))
@@ -198,7 +201,7 @@ mod tests {
         let f = coco(
             &[
                 (5, &[(1, 1, 10.0, 10.0)]),
-                (2, &[]),                                      // no annotations
+                (2, &[]),                                     // no annotations
                 (3, &[(2, 1, 1.0, 50.0), (3, 2, 50.0, 0.5)]), // all tiny
                 (4, &[(4, 1, 1.0, 50.0), (5, 2, 1.5, 1.5)]),  // one real box
             ],

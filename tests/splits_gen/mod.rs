@@ -47,7 +47,13 @@ pub struct Mixed {
 pub fn mixed(o: &Mixed) -> Value {
     let mut g = Gen::new(o.seed);
     let mut image_ids: Vec<u64> = (0..o.images as u64)
-        .map(|i| if i % 17 == 5 { (1 << 32) + i * 3 } else { i * 7 + 3 })
+        .map(|i| {
+            if i % 17 == 5 {
+                (1 << 32) + i * 3
+            } else {
+                i * 7 + 3
+            }
+        })
         .collect();
     g.permute(&mut image_ids);
     let mut anns: Vec<(u64, u64, Value, u8)> = Vec::new(); // image, category, bbox, iscrowd
@@ -77,7 +83,12 @@ pub fn mixed(o: &Mixed) -> Value {
                     _ => json!([1.5, 2.5, 0, 0]),
                 }
             } else if g.below(2) == 0 {
-                json!([g.below(300), g.below(300), 2 + g.below(200), 2 + g.below(200)])
+                json!([
+                    g.below(300),
+                    g.below(300),
+                    2 + g.below(200),
+                    2 + g.below(200)
+                ])
             } else {
                 json!([
                     g.below(3000) as f64 / 10.0,
