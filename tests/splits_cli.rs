@@ -4,6 +4,7 @@
 mod common;
 mod splits_gen;
 
+use odinw::splits::{rng::Seed, sampler::SamplingIndex, write, Source};
 use serde_json::{json, Value};
 use splits_gen::Mixed;
 use std::path::{Path, PathBuf};
@@ -192,6 +193,33 @@ fn prepared_files_are_used_as_they_are_and_checked() {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("every existing few-shot file is reproduced"),
+        "{out}"
+    );
+
+    // Prepared files made another way are recognised: the unshuffled pass, and the pass without
+    // the validity filter (GLIP's setting for splits it does not train on).
+    let source = Source::load(&train.join("annotations_without_background.json")).unwrap();
+    let seed30: Seed = "30".parse().unwrap();
+    let unshuffled = source.index.select(5, &Seed::from(0));
+    assert_ne!(unshuffled, source.index.select(5, &seed30));
+    let all = SamplingIndex::without_validity_filter(&source.coco, "train").unwrap();
+    let unfiltered = all.select(10, &seed30);
+    assert_ne!(unfiltered, source.index.select(10, &seed30));
+    for (shot, kept) in [(5, &unshuffled), (10, &unfiltered)] {
+        let f = write::fewshot_file(&source.coco, kept, None);
+        f.write(&train.join(format!("fewshot_train_shot{shot}_seed30.json")))
+            .unwrap();
+    }
+    let (code, out, _) = check("5,10");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("shot5_seed30")
+            && l.contains("its images are those of the unshuffled greedy pass (seed 0)")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains("shot10_seed30")
+            && l.contains("its images are those of the same seed without the validity filter")),
         "{out}"
     );
 }

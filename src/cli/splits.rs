@@ -354,10 +354,13 @@ fn check_job(job: &Job) -> Result<usize> {
         } else {
             "not written by odinw"
         };
-        let hint = if r.matches_unshuffled {
-            " (it holds the images of the unshuffled greedy pass, seed 0)"
+        let hint = if r.matching_variants.is_empty() {
+            String::new()
         } else {
-            ""
+            format!(
+                " (its images are those of {})",
+                r.matching_variants.join(" and of ")
+            )
         };
         println!("  {} ({who}): {}{hint}", file_name(&t.path), r.comparison);
         if !r.comparison.identical() {

@@ -106,24 +106,37 @@ pub struct CheckResult {
     /// Whether odinw wrote the file (otherwise it is GLIP's or someone else's).
     pub written_by_odinw: bool,
     pub comparison: check::Comparison,
-    /// When the file differs: whether it holds exactly the images of the unshuffled greedy pass
-    /// (seed 0), a hint that it was made without the seeded shuffle.
-    pub matches_unshuffled: bool,
+    /// When the images differ: the variants of the sampler that give exactly the file's images,
+    /// as hints to how it was made.
+    pub matching_variants: Vec<&'static str>,
 }
 
-/// Compares the file at `target.path` (which must exist) with the generator's output.
+/// Compares the file at `target.path` (which must exist) with the generator's output. When the
+/// images differ, also tries the unshuffled pass (seed 0) and the pass without the validity
+/// filter (GLIP's setting for non-training splits), and reports those that match.
 pub fn check_target(source: &Source, target: &Target) -> Result<CheckResult> {
     let existing = CocoFile::read(&target.path)?;
     let (generated, _) = source.generate(target.shot, &target.seed);
     let comparison = check::compare(&existing, &generated);
-    let matches_unshuffled = !comparison.same_images() && {
-        let unshuffled = source.index.select(target.shot, &Seed::from(0));
-        let plain = write::fewshot_file(&source.coco, &unshuffled, None);
-        check::compare(&existing, &plain).same_images()
-    };
+    let mut matching_variants = Vec::new();
+    if !comparison.same_images() {
+        let holds = |kept: &[u64]| {
+            let plain = write::fewshot_file(&source.coco, kept, None);
+            check::compare(&existing, &plain).same_images()
+        };
+        if holds(&source.index.select(target.shot, &Seed::from(0))) {
+            matching_variants.push("the unshuffled greedy pass (seed 0)");
+        }
+        let name = source.path.display().to_string();
+        if let Ok(all) = SamplingIndex::without_validity_filter(&source.coco, &name) {
+            if holds(&all.select(target.shot, &target.seed)) {
+                matching_variants.push("the same seed without the validity filter");
+            }
+        }
+    }
     Ok(CheckResult {
         written_by_odinw: Marker::of(&existing).is_some(),
         comparison,
-        matches_unshuffled,
+        matching_variants,
     })
 }

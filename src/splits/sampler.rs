@@ -38,6 +38,17 @@ impl SamplingIndex {
     /// Indexes `coco`; `name` (the file) is used in error messages. Fails on duplicate image or
     /// annotation ids, non-numeric box sizes, and category ids GLIP's counter cannot index.
     pub fn new(coco: &CocoFile, name: &str) -> Result<Self> {
+        Self::build(coco, name, true)
+    }
+
+    /// As [`SamplingIndex::new`] but keeping every image, as GLIP's `COCODataset` does when
+    /// `remove_images_without_annotations` is off (its non-training splits). Only `--check` uses
+    /// it, to say whether a prepared file was made that way.
+    pub fn without_validity_filter(coco: &CocoFile, name: &str) -> Result<Self> {
+        Self::build(coco, name, false)
+    }
+
+    fn build(coco: &CocoFile, name: &str, validity_filter: bool) -> Result<Self> {
         let mut seen = HashSet::with_capacity(coco.images.len());
         for img in &coco.images {
             if !seen.insert(img.id) {
@@ -69,7 +80,7 @@ impl SamplingIndex {
         let mut slots = Vec::new();
         for id in &sorted {
             let anns = per_image.get(id).map(Vec::as_slice).unwrap_or(&[]);
-            if !has_valid_annotation(coco, anns, name)? {
+            if validity_filter && !has_valid_annotation(coco, anns, name)? {
                 continue;
             }
             let cats: BTreeSet<u64> = anns
@@ -98,7 +109,7 @@ impl SamplingIndex {
         })
     }
 
-    /// Valid image ids, ascending (the order GLIP starts from).
+    /// Valid image ids (every image id without the filter), ascending: GLIP's starting order.
     pub fn valid_ids(&self) -> &[u64] {
         &self.valid_ids
     }
@@ -210,6 +221,10 @@ mod tests {
         let idx = SamplingIndex::new(&f, "f.json").unwrap();
         assert_eq!(idx.valid_ids(), &[4, 5]);
         assert_eq!(idx.num_images(), 4);
+        let all = SamplingIndex::without_validity_filter(&f, "f.json").unwrap();
+        assert_eq!(all.valid_ids(), &[2, 3, 4, 5]);
+        // Image 2 has no category, so it is never kept; image 3 (tiny boxes only) can be.
+        assert_eq!(all.select(1, &Seed::from(0)), vec![3]);
     }
 
     #[test]
