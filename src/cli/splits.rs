@@ -126,6 +126,21 @@ fn dedup<T: PartialEq>(values: Vec<T>) -> Vec<T> {
     out
 }
 
+/// Every (shot, seed) pair, shots outermost, with the path `path_of` gives it.
+fn targets(shots: &[u32], seeds: &[Seed], path_of: impl Fn(u32, &Seed) -> PathBuf) -> Vec<Target> {
+    let mut out = Vec::with_capacity(shots.len() * seeds.len());
+    for &shot in shots {
+        for seed in seeds {
+            out.push(Target {
+                shot,
+                seed: seed.clone(),
+                path: path_of(shot, seed),
+            });
+        }
+    }
+    out
+}
+
 fn ann_job(ann: &Path, out: Option<&Path>, shots: &[u32], seeds: &[Seed]) -> Result<Job> {
     let stem = ann
         .file_stem()
@@ -135,19 +150,9 @@ fn ann_job(ann: &Path, out: Option<&Path>, shots: &[u32], seeds: &[Seed]) -> Res
     let dir = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| ann.parent().map(Path::to_path_buf).unwrap_or_default());
-    let targets = shots
-        .iter()
-        .flat_map(|&shot| {
-            seeds.iter().map({
-                let (dir, stem) = (&dir, &stem);
-                move |seed| Target {
-                    shot,
-                    seed: seed.clone(),
-                    path: dir.join(format!("fewshot_{stem}_shot{shot}_seed{seed}.json")),
-                }
-            })
-        })
-        .collect();
+    let targets = targets(shots, seeds, |shot, seed| {
+        dir.join(format!("fewshot_{stem}_shot{shot}_seed{seed}.json"))
+    });
     Ok(Job {
         label: ann.display().to_string(),
         source: ann.to_path_buf(),
@@ -196,20 +201,13 @@ fn registry_jobs(args: &Args, shots: &[u32], seeds: &[Seed]) -> Result<(Vec<Job>
 fn task_job(task: &Task, root: &Path, split: &str, shots: &[u32], seeds: &[Seed]) -> Option<Job> {
     let pattern = task.fewshot.files.get(split)?;
     let source = task.ann_file(root, split)?;
-    let targets = shots
-        .iter()
-        .flat_map(|&shot| {
-            seeds.iter().map(move |seed| Target {
-                shot,
-                seed: seed.clone(),
-                path: root.join(
-                    pattern
-                        .replace("{shot}", &shot.to_string())
-                        .replace("{seed}", seed.decimal()),
-                ),
-            })
-        })
-        .collect();
+    let targets = targets(shots, seeds, |shot, seed| {
+        root.join(
+            pattern
+                .replace("{shot}", &shot.to_string())
+                .replace("{seed}", seed.decimal()),
+        )
+    });
     Some(Job {
         label: format!("{} {split}", task.name),
         source,
