@@ -8,4 +8,5 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod registry;
+pub mod splits;
 pub mod util;

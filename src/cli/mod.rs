@@ -2,6 +2,7 @@
 mod doctor;
 mod info;
 mod list;
+mod splits;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Doctor(doctor::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
     Info(info::Args),
+    /// Few-shot splits as GLIP samples them (any shots and seeds), or --check GLIP's files.
+    Splits(splits::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -34,6 +37,7 @@ pub fn main() -> ExitCode {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Splits(a) => splits::run(a),
     };
     match result {
         Ok(code) => code,
