@@ -1,6 +1,9 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
+mod download;
 mod info;
 mod list;
+mod normalize;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +25,12 @@ enum Command {
     List(list::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
     Info(info::Args),
+    /// Fetch, verify, extract and normalise datasets into GLIP's layout (resumable).
+    Download(download::Args),
+    /// Re-check downloaded datasets offline against their manifests (sha256 of every file).
+    Verify(verify::Args),
+    /// Write GLIP's annotations_without_background.json for RoboFlow COCO exports, and validate.
+    Normalize(normalize::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -30,6 +39,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
+        Command::Download(a) => download::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Normalize(a) => normalize::run(a),
     };
     match result {
         Ok(code) => code,
