@@ -51,6 +51,10 @@ pub struct Args {
     /// Keep the verified zips in <root>/.odinw/archives/ after installing them.
     #[arg(long)]
     keep_archives: bool,
+    /// Re-hash installed tasks (like odinw verify) instead of comparing file sizes; damaged
+    /// ones are downloaded and installed again.
+    #[arg(long)]
+    recheck: bool,
     /// RoboFlow API base URL (--source roboflow).
     #[arg(long, env = "ROBOFLOW_API_URL", default_value = roboflow::ROBOFLOW_API)]
     roboflow_api: String,
@@ -96,6 +100,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         timeout: Duration::from_secs_f64(args.timeout),
         keep_archives: args.keep_archives,
+        recheck: args.recheck,
         tty: std::io::stderr().is_terminal(),
     };
     let reports = download::run(&opts)?;
@@ -122,11 +127,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     String::new()
                 };
                 format!(
-                    "installed: {} downloaded{resumed}, {} files, {} annotation files normalised, {} warnings, {seconds:.1} s",
+                    "installed: {} downloaded{resumed}, {}, {} normalised, {}, {seconds:.1} s",
                     download::progress::human_bytes(*downloaded),
-                    installed.files,
-                    installed.normalized.len(),
-                    installed.warnings.len()
+                    count(installed.files, "file"),
+                    count(installed.normalized.len(), "annotation file"),
+                    count(installed.warnings.len(), "warning")
                 )
             }
             Outcome::Failed(e) => {
@@ -137,8 +142,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("{:<24} {what}", archive_label(&r.archive, &r.tasks));
     }
     println!(
-        "{} archives under {}: {fresh} installed, {verified} already verified, {failed} failed",
-        reports.len(),
+        "{} under {}: {fresh} installed, {verified} already verified, {failed} failed",
+        count(reports.len(), "archive"),
         root.join("odinw").display()
     );
     Ok(if failed > 0 {
@@ -146,6 +151,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `1 file`, `2 files`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `BCCD`, or `EgoHands (EgoHands_generic, EgoHands_specific)` when the names differ.

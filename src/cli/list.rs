@@ -37,7 +37,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let present = images.iter().filter(|(_, n)| n.is_some()).count();
             let archive_ok = *verified_archives
                 .entry(t.archive.as_str())
-                .or_insert_with(|| download::is_verified(&state, &t.archive));
+                .or_insert_with(|| download::is_verified(&state, &t.archive, false));
             let status = match present {
                 n if n == images.len() && archive_ok => "verified",
                 0 => "missing",

@@ -35,7 +35,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Action::LeftForeign => foreign += 1,
         }
         println!("{}", outcome.describe());
-        let coco = CocoFile::read(&target)?;
+        let coco = match CocoFile::read(&target) {
+            Ok(c) => c,
+            Err(e) => {
+                problems += 1;
+                println!("  warning: {e:#}");
+                continue;
+            }
+        };
         let image_dir = target.parent().map(PathBuf::from);
         for finding in validate(&coco, image_dir.as_deref()) {
             problems += 1;

@@ -66,8 +66,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("{label:<24} {line}");
     }
     println!(
-        "{} archives under {}: {ok} verified, {damaged} damaged, {absent} not installed",
+        "{} archive{} under {}: {ok} verified, {damaged} damaged, {absent} not installed",
         archives.len(),
+        if archives.len() == 1 { "" } else { "s" },
         root.join("odinw").display()
     );
     Ok(if damaged + absent > 0 {

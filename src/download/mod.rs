@@ -55,6 +55,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Keep the verified zips in `.odinw/archives/` after installing them.
     pub keep_archives: bool,
+    /// Re-hash installed files (as `odinw verify` does) instead of comparing sizes.
+    pub recheck: bool,
     /// Draw progress bars (stderr is a terminal).
     pub tty: bool,
 }
@@ -186,12 +188,14 @@ pub fn http_client(timeout: Duration) -> Result<Client> {
         .context("building the HTTP client")
 }
 
-/// Whether the archive's manifest exists and matches the files on disk (sizes only).
-pub fn is_verified(state: &StateDir, archive: &str) -> bool {
-    matches!(
-        Manifest::read_if_present(&state.manifest(archive)),
-        Ok(Some(m)) if m.quick_check(&state.odinw_dir()).is_empty()
-    )
+/// Whether the archive's manifest exists and matches the files on disk: their sizes, or with
+/// `rehash` their sha256.
+pub fn is_verified(state: &StateDir, archive: &str, rehash: bool) -> bool {
+    match Manifest::read_if_present(&state.manifest(archive)) {
+        Ok(Some(m)) if rehash => m.full_check(&state.odinw_dir()).is_empty(),
+        Ok(Some(m)) => m.quick_check(&state.odinw_dir()).is_empty(),
+        _ => false,
+    }
 }
 
 /// Fails when `need` bytes do not fit in `available`.
@@ -254,7 +258,7 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     let mut reports: Vec<Option<ArchiveReport>> = units.iter().map(|_| None).collect();
     let mut todo = Vec::new();
     for (i, u) in units.iter().enumerate() {
-        if is_verified(&state, &u.archive) {
+        if is_verified(&state, &u.archive, opts.recheck) {
             let cached = state.archive(&u.file_name);
             if !opts.keep_archives && cached.exists() {
                 let _ = fs::remove_file(&cached);
@@ -567,6 +571,7 @@ mod tests {
             policy: RetryPolicy::default(),
             timeout: Duration::from_secs(5),
             keep_archives: false,
+            recheck: false,
             tty: false,
         };
         let units = plan(&opts).unwrap();

@@ -79,3 +79,6 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary folder")
 }
+
+pub mod server;
+pub mod zips;
