@@ -178,9 +178,23 @@ fn real_bccd_export_installs_in_glip_layout_and_a_rerun_skips_it_without_the_net
         return;
     };
     let zip = zips::zip_dir(&src, "BCCD/BCCD.v3-raw.coco/");
-    let server = hub(&[("BCCD.zip", &zip)]);
+    // A plain mirror (`--mirror URL`) serving the zip; the listing still comes from --hub.
+    let server = hub(&[]);
+    server.add(&hub_tree_path(REV), hub_listing(&[("BCCD.zip", &zip)]));
+    server.add("/mirror/BCCD.zip", zip.clone());
+    let mirror = format!("{}/mirror", server.url());
     let root = scratch();
-    let out = ok(download(root.path(), &server, "BCCD", &[]));
+    let out = ok(download(
+        root.path(),
+        &server,
+        "BCCD",
+        &["--mirror", &mirror],
+    ));
+    let m = std::fs::read_to_string(root.path().join(".odinw/manifests/BCCD.json")).unwrap();
+    assert!(
+        m.contains("\"sha256_verified\": true") && m.contains("/mirror/BCCD.zip"),
+        "{m}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("1 installed"), "{}", text(&out));
 
@@ -241,7 +255,12 @@ fn real_bccd_export_installs_in_glip_layout_and_a_rerun_skips_it_without_the_net
     assert_eq!(list_status(root.path(), "Aquarium"), "missing");
 
     let before = server.requests().len();
-    let out = ok(download(root.path(), &server, "BCCD", &[]));
+    let out = ok(download(
+        root.path(),
+        &server,
+        "BCCD",
+        &["--mirror", &mirror],
+    ));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("verified, nothing to do"),
         "{}",

@@ -254,7 +254,6 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     let _lock = state.lock()?;
     state.clear_staging()?;
     let units = plan(opts)?;
-    let progress = Progress::new(opts.tty, None);
     let mut reports: Vec<Option<ArchiveReport>> = units.iter().map(|_| None).collect();
     let mut todo = Vec::new();
     for (i, u) in units.iter().enumerate() {
@@ -271,6 +270,7 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     if todo.is_empty() {
         return Ok(reports.into_iter().flatten().collect());
     }
+    let progress = Progress::new(opts.tty, None);
 
     let client = http_client(opts.timeout)?;
     let mut units = units;
@@ -332,16 +332,16 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     }
     let available = fs4::available_space(&opts.root)
         .with_context(|| format!("reading free space of {}", opts.root.display()))?;
-    check_space(need, available, &opts.root)?;
+    if let Err(e) = check_space(need, available, &opts.root) {
+        progress.finish();
+        return Err(e);
+    }
 
-    let progress = Progress::new(
-        opts.tty,
-        Some(
-            runnable
-                .iter()
-                .filter_map(|&i| units[i].expected.size)
-                .sum(),
-        ),
+    progress.set_total(
+        runnable
+            .iter()
+            .filter_map(|&i| units[i].expected.size)
+            .sum(),
     );
     let queue = Mutex::new(runnable.iter().copied().collect::<VecDeque<usize>>());
     let results = Mutex::new(Vec::new());

@@ -15,7 +15,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// `tty`: draw bars (stderr is a terminal). `total`: bytes expected overall, if known.
+    /// `tty`: draw bars (stderr is a terminal). `total`: bytes expected overall, if known
+    /// (or set later with [`Progress::set_total`]).
     pub fn new(tty: bool, total: Option<u64>) -> Self {
         if !tty {
             return Self { bars: None };
@@ -32,6 +33,13 @@ impl Progress {
         overall.set_prefix("all");
         Self {
             bars: Some((multi, overall)),
+        }
+    }
+
+    /// Sets the overall total once the sizes are known.
+    pub fn set_total(&self, total: u64) {
+        if let Some((_, overall)) = &self.bars {
+            overall.set_length(total);
         }
     }
 
