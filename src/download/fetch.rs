@@ -155,17 +155,17 @@ pub fn fetch(
     if let Some(parent) = part.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let resumed_from = part_len(part);
     if let Some(size) = expected.size {
         progress.set_total(size);
-        if resumed_from > size {
+        if part_len(part) > size {
             log(format!(
                 "{from}: the partial file holds more than the expected {size} bytes; starting over"
             ));
             truncate(part)?;
         }
     }
-    if resumed_from > 0 && expected.size.is_none_or(|s| resumed_from <= s) {
+    let resumed_from = part_len(part);
+    if resumed_from > 0 {
         log(format!("{from}: resuming at byte {resumed_from}"));
     }
     let mut hash = PartHash::new();
