@@ -6,6 +6,7 @@
 //! command line; [`util`] holds atomic writes and hashing.
 pub mod cli;
 pub mod data;
+pub mod download;
 pub mod engine;
 pub mod registry;
 pub mod splits;

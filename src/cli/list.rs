@@ -1,7 +1,11 @@
-//! `odinw list`: the tasks of a suite as a table, with what is on disk under the root.
+//! `odinw list`: the tasks of a suite as a table, with what is on disk under the root. Status:
+//! `verified` (installed by `odinw download` and its manifest matches the files on disk),
+//! `present` (every split's annotation file is there), `partial`, or `missing`.
+use crate::download::{self, state::StateDir};
 use crate::registry::{self, Suite};
 use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +24,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = registry::data_root(args.root.as_deref());
+    let state = StateDir::new(&root);
+    let mut verified_archives: BTreeMap<&str, bool> = BTreeMap::new();
     let rows: Vec<_> = registry::tasks(args.suite)
         .iter()
         .map(|t| {
@@ -29,7 +35,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .map(|s| (s.to_string(), count_images(&t.ann_file(&root, s).unwrap())))
                 .collect();
             let present = images.iter().filter(|(_, n)| n.is_some()).count();
+            let archive_ok = *verified_archives
+                .entry(t.archive.as_str())
+                .or_insert_with(|| download::is_verified(&state, &t.archive, false));
             let status = match present {
+                n if n == images.len() && archive_ok => "verified",
                 0 => "missing",
                 n if n == images.len() => "present",
                 _ => "partial",

@@ -1,8 +1,11 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
 mod doctor;
+mod download;
 mod info;
 mod list;
+mod normalize;
 mod splits;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +31,12 @@ enum Command {
     Info(info::Args),
     /// Few-shot splits as GLIP samples them (any shots and seeds), or --check GLIP's files.
     Splits(splits::Args),
+    /// Fetch, verify, extract and normalise datasets into GLIP's layout (resumable).
+    Download(download::Args),
+    /// Re-check downloaded datasets offline against their manifests (sha256 of every file).
+    Verify(verify::Args),
+    /// Write GLIP's annotations_without_background.json for RoboFlow COCO exports, and validate.
+    Normalize(normalize::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -38,6 +47,9 @@ pub fn main() -> ExitCode {
         Command::Info(a) => info::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Splits(a) => splits::run(a),
+        Command::Download(a) => download::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Normalize(a) => normalize::run(a),
     };
     match result {
         Ok(code) => code,
