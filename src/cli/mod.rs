@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
 mod info;
 mod list;
+mod score;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     List(list::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
     Info(info::Args),
+    /// Score a results file against COCO ground truth: pycocotools' bbox AP, exactly.
+    Score(score::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -30,6 +33,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
+        Command::Score(a) => score::run(a),
     };
     match result {
         Ok(code) => code,
