@@ -31,9 +31,7 @@ impl std::fmt::Display for IdVal<'_> {
 /// An integral number as an `i64`: JSON integers, and floats like `3.0` (Python's dicts treat
 /// `3.0` and `3` as the same key).
 fn integral(value: f64, int: Option<i64>) -> Option<i64> {
-    int.or_else(|| {
-        (value.fract() == 0.0 && value.abs() < 9.2e18).then_some(value as i64)
-    })
+    int.or_else(|| (value.fract() == 0.0 && value.abs() < 9.2e18).then_some(value as i64))
 }
 
 /// An image or category id: an integer or a string.
@@ -50,7 +48,10 @@ pub fn read_id<'a>(r: &mut Reader<'a>, what: &str) -> JResult<IdVal<'a>> {
             }
         }
         Kind::String => Ok(IdVal::Str(r.string()?)),
-        k => r.error(format!("{what} must be an integer or a string, not {}", k.name())),
+        k => r.error(format!(
+            "{what} must be an integer or a string, not {}",
+            k.name()
+        )),
     }
 }
 

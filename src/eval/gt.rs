@@ -252,8 +252,11 @@ fn build(raw: RawDocument) -> Result<GroundTruth, LoadError> {
     categories.reverse();
     categories.sort_by(|a, b| a.id.cmp(&b.id)); // stable: the last in the file comes first
     categories.dedup_by(|later, earlier| later.id == earlier.id);
-    sorted_unique(categories.iter().map(|c| c.id.clone()).collect(), "category ids")
-        .map_err(LoadError::Invalid)?;
+    sorted_unique(
+        categories.iter().map(|c| c.id.clone()).collect(),
+        "category ids",
+    )
+    .map_err(LoadError::Invalid)?;
     let category_index = IdIndex::new(&categories.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
     let (ni, nk) = (images.len(), categories.len());
     if ni.saturating_mul(nk) >= u32::MAX as usize {
@@ -264,7 +267,10 @@ fn build(raw: RawDocument) -> Result<GroundTruth, LoadError> {
     let anns = raw.annotations;
 
     let image_of: Vec<Option<u32>> = anns.iter().map(|a| image_index.get(&a.image)).collect();
-    let cat_of: Vec<Option<u32>> = anns.iter().map(|a| category_index.get(&a.category)).collect();
+    let cat_of: Vec<Option<u32>> = anns
+        .iter()
+        .map(|a| category_index.get(&a.category))
+        .collect();
 
     // `anns[id] = ann`: with duplicated ids the last annotation stands for all of them.
     let mut last_with_id: IntMap<u32> = IntMap::default();

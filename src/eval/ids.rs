@@ -54,7 +54,9 @@ impl Hasher for IntHasher {
         }
     }
     fn write_i64(&mut self, v: i64) {
-        self.0 = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(26);
+        self.0 = (v as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
     }
     fn write_u64(&mut self, v: u64) {
         self.write_i64(v as i64);
@@ -68,7 +70,10 @@ const ABSENT: u32 = u32::MAX;
 /// Maps ids to their position in a sorted id list.
 pub enum IdIndex {
     /// Integer ids in `min..min+table.len()`; `ABSENT` marks gaps.
-    Dense { min: i64, table: Vec<u32> },
+    Dense {
+        min: i64,
+        table: Vec<u32>,
+    },
     Ints(IntMap<u32>),
     Strs(HashMap<Box<str>, u32>),
 }
@@ -106,7 +111,12 @@ impl IdIndex {
             }
             IdIndex::Dense { min, table }
         } else {
-            IdIndex::Ints(ints.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect())
+            IdIndex::Ints(
+                ints.iter()
+                    .enumerate()
+                    .map(|(i, &v)| (v, i as u32))
+                    .collect(),
+            )
         }
     }
 

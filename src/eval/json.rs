@@ -580,7 +580,18 @@ mod tests {
 
     #[test]
     fn rejects_what_json_forbids() {
-        for s in ["NaN", "-Infinity", "Infinity", "1e400", "-1e999", "01x", ".5", "1.", "1e", "+1"] {
+        for s in [
+            "NaN",
+            "-Infinity",
+            "Infinity",
+            "1e400",
+            "-1e999",
+            "01x",
+            ".5",
+            "1.",
+            "1e",
+            "+1",
+        ] {
             let r = Reader::new(s.as_bytes(), 0).unwrap().number();
             let bad = match r {
                 Err(_) => true,

@@ -90,7 +90,11 @@ pub fn match_cell(
         if s.cands.is_empty() {
             // Nothing can match: every detection is a false positive unless out of range.
             for (j, o) in out[..nd].iter_mut().enumerate() {
-                o[a] = if out_of_range(j) { 0 } else { all_t << FP_SHIFT };
+                o[a] = if out_of_range(j) {
+                    0
+                } else {
+                    all_t << FP_SHIFT
+                };
             }
             continue;
         }
@@ -131,7 +135,11 @@ pub fn match_cell(
                     ignored = true;
                 }
                 if !ignored {
-                    out[j][a] |= if matched { 1 << t } else { 1 << (t as u32 + FP_SHIFT) };
+                    out[j][a] |= if matched {
+                        1 << t
+                    } else {
+                        1 << (t as u32 + FP_SHIFT)
+                    };
                 }
             }
         }

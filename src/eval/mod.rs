@@ -132,10 +132,9 @@ pub fn evaluate(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Evaluation
         slices.push(head);
         rest = tail;
     }
-    blocks
-        .into_par_iter()
-        .zip(slices)
-        .for_each_init(matching::Scratch::default, |scratch, ((c0, c1), out)| {
+    blocks.into_par_iter().zip(slices).for_each_init(
+        matching::Scratch::default,
+        |scratch, ((c0, c1), out)| {
             let base = dt.cell_start[c0] as usize;
             for c in c0..c1 {
                 let r = dt.cell(c);
@@ -152,7 +151,8 @@ pub fn evaluate(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Evaluation
                     &mut out[r.start - base..r.end - base],
                 );
             }
-        });
+        },
+    );
 
     let npig = matching::regular_gt_counts(gt, &params);
     let curves = accumulate::accumulate(dt, &flags, &npig, ni, &params);
@@ -201,13 +201,20 @@ pub fn evaluate(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Evaluation
 /// Why a ground-truth or results file could not be scored.
 #[derive(Debug)]
 pub enum LoadError {
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A syntax or content error at a byte offset (file not yet known).
     Json(json::JsonError),
     /// A content error without a position (file not yet known).
     Invalid(String),
     /// Either of the above, placed in its file.
-    InFile { path: PathBuf, place: String, msg: String },
+    InFile {
+        path: PathBuf,
+        place: String,
+        msg: String,
+    },
 }
 
 impl LoadError {

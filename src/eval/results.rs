@@ -365,7 +365,14 @@ fn parse_list(gt: &GroundTruth, buf: &[u8]) -> JResult<Flat> {
     bounds.extend(&splits);
     let pieces: Vec<Piece> = (0..bounds.len())
         .into_par_iter()
-        .map(|j| parse_piece(gt, buf, bounds[j], bounds.get(j + 1).copied().unwrap_or(usize::MAX)))
+        .map(|j| {
+            parse_piece(
+                gt,
+                buf,
+                bounds[j],
+                bounds.get(j + 1).copied().unwrap_or(usize::MAX),
+            )
+        })
         .collect();
 
     let mut flat = Flat::default();

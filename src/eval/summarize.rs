@@ -101,10 +101,10 @@ pub fn summarize_one(
             })
         }))
     } else {
-        mean_defined(
-            ts.iter()
-                .flat_map(|&t| ks.iter().map(move |&k| recall[((t * d.k + k) * d.a + a) * d.m + m])),
-        )
+        mean_defined(ts.iter().flat_map(|&t| {
+            ks.iter()
+                .map(move |&k| recall[((t * d.k + k) * d.a + a) * d.m + m])
+        }))
     }
 }
 
