@@ -78,6 +78,74 @@ pub fn accumulate(
     }
 }
 
+/// A detection of the category being accumulated.
+struct Entry {
+    score: f64,
+    rank: u32,
+    flags: Flags,
+}
+
+/// A true positive at position `pos` of the score-sorted list, with the counts up to and
+/// including it.
+#[derive(Clone, Copy)]
+struct Event {
+    pos: u32,
+    tp: u32,
+    fp: u32,
+}
+
+/// Precision and score per recall threshold for one (category, area, maxDets, IoU threshold).
+///
+/// pycocotools computes `pr_j` at every position, makes it monotone from the right and reads it
+/// at `idx(r) = searchsorted(rc, r, 'left')`. Recall only rises at true positives, so every
+/// `idx(r)` is a TP position (or 0), and between two TPs precision can only fall (FPs) or stay
+/// (ignored detections), so the envelope at a TP position is the maximum of `pr` over the TP
+/// positions at or after it. Walking the TPs backwards gives the same numbers, computed with
+/// the same operations, at a fraction of the cost.
+fn fill_threshold(
+    events: &[Event],
+    scores: &[f64],
+    npig: u64,
+    rec_thrs: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let nr = rec_thrs.len();
+    let mut precision = vec![0.0; nr];
+    let mut score_at = vec![0.0; nr];
+    if scores.is_empty() {
+        return (precision, score_at);
+    }
+    let npig = npig as f64;
+    let tp_last = events.last().map_or(0, |e| e.tp);
+    // Thresholds above the final recall stay 0: searchsorted runs off the end.
+    let mut ri = rec_thrs.partition_point(|&r| r <= f64::from(tp_last) / npig);
+    let mut envelope = 0.0f64;
+    for e in events.iter().rev() {
+        let (tp, fp) = (f64::from(e.tp), f64::from(e.fp));
+        let pr = tp / ((fp + tp) + f64::EPSILON);
+        if pr > envelope {
+            envelope = pr;
+        }
+        let rc_before = if e.pos == 0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::from(e.tp - 1) / npig
+        };
+        while ri > 0 && rec_thrs[ri - 1] > rc_before {
+            ri -= 1;
+            precision[ri] = envelope;
+            score_at[ri] = scores[e.pos as usize];
+        }
+    }
+    // Thresholds at or below the recall before the first TP (0) are found at position 0,
+    // whose own precision is 0.
+    while ri > 0 {
+        ri -= 1;
+        precision[ri] = envelope;
+        score_at[ri] = scores[0];
+    }
+    (precision, score_at)
+}
+
 fn category_curves(
     dt: &Detections,
     flags: &[Flags],
@@ -101,79 +169,77 @@ fn category_curves(
         return out;
     }
     let max_det = params.max_dets.iter().copied().max().unwrap_or(0);
-    // (score, detection index, rank in its cell) in image order, then stable-sorted.
-    let mut order: Vec<(f64, u32, u32)> = Vec::new();
+    // The category's detections (the first `max_det` of each cell) in image order, then
+    // stable-sorted by descending score.
+    let mut by_score: Vec<(f64, u32, u32)> = Vec::new();
     for i in 0..num_images {
         let r = dt.cell(k * num_images + i);
         let n = r.len().min(max_det);
-        for (rank, j) in (r.start..r.start + n).enumerate() {
-            order.push((dt.scores[j], j as u32, rank as u32));
-        }
+        by_score
+            .extend((r.start..r.start + n).map(|j| (dt.scores[j], j as u32, (j - r.start) as u32)));
     }
-    order.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    by_score.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    let order: Vec<Entry> = by_score
+        .iter()
+        .map(|&(score, j, rank)| Entry {
+            score,
+            rank,
+            flags: flags[j as usize],
+        })
+        .collect();
 
-    let mut codes: Vec<u32> = Vec::with_capacity(order.len());
-    let mut sorted_scores: Vec<f64> = Vec::with_capacity(order.len());
+    let all_fp: u32 = ((1u32 << nt) - 1) << FP_SHIFT;
+    let mut scores: Vec<f64> = Vec::with_capacity(order.len());
+    // Per threshold: the positions where a true positive occurs, with the TP and FP counts
+    // there. Precision only needs evaluating at those (see `fill_threshold`).
+    let mut events: Vec<Vec<Event>> = vec![Vec::new(); nt];
     for (a, &n_regular) in npig.iter().enumerate() {
         if n_regular == 0 {
             continue;
         }
-        let npig = n_regular as f64;
         for (m, &md) in params.max_dets.iter().enumerate() {
-            codes.clear();
-            sorted_scores.clear();
-            for &(score, j, rank) in &order {
-                if (rank as usize) < md {
-                    codes.push(flags[j as usize][a]);
-                    sorted_scores.push(score);
-                }
-            }
-            for t in 0..nt {
-                let tp_bit = 1u32 << t;
-                let fp_bit = 1u32 << (t as u32 + FP_SHIFT);
-                let (mut tp, mut fp) = (0u64, 0u64);
-                for &c in &codes {
-                    tp += u64::from(c & tp_bit != 0);
-                    fp += u64::from(c & fp_bit != 0);
-                }
-                let nd = codes.len();
-                out.recall[(t * na + a) * nm + m] = if nd > 0 { tp as f64 / npig } else { 0.0 };
-                let at = |r: usize| ((t * nr + r) * na + a) * nm + m;
-                for r in 0..nr {
-                    out.precision[at(r)] = 0.0;
-                    out.scores[at(r)] = 0.0;
-                }
-                // Recall thresholds above the final recall get 0 (searchsorted runs off the
-                // end); the others are filled walking back from the last detection.
-                let rc_last = tp as f64 / npig;
-                let mut ri = params.rec_thrs.partition_point(|&r| r <= rc_last);
-                if nd == 0 {
+            scores.clear();
+            events.iter_mut().for_each(Vec::clear);
+            let mut fp_all = 0u32;
+            let mut fp_some = [0u32; 16];
+            let mut tp = [0u32; 16];
+            for e in &order {
+                if e.rank as usize >= md {
                     continue;
                 }
-                let mut envelope = f64::NEG_INFINITY;
-                for j in (0..nd).rev() {
-                    let (tpf, fpf) = (tp as f64, fp as f64);
-                    let pr = tpf / ((fpf + tpf) + f64::EPSILON);
-                    if pr > envelope {
-                        envelope = pr;
-                    }
-                    let c = codes[j];
-                    tp -= u64::from(c & tp_bit != 0);
-                    fp -= u64::from(c & fp_bit != 0);
-                    let rc_prev = if j > 0 {
-                        tp as f64 / npig
-                    } else {
-                        f64::NEG_INFINITY
-                    };
-                    while ri > 0 && params.rec_thrs[ri - 1] > rc_prev {
-                        ri -= 1;
-                        out.precision[at(ri)] = envelope;
-                        out.scores[at(ri)] = sorted_scores[j];
-                    }
-                    if ri == 0 {
-                        break;
+                let pos = scores.len() as u32;
+                scores.push(e.score);
+                let code = e.flags[a];
+                if code == all_fp {
+                    fp_all += 1;
+                } else if code != 0 {
+                    for t in 0..nt {
+                        if code & (1 << t) != 0 {
+                            tp[t] += 1;
+                            events[t].push(Event {
+                                pos,
+                                tp: tp[t],
+                                fp: fp_all + fp_some[t],
+                            });
+                        } else if code & (1 << (t as u32 + FP_SHIFT)) != 0 {
+                            fp_some[t] += 1;
+                        }
                     }
                 }
+            }
+            for (t, ev) in events.iter().enumerate() {
+                let at = |r: usize| ((t * nr + r) * na + a) * nm + m;
+                let (precision, score_at) =
+                    fill_threshold(ev, &scores, n_regular, &params.rec_thrs);
+                for r in 0..nr {
+                    out.precision[at(r)] = precision[r];
+                    out.scores[at(r)] = score_at[r];
+                }
+                out.recall[(t * na + a) * nm + m] = if scores.is_empty() {
+                    0.0
+                } else {
+                    f64::from(tp[t]) / n_regular as f64
+                };
             }
         }
     }

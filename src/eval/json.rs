@@ -342,7 +342,71 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a number, correctly rounded; rejects `NaN`, `Infinity` and overflow.
+    #[inline]
     pub fn number(&mut self) -> JResult<Number> {
+        self.skip_ws();
+        // Fast path for the usual shape `-?int(.frac)?` with at most 19 digits: one tight
+        // loop, then one exact IEEE operation. Anything else takes the general path.
+        let buf = self.buf;
+        let len = buf.len();
+        let start = self.pos;
+        let mut i = start;
+        let neg = i < len && buf[i] == b'-';
+        i += usize::from(neg);
+        let int_start = i;
+        let mut mant: u64 = 0;
+        while i < len {
+            let d = buf[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let int_digits = i - int_start;
+        let mut frac_digits = 0;
+        if i < len && buf[i] == b'.' {
+            let frac_start = i + 1;
+            i = frac_start;
+            while i < len {
+                let d = buf[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
+                i += 1;
+            }
+            frac_digits = i - frac_start;
+        }
+        let simple = int_digits > 0
+            && (int_digits == 1 || buf[int_start] != b'0')
+            && (frac_digits > 0 || i == int_start + int_digits)
+            && int_digits + frac_digits <= 19
+            && !(i < len && (buf[i] | 0x20) == b'e')
+            && mant <= 1 << 53
+            && frac_digits <= 22;
+        if !simple {
+            return self.number_general();
+        }
+        self.pos = i;
+        let int = if frac_digits == 0 {
+            Some(if neg {
+                (mant as i64).wrapping_neg()
+            } else {
+                mant as i64
+            })
+        } else {
+            None
+        };
+        // Both operands are exact doubles, so one IEEE operation rounds correctly.
+        let value = mant as f64 / POW10[frac_digits];
+        // "-0" is the integer 0 in Python; "-0.0" is the float -0.0.
+        let value = if neg && int != Some(0) { -value } else { value };
+        Ok(Number { value, int })
+    }
+
+    /// The general number reader: exponents, long mantissas, errors.
+    fn number_general(&mut self) -> JResult<Number> {
         self.skip_ws();
         let buf = self.buf;
         let start = self.pos;

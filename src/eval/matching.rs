@@ -28,6 +28,7 @@ pub struct Scratch {
     cands: Vec<(u32, f64)>,
     gt_ignored: Vec<bool>,
     taken: Vec<bool>,
+    with_cands: Vec<u32>,
 }
 
 /// Matches cell `cell`, writing the flags of its detections (the first `max_det`) to `out`
@@ -87,24 +88,30 @@ pub fn match_cell(
                 .map(|(&c, &ar)| c || ar < lo || ar > hi),
         );
         let out_of_range = |j: usize| d_area[j] < lo || d_area[j] > hi;
-        if s.cands.is_empty() {
-            // Nothing can match: every detection is a false positive unless out of range.
-            for (j, o) in out[..nd].iter_mut().enumerate() {
+        // A detection without candidates is unmatched at every threshold: a false positive,
+        // or ignored when out of range. The others are matched threshold by threshold, in
+        // score order.
+        s.with_cands.clear();
+        for (j, o) in out[..nd].iter_mut().enumerate() {
+            if s.cand_start[j] == s.cand_start[j + 1] {
                 o[a] = if out_of_range(j) {
                     0
                 } else {
                     all_t << FP_SHIFT
                 };
+            } else {
+                o[a] = 0;
+                s.with_cands.push(j as u32);
             }
-            continue;
         }
-        for o in out[..nd].iter_mut() {
-            o[a] = 0;
+        if s.with_cands.is_empty() {
+            continue;
         }
         for (t, &thr) in params.iou_thrs.iter().enumerate() {
             s.taken.iter_mut().for_each(|x| *x = false);
             let start_best = thr.min(1.0 - 1e-10);
-            for j in 0..nd {
+            for &j in &s.with_cands {
+                let j = j as usize;
                 let cands = &s.cands[s.cand_start[j] as usize..s.cand_start[j + 1] as usize];
                 let mut best = start_best;
                 let mut m: Option<usize> = None;
