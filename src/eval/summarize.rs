@@ -196,7 +196,7 @@ mod tests {
     fn summary_lines_look_like_pycocotools() {
         let p = Params::default();
         let mut s = [-1.0; 12];
-        s[0] = 0.18913536187022860;
+        s[0] = 0.1891353618702286;
         let text = summary_text(&s, &p);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
