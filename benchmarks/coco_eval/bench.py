@@ -103,7 +103,8 @@ def main():
     def ratio(base, name):
         if base not in results:
             return "-"
-        return f"{results[base]['e2e'] / results[name]['e2e']:.1f}x"
+        v = results[base]["e2e"] / results[name]["e2e"]
+        return f"{v:.1f}x" if v >= 1 else f"{v:.2g}x"
 
     ref = results.get("pycocotools", {}).get("stats")
     print(f"\nend to end (load + evaluate + accumulate + summarize), median of {args.runs} runs, "
