@@ -559,6 +559,29 @@ fn adversarial_jobs() -> Vec<Job> {
         ],
         false,
     );
+    // Scores -0.0 and 0.0 tie (numpy compares them equal), so file order decides.
+    add(
+        "negative zero ties zero",
+        gt(
+            &[1, 2],
+            vec![
+                ann(1, 1, 1, [0.0, 0.0, 30.0, 30.0], 900.0, 0),
+                ann(2, 2, 1, [0.0, 0.0, 30.0, 30.0], 900.0, 0),
+            ],
+            &[1],
+        ),
+        vec![
+            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [200, 0, 30, 30], \"score\": 0.0}"
+                .into(),
+            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 30, 30], \"score\": -0.0}"
+                .into(),
+            "{\"image_id\": 2, \"category_id\": 1, \"bbox\": [0, 0, 30, 30], \"score\": -0.0}"
+                .into(),
+            "{\"image_id\": 2, \"category_id\": 1, \"bbox\": [300, 0, 30, 30], \"score\": 0.0}"
+                .into(),
+        ],
+        false,
+    );
     // Many identical GTs and detections.
     add(
         "identical GTs and detections",
@@ -787,7 +810,7 @@ fn adversarial_cases_match_pycocotools() {
         return;
     };
     let jobs = adversarial_jobs();
-    assert!(jobs.len() >= 15);
+    assert!(jobs.len() >= 16);
     let failures = compare_all(&python, &jobs);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
