@@ -5,7 +5,7 @@
 //! without GT, annotation id 0, duplicated annotation ids, string ids, float32-style numbers),
 //! hand-made adversarial cases, and the real RoboFlow exports in ../shared with synthetic
 //! detections. For every job: the 12 stats and the per-category APs of `odinw score --json`,
-//! and the library's precision and recall arrays, must equal pycocotools' to the bit (the
+//! and the library's precision, recall and scores arrays, must equal pycocotools' to the bit (the
 //! issue asks for 1e-12; the checks are exact).
 mod common;
 
@@ -767,11 +767,12 @@ fn compare_all(python: &Path, jobs: &[Job]) -> Vec<String> {
                 fix_id0: job.fix_id0,
             },
         );
-        for (what, ours, file) in [
-            ("precision", &ev.precision, "precision"),
-            ("recall", &ev.recall, "recall"),
+        for (what, ours) in [
+            ("precision", &ev.precision),
+            ("recall", &ev.recall),
+            ("scores", &ev.scores),
         ] {
-            let theirs = read_f64s(&PathBuf::from(format!("{}.{file}.bin", oracle.display())));
+            let theirs = read_f64s(&PathBuf::from(format!("{}.{what}.bin", oracle.display())));
             let differ = ours.len() != theirs.len()
                 || ours
                     .iter()

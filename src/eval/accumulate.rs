@@ -8,7 +8,9 @@
 //! `rc_j = tp_j / npig`, `pr_j = tp_j / ((fp_j + tp_j) + 2^-52)`, precision made monotone from
 //! the right, and for each recall threshold `r` the precision at the first `j` with
 //! `rc_j >= r` (`np.searchsorted(rc, r, 'left')`), 0 when there is none. Cells with no regular
-//! GT stay -1. One backward pass per threshold does the envelope and the search together.
+//! GT stay -1. The envelope and the search only need precision at the true positives, so one
+//! pass collects them for all thresholds and a short backward walk per threshold fills the
+//! recall thresholds (see [`fill_threshold`]).
 use super::matching::{Flags, FP_SHIFT};
 use super::params::Params;
 use super::results::Detections;

@@ -8,8 +8,9 @@ MANIFEST is a list of jobs {"gt": path, "dt": path, "out": path, "fix_id0": bool
   per_category  {category id (as text): {"AP", "AP50", "APs", "APm", "APl"}} computed as
                 GLIP's summarize_per_category (bbox.csv) does: np.mean over one category's
                 slice of eval['precision'];
-and `out`.precision.bin / `out`.recall.bin: eval['precision'] ([T,R,K,A,M]) and
-eval['recall'] ([T,K,A,M]) as raw little-endian float64 in C order.
+and `out`.precision.bin / `out`.recall.bin / `out`.scores.bin: eval['precision'] and
+eval['scores'] ([T,R,K,A,M]) and eval['recall'] ([T,K,A,M]) as raw little-endian float64 in C
+order.
 
 Two switches mirror odinw options, so pycocotools itself scores the same question:
   fix_id0        GT annotations with id 0 get an unused id, so they can be matched (odinw
@@ -84,6 +85,7 @@ def run(job):
         json.dump(result, f)
     np.ascontiguousarray(E.eval["precision"], dtype="<f8").tofile(job["out"] + ".precision.bin")
     np.ascontiguousarray(E.eval["recall"], dtype="<f8").tofile(job["out"] + ".recall.bin")
+    np.ascontiguousarray(E.eval["scores"], dtype="<f8").tofile(job["out"] + ".scores.bin")
 
 
 def main():
