@@ -116,3 +116,55 @@ fn bad_records_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn parallel_parsing_survives_braces_inside_strings() {
+    // A results file above the parallel-parsing size whose strings are full of ", {" (the
+    // pattern the parser guesses element starts from): guesses inside strings must be thrown
+    // away and the outcome must equal the detections themselves.
+    let gt = GroundTruth::from_json(GT.as_bytes()).unwrap();
+    let mut text = String::from("[");
+    let mut records = Vec::new();
+    for n in 0..12000u32 {
+        let image = 1 + n % 3;
+        let b = [
+            f64::from(n % 97),
+            f64::from(n % 89),
+            20.0 + f64::from(n % 13),
+            30.0,
+        ];
+        let score = f64::from(n % 1000) / 1000.0;
+        let note = r#", {\"image_id\": 9, \"bbox\": [1, 2, 3, 4]}, {"#.repeat(3);
+        if n > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&format!(
+            r#"{{"note": "{note}", "image_id": {image}, "category_id": {}, "bbox": [{:?}, {:?}, {:?}, {:?}], "score": {score:?}, "extra": [{{"a": ", {{"}}]}}"#,
+            1 + n % 2,
+            b[0],
+            b[1],
+            b[2],
+            b[3]
+        ));
+        records.push(Detection {
+            image_id: Id::Int(i64::from(image)),
+            category_id: Id::Int(i64::from(1 + n % 2)),
+            bbox: b,
+            score,
+        });
+    }
+    text.push(']');
+    assert!(
+        text.len() > 2 << 20,
+        "the file must be large enough to be parsed in parallel"
+    );
+    let parsed = Detections::from_json(&gt, text.as_bytes()).unwrap();
+    assert_eq!(parsed.num_input(), 12000);
+    let direct = Detections::from_records(&gt, &records).unwrap();
+    let (a, b) = (
+        evaluate(&gt, &parsed, &Options::default()),
+        evaluate(&gt, &direct, &Options::default()),
+    );
+    assert_eq!(a.stats.map(f64::to_bits), b.stats.map(f64::to_bits));
+    assert_eq!(a.precision, b.precision);
+}
