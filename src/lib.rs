@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod download;
 pub mod engine;
+pub mod eval;
 pub mod registry;
 pub mod splits;
 pub mod util;

@@ -4,6 +4,7 @@ mod download;
 mod info;
 mod list;
 mod normalize;
+mod score;
 mod splits;
 mod verify;
 
@@ -37,6 +38,8 @@ enum Command {
     Verify(verify::Args),
     /// Write GLIP's annotations_without_background.json for RoboFlow COCO exports, and validate.
     Normalize(normalize::Args),
+    /// Score a results file against COCO ground truth: pycocotools' bbox AP, exactly.
+    Score(score::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Download(a) => download::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Normalize(a) => normalize::run(a),
+        Command::Score(a) => score::run(a),
     };
     match result {
         Ok(code) => code,

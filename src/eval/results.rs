@@ -1,0 +1,413 @@
+//! Detections as pycocotools' `loadRes` + `_prepare` see them: every result must be on an
+//! image of the ground truth, results of categories the ground truth does not list are
+//! dropped, the area is `w*h`, and within each (category, image) cell the detections are in
+//! descending score order, ties kept in input order (numpy's stable mergesort).
+//!
+//! A results file with millions of detections is parsed in parallel: the list is cut at
+//! guessed element boundaries, each piece is parsed on its own, and a piece is kept only if
+//! the piece before it ended exactly at its start (otherwise parsing resumes from there), so
+//! the outcome is the same as one sequential pass.
+use super::fields::{read_bbox, read_id, read_number, IdVal};
+use super::gt::GroundTruth;
+use super::ids::Id;
+use super::json::{JResult, JsonError, Kind, Reader};
+use super::LoadError;
+use rayon::prelude::*;
+use std::path::Path;
+
+/// One detection handed over in memory (for callers that have predictions, not a file).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    pub image_id: Id,
+    pub category_id: Id,
+    /// `[x, y, width, height]`.
+    pub bbox: [f64; 4],
+    pub score: f64,
+}
+
+/// Detections grouped like the ground truth: cell `k * num_images + i`, best score first.
+pub struct Detections {
+    pub(crate) cell_start: Vec<u32>,
+    pub(crate) boxes: Vec<[f64; 4]>,
+    pub(crate) scores: Vec<f64>,
+    pub(crate) areas: Vec<f64>,
+    num_input: usize,
+    unknown_category: usize,
+}
+
+/// Parsed detections before grouping: cell index (`u32::MAX`: category not in the GT).
+#[derive(Default)]
+struct Flat {
+    cells: Vec<u32>,
+    boxes: Vec<[f64; 4]>,
+    scores: Vec<f64>,
+}
+
+impl Flat {
+    fn with_capacity(n: usize) -> Self {
+        Flat {
+            cells: Vec::with_capacity(n),
+            boxes: Vec::with_capacity(n),
+            scores: Vec::with_capacity(n),
+        }
+    }
+    fn append(&mut self, mut other: Flat) {
+        self.cells.append(&mut other.cells);
+        self.boxes.append(&mut other.boxes);
+        self.scores.append(&mut other.scores);
+    }
+}
+
+const NO_CELL: u32 = u32::MAX;
+/// Below this size a results file is parsed on one thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+impl Detections {
+    /// Reads a results file (a JSON list of `{image_id, category_id, bbox, score}`).
+    pub fn read(gt: &GroundTruth, path: &Path) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::io(path, e))?;
+        Self::from_json(gt, &bytes).map_err(|e| e.in_file(path, &bytes))
+    }
+
+    /// Parses a results list. An empty list is an error, as in pycocotools (`loadRes` raises
+    /// IndexError); use [`Detections::from_records`] to score "no detections at all".
+    pub fn from_json(gt: &GroundTruth, bytes: &[u8]) -> Result<Self, LoadError> {
+        let flat = parse_list(gt, bytes).map_err(LoadError::Json)?;
+        if flat.cells.is_empty() {
+            return Err(LoadError::Invalid(
+                "the results list is empty; pycocotools cannot score it (IndexError in loadRes)"
+                    .into(),
+            ));
+        }
+        Ok(group(gt, flat))
+    }
+
+    /// Detections from memory, checked like a results file (known image ids, finite numbers,
+    /// no negative sizes). An empty slice is allowed and scores 0 wherever there is GT.
+    pub fn from_records(gt: &GroundTruth, records: &[Detection]) -> Result<Self, LoadError> {
+        let mut flat = Flat::with_capacity(records.len());
+        for (n, d) in records.iter().enumerate() {
+            let bad = |msg: String| LoadError::Invalid(format!("detection #{n}: {msg}"));
+            let image = gt
+                .image_index
+                .get(&d.image_id)
+                .ok_or_else(|| bad(unknown_image(&d.image_id.to_string())))?;
+            if !d.bbox.iter().all(|v| v.is_finite()) || !d.score.is_finite() {
+                return Err(bad("bbox and score must be finite numbers".into()));
+            }
+            if d.bbox[2] < 0.0 || d.bbox[3] < 0.0 {
+                return Err(bad(format!(
+                    "bbox {:?} has a negative width or height",
+                    d.bbox
+                )));
+            }
+            let cell = match gt.category_index.get(&d.category_id) {
+                Some(k) => k as usize * gt.images.len() + image as usize,
+                None => NO_CELL as usize,
+            };
+            flat.cells.push(cell as u32);
+            flat.boxes.push(d.bbox);
+            flat.scores.push(d.score);
+        }
+        Ok(group(gt, flat))
+    }
+
+    /// How many detections were given.
+    pub fn num_input(&self) -> usize {
+        self.num_input
+    }
+
+    /// How many were dropped because their category is not in the GT (pycocotools drops them
+    /// silently).
+    pub fn num_unknown_category(&self) -> usize {
+        self.unknown_category
+    }
+
+    pub(crate) fn cell(&self, cell: usize) -> std::ops::Range<usize> {
+        self.cell_start[cell] as usize..self.cell_start[cell + 1] as usize
+    }
+}
+
+fn unknown_image(id: &str) -> String {
+    format!(
+        "image_id {id} is not an image of the ground truth (pycocotools: \"Results do not \
+         correspond to current coco set\")"
+    )
+}
+
+/// Groups by cell (stable) and sorts each cell by descending score (stable).
+fn group(gt: &GroundTruth, flat: Flat) -> Detections {
+    let ncells = gt.num_cells();
+    let mut cell_start = vec![0u32; ncells + 1];
+    let mut unknown_category = 0;
+    for &c in &flat.cells {
+        if c == NO_CELL {
+            unknown_category += 1;
+        } else {
+            cell_start[c as usize + 1] += 1;
+        }
+    }
+    for c in 0..ncells {
+        cell_start[c + 1] += cell_start[c];
+    }
+    let kept = cell_start[ncells] as usize;
+    let mut order = vec![0u32; kept];
+    let mut fill = cell_start.clone();
+    for (j, &c) in flat.cells.iter().enumerate() {
+        if c != NO_CELL {
+            order[fill[c as usize] as usize] = j as u32;
+            fill[c as usize] += 1;
+        }
+    }
+    drop(fill);
+    let scores = &flat.scores;
+    for c in 0..ncells {
+        let cell = &mut order[cell_start[c] as usize..cell_start[c + 1] as usize];
+        if cell.len() > 1 {
+            // Descending score; `sort_by` is stable, and no score is NaN (checked on input),
+            // so -0.0 and 0.0 tie as in numpy.
+            cell.sort_by(|&a, &b| {
+                scores[b as usize]
+                    .partial_cmp(&scores[a as usize])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+    }
+    let boxes: Vec<[f64; 4]> = order.iter().map(|&j| flat.boxes[j as usize]).collect();
+    let scores: Vec<f64> = order.iter().map(|&j| flat.scores[j as usize]).collect();
+    let areas = boxes.iter().map(|b| b[2] * b[3]).collect();
+    Detections {
+        cell_start,
+        boxes,
+        scores,
+        areas,
+        num_input: flat.cells.len(),
+        unknown_category,
+    }
+}
+
+/// Parses one result object into `out`.
+#[inline]
+fn parse_one(r: &mut Reader<'_>, gt: &GroundTruth, out: &mut Flat) -> JResult<()> {
+    let start = r.pos();
+    if r.peek_kind()? != Kind::Object {
+        return r.error("must be an object {image_id, category_id, bbox, score}");
+    }
+    r.object_start()?;
+    let mut image: Option<u32> = None;
+    let mut category: Option<Option<u32>> = None;
+    let mut bbox: Option<[f64; 4]> = None;
+    let mut score: Option<f64> = None;
+    let mut first = true;
+    while let Some(key) = r.object_next(&mut first)? {
+        match &*key {
+            b"image_id" => {
+                let at = r.pos();
+                let v = read_id(r, "image_id")?;
+                let found = match &v {
+                    IdVal::Int(i) => gt.image_index.get_int(*i),
+                    IdVal::Str(s) => gt.image_index.get_str(s),
+                };
+                match found {
+                    Some(i) => image = Some(i),
+                    None => {
+                        return Err(JsonError {
+                            pos: at,
+                            msg: unknown_image(&v.to_string()),
+                        })
+                    }
+                }
+            }
+            b"category_id" => {
+                let v = read_id(r, "category_id")?;
+                category = Some(match &v {
+                    IdVal::Int(i) => gt.category_index.get_int(*i),
+                    IdVal::Str(s) => gt.category_index.get_str(s),
+                });
+            }
+            b"bbox" => bbox = Some(read_bbox(r)?),
+            b"score" => score = Some(read_number(r, "score")?),
+            _ => r.skip_value()?,
+        }
+    }
+    let missing = |what: &str| JsonError {
+        pos: start,
+        msg: format!("missing \"{what}\""),
+    };
+    let image = image.ok_or_else(|| missing("image_id"))?;
+    let category = category.ok_or_else(|| missing("category_id"))?;
+    let bbox = bbox.ok_or_else(|| missing("bbox"))?;
+    let score = score.ok_or_else(|| missing("score"))?;
+    out.cells.push(match category {
+        Some(k) => k * gt.images.len() as u32 + image,
+        None => NO_CELL,
+    });
+    out.boxes.push(bbox);
+    out.scores.push(score);
+    Ok(())
+}
+
+/// What parsing one piece of the list produced.
+struct Piece {
+    flat: Flat,
+    /// Where it stopped: at or past the next piece's start, or after the closing `]`.
+    end: usize,
+    closed: bool,
+    /// The first error, with the index of the element (within the piece) it is in.
+    error: Option<(usize, JsonError)>,
+}
+
+/// Parses elements from `start` (at an element) until the position reaches `stop` after a
+/// comma, or the list closes.
+fn parse_piece(gt: &GroundTruth, buf: &[u8], start: usize, stop: usize) -> Piece {
+    let mut flat = Flat::with_capacity(stop.min(buf.len()).saturating_sub(start) / 80);
+    let mut r = match Reader::new(buf, start) {
+        Ok(r) => r,
+        Err(e) => {
+            return Piece {
+                flat,
+                end: start,
+                closed: false,
+                error: Some((0, e)),
+            }
+        }
+    };
+    let result = (|| -> JResult<bool> {
+        let mut first = true;
+        // The reader starts inside the list, at an element.
+        loop {
+            if first {
+                first = false;
+            } else {
+                let mut not_first = false;
+                if !r.array_next(&mut not_first)? {
+                    return Ok(true);
+                }
+                if r.peek_kind().is_ok() && r.pos() >= stop {
+                    return Ok(false);
+                }
+            }
+            parse_one(&mut r, gt, &mut flat)?;
+        }
+    })();
+    let n = flat.cells.len();
+    match result {
+        Ok(closed) => Piece {
+            flat,
+            end: r.pos(),
+            closed,
+            error: None,
+        },
+        Err(e) => Piece {
+            flat,
+            end: r.pos(),
+            closed: false,
+            error: Some((n, e)),
+        },
+    }
+}
+
+/// Candidate element starts near `n - 1` evenly spaced points after `from`: a `{` whose
+/// previous non-space byte is `,`. A candidate inside a string is possible; the validation in
+/// [`parse_list`] then discards it.
+fn split_points(buf: &[u8], from: usize, n: usize) -> Vec<usize> {
+    let len = buf.len();
+    let mut out = Vec::new();
+    for j in 1..n {
+        let mut p = (from + (len - from) * j / n).max(out.last().map_or(0, |&l| l + 1));
+        while p < len {
+            if buf[p] == b'{' {
+                let mut q = p;
+                while q > from && matches!(buf[q - 1], b' ' | b'\n' | b'\r' | b'\t') {
+                    q -= 1;
+                }
+                if q > from && buf[q - 1] == b',' {
+                    out.push(p);
+                    break;
+                }
+            }
+            p += 1;
+        }
+    }
+    out
+}
+
+fn located(e: JsonError, index: usize) -> JsonError {
+    JsonError {
+        pos: e.pos,
+        msg: format!("results[{index}]: {}", e.msg),
+    }
+}
+
+/// Parses a whole results list.
+fn parse_list(gt: &GroundTruth, buf: &[u8]) -> JResult<Flat> {
+    let mut r = Reader::new(buf, 0)?;
+    if r.peek_kind()? != Kind::Array {
+        return r.error(
+            "results must be a JSON list of detections (pycocotools asserts that the results \
+             are a list)",
+        );
+    }
+    r.array_start()?;
+    let mut first = true;
+    if !r.array_next(&mut first)? {
+        r.finish()?;
+        return Ok(Flat::default());
+    }
+    let body = r.pos();
+    let threads = rayon::current_num_threads();
+    let splits = if buf.len() >= PARALLEL_MIN_BYTES && threads > 1 {
+        split_points(buf, body, threads * 4)
+    } else {
+        Vec::new()
+    };
+    let mut bounds = vec![body];
+    bounds.extend(&splits);
+    let pieces: Vec<Piece> = (0..bounds.len())
+        .into_par_iter()
+        .map(|j| {
+            parse_piece(
+                gt,
+                buf,
+                bounds[j],
+                bounds.get(j + 1).copied().unwrap_or(usize::MAX),
+            )
+        })
+        .collect();
+
+    let mut flat = Flat::default();
+    for (j, piece) in pieces.into_iter().enumerate() {
+        // Piece j > 0 is only reached when the piece before it stopped exactly at its start,
+        // so it is a real element boundary.
+        let base = flat.cells.len();
+        if let Some((i, e)) = piece.error {
+            return Err(located(e, base + i));
+        }
+        flat.append(piece.flat);
+        let mut end = piece.end;
+        let mut closed = piece.closed;
+        if !closed && bounds.get(j + 1) != Some(&end) {
+            // A guessed start was not an element boundary: finish sequentially.
+            let rest = parse_piece(gt, buf, end, usize::MAX);
+            let base = flat.cells.len();
+            if let Some((i, e)) = rest.error {
+                return Err(located(e, base + i));
+            }
+            flat.append(rest.flat);
+            if !rest.closed {
+                break;
+            }
+            end = rest.end;
+            closed = true;
+        }
+        if closed {
+            Reader::new(buf, end)?.finish()?;
+            return Ok(flat);
+        }
+    }
+    // Only reached if the last piece neither closed the list nor failed, which cannot happen.
+    Err(JsonError {
+        pos: buf.len(),
+        msg: "unexpected end of file inside the results list".into(),
+    })
+}
