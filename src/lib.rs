@@ -6,5 +6,6 @@
 //! command line; [`util`] holds atomic writes and hashing.
 pub mod cli;
 pub mod data;
+pub mod prompt;
 pub mod registry;
 pub mod util;

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
 mod info;
 mod list;
+mod prompt;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     List(list::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
     Info(info::Args),
+    /// Show the caption GLIP queries a task with and each class's token positions.
+    Prompt(prompt::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -30,6 +33,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
+        Command::Prompt(a) => prompt::run(a),
     };
     match result {
         Ok(code) => code,
