@@ -6,6 +6,7 @@
 //! command line; [`util`] holds atomic writes and hashing.
 pub mod cli;
 pub mod data;
+pub mod postprocess;
 pub mod preprocess;
 pub mod prompt;
 pub mod registry;
