@@ -68,7 +68,11 @@ fn make_image(
         let mut bbox_pred = vec![0f32; 4 * hw];
         for a in 0..hw {
             for c in 0..4 {
-                let v = if c < 2 { rng.pick(&d_values) } else { rng.pick(&s_values) };
+                let v = if c < 2 {
+                    rng.pick(&d_values)
+                } else {
+                    rng.pick(&s_values)
+                };
                 bbox_pred[c * hw + a] = v; // channels first
             }
         }
@@ -133,7 +137,7 @@ fn postprocessing_matches_numpy_glip() {
         vec![30],
     ];
     let category_ids: Vec<u64> = (1..=classes.len() as u64).map(|i| i * 10).collect();
-    let images = vec![
+    let images = [
         make_image(&mut rng, (64, 48), (32, 24), 5, t, false),
         make_image(&mut rng, (1066, 800), (640, 480), 0, t, false),
         make_image(&mut rng, (800, 1199), (417, 625), 17, t, false),
@@ -195,12 +199,25 @@ fn postprocessing_matches_numpy_glip() {
         let want = oracle[i]["detections"].as_array().unwrap();
         assert_eq!(dets.len(), want.len(), "image {i}: number of detections");
         for (j, (d, w)) in dets.iter().zip(want).enumerate() {
-            assert_eq!(d.label as u64, w["label"].as_u64().unwrap(), "image {i} det {j}");
+            assert_eq!(
+                d.label as u64,
+                w["label"].as_u64().unwrap(),
+                "image {i} det {j}"
+            );
             let ws = w["score"].as_f64().unwrap();
-            assert!((d.score as f64 - ws).abs() <= 1e-6, "image {i} det {j}: score {} vs {ws}", d.score);
+            assert!(
+                (d.score as f64 - ws).abs() <= 1e-6,
+                "image {i} det {j}: score {} vs {ws}",
+                d.score
+            );
             for c in 0..4 {
                 let wb = w["bbox"][c].as_f64().unwrap();
-                assert!(close(d.bbox[c] as f64, wb, 1e-4), "image {i} det {j}: box {:?} vs {}", d.bbox, w["bbox"]);
+                assert!(
+                    close(d.bbox[c] as f64, wb, 1e-4),
+                    "image {i} det {j}: box {:?} vs {}",
+                    d.bbox,
+                    w["bbox"]
+                );
             }
         }
         let coco = to_coco(&dets, img.size, img.original, img.image_id, &category_ids).unwrap();
@@ -210,7 +227,12 @@ fn postprocessing_matches_numpy_glip() {
             assert_eq!(c.category_id, w["category_id"].as_u64().unwrap());
             assert!((c.score - w["score"].as_f64().unwrap()).abs() <= 1e-6);
             for k in 0..4 {
-                assert!(close(c.bbox[k], w["bbox"][k].as_f64().unwrap(), 1e-4), "{:?} vs {}", c.bbox, w["bbox"]);
+                assert!(
+                    close(c.bbox[k], w["bbox"][k].as_f64().unwrap(), 1e-4),
+                    "{:?} vs {}",
+                    c.bbox,
+                    w["bbox"]
+                );
             }
         }
         total += dets.len();
@@ -218,7 +240,10 @@ fn postprocessing_matches_numpy_glip() {
     }
     // Ties at the cap keep far more than 100 (images 1, 2); with few ties (image 3) the cap
     // keeps 100 plus the few that tie with the 100th.
-    assert!(total > 2000, "only {total} detections: the cap was not exercised");
+    assert!(
+        total > 2000,
+        "only {total} detections: the cap was not exercised"
+    );
     let last = oracle[3]["detections"].as_array().unwrap().len();
     assert!((100..=110).contains(&last), "image 3 kept {last}");
 }
@@ -242,7 +267,10 @@ fn bad_shapes_and_tokens_are_errors() {
     let err = postprocess_image(&[level], &map, (16, 16), &PostprocessConfig::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("token 5") && err.contains("4 token logits"), "{err}");
+    assert!(
+        err.contains("token 5") && err.contains("4 token logits"),
+        "{err}"
+    );
     let short = LevelOutputs {
         centerness: &zeros[..3],
         ..level
@@ -250,5 +278,8 @@ fn bad_shapes_and_tokens_are_errors() {
     let err = postprocess_image(&[short], &map, (16, 16), &PostprocessConfig::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("stride 8") && err.contains("centerness"), "{err}");
+    assert!(
+        err.contains("stride 8") && err.contains("centerness"),
+        "{err}"
+    );
 }

@@ -38,7 +38,11 @@ fn read_f32(path: &Path) -> Vec<f32> {
 }
 
 fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -61,7 +65,10 @@ fn preprocessing_matches_pillow() {
         let name = path.file_name().unwrap().to_str().unwrap();
         let prefix = case["prefix"].as_str().unwrap();
         let size = &case["size"];
-        let (w, h) = (size[0].as_u64().unwrap() as u32, size[1].as_u64().unwrap() as u32);
+        let (w, h) = (
+            size[0].as_u64().unwrap() as u32,
+            size[1].as_u64().unwrap() as u32,
+        );
         let want_decoded = std::fs::read(format!("{prefix}.decoded")).unwrap();
         let want_resized = std::fs::read(format!("{prefix}.resized")).unwrap();
         let (ow, oh) = (
@@ -73,12 +80,19 @@ fn preprocessing_matches_pillow() {
         let (decoded, decoder) = decode_bytes(&std::fs::read(path).unwrap()).unwrap();
         assert_eq!((decoded.width, decoded.height), (w, h), "{name}");
         let jpeg_fallback = name.ends_with(".jpg") && decoder == Decoder::ImageCrate;
-        assert_eq!(jpeg_fallback, name.starts_with("progressive"), "{name}: {decoder:?}");
+        assert_eq!(
+            jpeg_fallback,
+            name.starts_with("progressive"),
+            "{name}: {decoder:?}"
+        );
         if jpeg_fallback {
             let d = max_abs_diff(&decoded.data, &want_decoded);
             assert!(d <= 8, "{name}: fallback decode differs from Pillow by {d}");
         } else {
-            assert!(decoded.data == want_decoded, "{name}: decoded samples differ from Pillow");
+            assert!(
+                decoded.data == want_decoded,
+                "{name}: decoded samples differ from Pillow"
+            );
         }
 
         // 2. Resizing Pillow's own decoded pixels: byte-exact.
@@ -99,7 +113,11 @@ fn preprocessing_matches_pillow() {
         if !jpeg_fallback {
             let loaded = load_resized(path).unwrap();
             assert_eq!(loaded.original, (w, h));
-            assert_eq!((loaded.image.width, loaded.image.height), (ow, oh), "{name}");
+            assert_eq!(
+                (loaded.image.width, loaded.image.height),
+                (ow, oh),
+                "{name}"
+            );
             let tensor = normalize(&loaded.image);
             let want = read_f32(Path::new(&format!("{prefix}.tensor")));
             assert_eq!(tensor.len(), want.len(), "{name}");
@@ -129,7 +147,11 @@ fn preprocessing_matches_pillow() {
     );
     let want = read_f32(&dir.path().join("batch.tensor"));
     assert!(
-        batch.data.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+        batch
+            .data
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
         "padded batch differs from numpy"
     );
 }
@@ -140,11 +162,17 @@ fn bad_files_give_errors_naming_the_file() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let err = format!("{:#}", load_resized(&text).unwrap_err());
-    assert!(err.contains("notes.txt") && err.contains("not a JPEG or PNG"), "{err}");
+    assert!(
+        err.contains("notes.txt") && err.contains("not a JPEG or PNG"),
+        "{err}"
+    );
     let cut = dir.path().join("cut.jpg");
     std::fs::write(&cut, [0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00]).unwrap();
     let err = format!("{:#}", load_resized(&cut).unwrap_err());
-    assert!(err.contains("cut.jpg") && err.contains("invalid JPEG"), "{err}");
+    assert!(
+        err.contains("cut.jpg") && err.contains("invalid JPEG"),
+        "{err}"
+    );
     let missing = dir.path().join("missing.png");
     let err = format!("{:#}", load_resized(&missing).unwrap_err());
     assert!(err.contains("missing.png"), "{err}");

@@ -30,8 +30,8 @@ fn positive_maps_match_python_for_every_task() {
                 let key = format!("{}/{}/{mode}", suite.name(), task.name);
                 let want = &oracle[&key];
                 assert!(want.is_object(), "oracle has no {key}");
-                let map = PositiveMap::new(&task_caption(task, use_prompt).unwrap(), &tokenizer)
-                    .unwrap();
+                let map =
+                    PositiveMap::new(&task_caption(task, use_prompt).unwrap(), &tokenizer).unwrap();
                 assert_eq!(map.caption, want["caption"].as_str().unwrap(), "{key}");
                 assert_eq!(map.num_tokens as u64, want["num_tokens"], "{key}");
                 let got: Vec<Value> = map
@@ -86,10 +86,15 @@ fn prompt_command_uses_a_given_tokenizer_and_reports_bad_ones() {
     let out = common::run_odinw(&["prompt", "BCCD", "--tokenizer", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("bad.json") && err.contains("not a valid tokenizer.json"), "{err}");
+    assert!(
+        err.contains("bad.json") && err.contains("not a valid tokenizer.json"),
+        "{err}"
+    );
 
     let empty = common::scratch();
     let out = common::run_odinw(&["prompt", "BCCD", "--model", empty.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("has no tokenizer.json"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("has no tokenizer.json"));
 }

@@ -54,7 +54,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn print_table(task: &str, suite: Suite, tokenizer: &PromptTokenizer, map: &PositiveMap) {
-    println!("{task} ({}), tokenizer: {}", suite.name(), tokenizer.source());
+    println!(
+        "{task} ({}), tokenizer: {}",
+        suite.name(),
+        tokenizer.source()
+    );
     println!("caption: {:?}", map.caption);
     println!(
         "{} tokens with [CLS] and [SEP] (the model reads {MAX_QUERY_LEN})",

@@ -18,7 +18,12 @@ pub fn iou_plus_one(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 /// Indices (ascending) of the boxes NMS keeps. Equal scores are visited in index order.
-pub fn nms_class_aware(boxes: &[[f32; 4]], scores: &[f32], labels: &[usize], iou: f32) -> Vec<usize> {
+pub fn nms_class_aware(
+    boxes: &[[f32; 4]],
+    scores: &[f32],
+    labels: &[usize],
+    iou: f32,
+) -> Vec<usize> {
     let mut order: Vec<usize> = (0..boxes.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     let mut suppressed = vec![false; boxes.len()];
@@ -29,7 +34,8 @@ pub fn nms_class_aware(boxes: &[[f32; 4]], scores: &[f32], labels: &[usize], iou
         }
         keep.push(a);
         for &b in &order[i + 1..] {
-            if !suppressed[b] && labels[b] == labels[a] && iou_plus_one(&boxes[a], &boxes[b]) > iou {
+            if !suppressed[b] && labels[b] == labels[a] && iou_plus_one(&boxes[a], &boxes[b]) > iou
+            {
                 suppressed[b] = true;
             }
         }
@@ -55,7 +61,10 @@ mod tests {
         let scores = [0.5, 0.9, 0.7, 0.8];
         let labels = [1, 1, 1, 2];
         assert_eq!(nms_class_aware(&boxes, &scores, &labels, 0.6), vec![1, 3]);
-        assert_eq!(nms_class_aware(&boxes, &scores, &labels, 0.7), vec![1, 2, 3]);
+        assert_eq!(
+            nms_class_aware(&boxes, &scores, &labels, 0.7),
+            vec![1, 2, 3]
+        );
         // IoU exactly at the threshold is kept (strict >): 1/2 here.
         let b2 = [[0.0, 0.0, 9.0, 9.0], [0.0, 0.0, 9.0, 19.0]];
         assert_eq!(nms_class_aware(&b2, &[1.0, 1.0], &[1, 1], 0.5), vec![0, 1]);

@@ -17,7 +17,11 @@ pub fn select_level(
     cfg: &PostprocessConfig,
 ) -> Result<Vec<Detection>> {
     level.check()?;
-    let (hw, t, k) = (level.height * level.width, level.num_tokens, map.num_classes());
+    let (hw, t, k) = (
+        level.height * level.width,
+        level.num_tokens,
+        map.num_classes(),
+    );
     if let Some(max) = map.max_token() {
         if max >= t {
             bail!("class token {max} is past the model's {t} token logits");
@@ -109,7 +113,10 @@ mod tests {
     fn cap_keeps_ties_at_the_threshold() {
         let dets: Vec<Detection> = [0.1, 0.5, 0.5, 0.5, 0.9].iter().map(|&s| det(s)).collect();
         let kept = cap(dets.clone(), 2);
-        assert_eq!(kept.iter().map(|d| d.score).collect::<Vec<_>>(), [0.5, 0.5, 0.5, 0.9]);
+        assert_eq!(
+            kept.iter().map(|d| d.score).collect::<Vec<_>>(),
+            [0.5, 0.5, 0.5, 0.9]
+        );
         assert_eq!(cap(dets.clone(), 5).len(), 5);
         assert_eq!(cap(dets, 4).len(), 4);
     }

@@ -39,7 +39,12 @@ pub fn to_coco(
                 category_ids.len()
             );
         };
-        let [x1, y1, x2, y2] = [d.bbox[0] * rw, d.bbox[1] * rh, d.bbox[2] * rw, d.bbox[3] * rh];
+        let [x1, y1, x2, y2] = [
+            d.bbox[0] * rw,
+            d.bbox[1] * rh,
+            d.bbox[2] * rw,
+            d.bbox[3] * rh,
+        ];
         out.push(CocoDetection {
             image_id,
             category_id,

@@ -41,9 +41,9 @@ fn unsupported<T>(msg: impl Into<String>) -> Result<T> {
 
 /// Zig-zag position → natural (row-major) position in an 8×8 block.
 const NATURAL_ORDER: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58,
-    59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 /// Bits looked up at once when decoding a Huffman symbol.
@@ -292,10 +292,8 @@ pub fn decode(data: &[u8]) -> Result<RgbImage> {
                 restart_interval = u16::from_be_bytes([seg[0], seg[1]]) as usize;
             }
             0xE0 => jfif |= seg.starts_with(b"JFIF\0"),
-            0xEE => {
-                if seg.len() >= 12 && seg.starts_with(b"Adobe") {
-                    adobe_transform = Some(seg[11]);
-                }
+            0xEE if seg.len() >= 12 && seg.starts_with(b"Adobe") => {
+                adobe_transform = Some(seg[11]);
             }
             0xC0 | 0xC1 => frame = Some(read_sof(seg)?),
             0xC2 => return unsupported("progressive"),
@@ -322,11 +320,7 @@ pub fn decode(data: &[u8]) -> Result<RgbImage> {
         pos += len;
     }
     let frame = frame.ok_or_else(|| JpegError::Invalid("no frame header".into()))?;
-    let rgb_ids = frame
-        .components
-        .iter()
-        .map(|c| c.id)
-        .eq([b'R', b'G', b'B']);
+    let rgb_ids = frame.components.iter().map(|c| c.id).eq([b'R', b'G', b'B']);
     let is_rgb = match adobe_transform {
         Some(t) => t == 0,
         None => !jfif && rgb_ids,
@@ -662,7 +656,8 @@ fn idct_range_limit(x: i32) -> u8 {
 fn idct_block(coefs: &[i16], q: &[u16; 64], out: &mut [u8], stride: usize) {
     let mut ws = [0i32; 64];
     for col in 0..8 {
-        let s: [i32; 8] = std::array::from_fn(|r| coefs[r * 8 + col] as i32 * q[r * 8 + col] as i32);
+        let s: [i32; 8] =
+            std::array::from_fn(|r| coefs[r * 8 + col] as i32 * q[r * 8 + col] as i32);
         if s[1..].iter().all(|&v| v == 0) {
             for r in 0..8 {
                 ws[r * 8 + col] = s[0] << PASS1_BITS;

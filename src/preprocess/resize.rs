@@ -236,7 +236,10 @@ mod tests {
             let t = taps(i, o);
             for xx in 0..o {
                 let s: i32 = t.weights[xx * t.ksize..(xx + 1) * t.ksize].iter().sum();
-                assert!((s - (1 << PRECISION_BITS)).abs() <= t.ksize as i32, "{i}->{o}");
+                assert!(
+                    (s - (1 << PRECISION_BITS)).abs() <= t.ksize as i32,
+                    "{i}->{o}"
+                );
             }
         }
     }
