@@ -4,6 +4,7 @@ mod download;
 mod info;
 mod list;
 mod normalize;
+mod prompt;
 mod score;
 mod splits;
 mod verify;
@@ -40,6 +41,8 @@ enum Command {
     Normalize(normalize::Args),
     /// Score a results file against COCO ground truth: pycocotools' bbox AP, exactly.
     Score(score::Args),
+    /// Show the caption GLIP queries a task with and each class's token positions.
+    Prompt(prompt::Args),
 }
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Normalize(a) => normalize::run(a),
         Command::Score(a) => score::run(a),
+        Command::Prompt(a) => prompt::run(a),
     };
     match result {
         Ok(code) => code,
