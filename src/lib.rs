@@ -8,4 +8,6 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod registry;
+pub mod report;
+pub mod run;
 pub mod util;
