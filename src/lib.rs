@@ -10,4 +10,5 @@ pub mod engine;
 pub mod registry;
 pub mod report;
 pub mod run;
+pub mod submission;
 pub mod util;
