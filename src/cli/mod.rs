@@ -2,6 +2,9 @@
 mod doctor;
 mod info;
 mod list;
+mod report;
+mod submission;
+mod submit;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,7 +28,17 @@ enum Command {
     Doctor(doctor::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
     Info(info::Args),
+    /// Tables, chart and summary of a run; `--compare` puts two runs side by side.
+    Report(report::Args),
+    /// Write a run's predictions as an EvalAI submission file.
+    Submit(submit::Args),
+    /// Work with EvalAI submission files.
+    #[command(subcommand)]
+    Submission(submission::Command),
 }
+
+/// Exit code of a command that ran but found problems (`submission check`, `report --strict`).
+pub(crate) const EXIT_PROBLEMS: u8 = 3;
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
 pub fn main() -> ExitCode {
@@ -34,6 +47,9 @@ pub fn main() -> ExitCode {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Submit(a) => submit::run(a),
+        Command::Submission(c) => submission::run(c),
     };
     match result {
         Ok(code) => code,
