@@ -68,6 +68,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             written.tasks,
             written.results
         );
+        for n in &written.notes {
+            eprintln!("note: {n}");
+        }
         if !written.left_out.is_empty() {
             println!("left out (no predictions): {}", written.left_out.join(", "));
         }

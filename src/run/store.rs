@@ -9,6 +9,7 @@ use crate::util::fs::{write_atomic, write_atomic_with, write_json_atomic};
 use anyhow::{bail, Context, Result};
 use std::borrow::Borrow;
 use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 pub struct RunStore {
@@ -134,13 +135,27 @@ impl RunStore {
         I: IntoIterator,
         I::Item: Borrow<Detection>,
     {
+        self.write_predictions_with(task, seed, |out| {
+            for det in detections {
+                out.push(det.borrow())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes the unit's predictions through `fill`, which pushes detections as they are
+    /// produced (e.g. image by image); the file appears only if `fill` succeeds.
+    pub fn write_predictions_with(
+        &self,
+        task: &str,
+        seed: Option<u64>,
+        fill: impl FnOnce(&mut PredictionsWriter<&mut BufWriter<File>>) -> Result<()>,
+    ) -> Result<u64> {
         self.check_unit(task, seed)?;
         let mut count = 0;
         write_atomic_with(&self.predictions_path(task, seed), |w| {
             let mut out = PredictionsWriter::new(w);
-            for det in detections {
-                out.push(det.borrow())?;
-            }
+            fill(&mut out)?;
             count = out.finish()?.1;
             Ok(())
         })?;

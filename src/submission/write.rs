@@ -2,7 +2,7 @@
 //! `{"<task>": [results]}` (zero-/full-shot) or `{"<task>": {"<seed>": [results]}}` (few-shot),
 //! streaming each `predictions.json` into the output one detection at a time.
 use super::keys::KeyMap;
-use crate::run::{for_each_detection, unit_key, Manifest, PredictionsWriter, RunStore};
+use crate::run::{for_each_detection, unit_key, Manifest, PredictionsWriter, RunStore, Track};
 use crate::util::fs::write_atomic_with;
 use anyhow::{bail, Result};
 use std::io::Write;
@@ -24,6 +24,8 @@ pub struct Written {
     pub results: u64,
     /// Units left out (`task` or `task/seed<S>`), only with `allow_missing`.
     pub left_out: Vec<String>,
+    /// Ways the file differs from what the challenge's track expects (3-shot, seeds 3/30/300).
+    pub notes: Vec<String>,
 }
 
 /// The units of `manifest` whose predictions can be submitted: a `predictions.json` and no
@@ -71,7 +73,15 @@ pub fn write_submission(
             absent.join(", ")
         );
     }
-    let few_shot = !m.seeds.is_empty();
+    if m.track != Track::FewShot && !m.seeds.is_empty() {
+        bail!(
+            "{} is a {} run with seeds {:?}: the leaderboard takes one results list per task for that track; submit one seed's run",
+            run.display(),
+            m.track.name(),
+            m.seeds
+        );
+    }
+    let few_shot = m.track == Track::FewShot;
     let mut results = 0u64;
     let mut tasks = 0usize;
     write_atomic_with(out, |w| {
@@ -110,7 +120,16 @@ pub fn write_submission(
         w.write_all(b"\n}\n")?;
         Ok(())
     })?;
+    let mut notes = Vec::new();
+    if few_shot && (m.shots != Some(3) || m.seeds != [3, 30, 300]) {
+        notes.push(format!(
+            "the challenge's few-shot track is 3-shot with seeds 3, 30, 300; this run is {}-shot with seeds {:?}",
+            m.shots.map_or("?".to_string(), |k| k.to_string()),
+            m.seeds
+        ));
+    }
     Ok(Written {
+        notes,
         file: out.to_path_buf(),
         track: m.track.name().to_string(),
         tasks,
