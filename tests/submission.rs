@@ -450,3 +450,31 @@ fn key_maps_rename_keys_in_submissions_and_checks() {
         "{text}"
     );
 }
+
+#[test]
+fn numbers_pass_through_submit_exactly() {
+    // Written by Python (repr: shortest round-trip digits); a parser that is not correctly
+    // rounded reads 483.89999746008573 as 483.8999974600858.
+    let dir = scratch();
+    let run = dir.path().join("exact");
+    let store = RunStore::create(
+        &run,
+        &manifest(Track::ZeroShot, "odinw35", "test", &["BCCD"], &[]),
+    )
+    .unwrap();
+    let text = r#"[{"image_id": 1, "category_id": 2, "bbox": [483.89999746008573, 179.02468734749417, 89.27440532224756, 22.625829964607938], "score": 0.13927370519815263}]"#;
+    std::fs::create_dir_all(store.task_dir("BCCD", None)).unwrap();
+    std::fs::write(store.predictions_path("BCCD", None), text).unwrap();
+    let out = dir.path().join("exact.json");
+    submit(&run, &out);
+    let sub = std::fs::read_to_string(&out).unwrap();
+    for number in [
+        "483.89999746008573",
+        "179.02468734749417",
+        "89.27440532224756",
+        "22.625829964607938",
+        "0.13927370519815263",
+    ] {
+        assert!(sub.contains(number), "{number} changed on the way: {sub}");
+    }
+}
