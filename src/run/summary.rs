@@ -17,11 +17,11 @@ pub struct TaskSummary {
     pub ap: Option<f64>,
     pub ap50: Option<f64>,
     pub ap75: Option<f64>,
-    /// Sample std of AP over seeds (few-shot, ≥ 2 seeds evaluated).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Sample std of AP over seeds (few-shot, ≥ 2 seeds evaluated); null otherwise.
+    #[serde(default)]
     pub ap_std: Option<f64>,
-    /// Seed → AP (few-shot runs).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    /// Seed → AP (few-shot runs; empty otherwise).
+    #[serde(default)]
     pub seeds: BTreeMap<String, f64>,
 }
 
