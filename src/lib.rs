@@ -10,5 +10,8 @@ pub mod download;
 pub mod engine;
 pub mod eval;
 pub mod registry;
+pub mod report;
+pub mod run;
 pub mod splits;
+pub mod submission;
 pub mod util;
