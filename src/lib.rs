@@ -13,5 +13,8 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod prompt;
 pub mod registry;
+pub mod report;
+pub mod run;
 pub mod splits;
+pub mod submission;
 pub mod util;

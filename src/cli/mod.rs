@@ -5,8 +5,11 @@ mod info;
 mod list;
 mod normalize;
 mod prompt;
+mod report;
 mod score;
 mod splits;
+mod submission;
+mod submit;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -43,7 +46,17 @@ enum Command {
     Score(score::Args),
     /// Show the caption GLIP queries a task with and each class's token positions.
     Prompt(prompt::Args),
+    /// Tables, chart and summary of a run; `--compare` puts two runs side by side.
+    Report(report::Args),
+    /// Write a run's predictions as an EvalAI submission file.
+    Submit(submit::Args),
+    /// Work with EvalAI submission files.
+    #[command(subcommand)]
+    Submission(submission::Command),
 }
+
+/// Exit code of a command that ran but found problems (`submission check`, `report --strict`).
+pub(crate) const EXIT_PROBLEMS: u8 = 3;
 
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
 pub fn main() -> ExitCode {
@@ -58,6 +71,9 @@ pub fn main() -> ExitCode {
         Command::Normalize(a) => normalize::run(a),
         Command::Score(a) => score::run(a),
         Command::Prompt(a) => prompt::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Submit(a) => submit::run(a),
+        Command::Submission(c) => submission::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,32 @@
+//! The run store: one folder per run of `eval` or `finetune`, laid out so that tables, charts
+//! and EvalAI submissions can be made from it at any time, even while it is still running.
+//!
+//! ```text
+//! RUN/
+//!   manifest.json          what was run, with what (see [`Manifest`])
+//!   summary.json           suite mean/median, evaluated/expected, per-task AP (see [`Summary`])
+//!   <task>/                zero-shot and full-shot runs: one folder per task
+//!     predictions.json     COCO results list: image_id, category_id, bbox [x,y,w,h], score
+//!     metrics.json         {"stats": [12 COCOeval numbers], "per_category": {...}, ...}
+//!     log.txt              what the pipeline logged for the task
+//!     error.json           only when the task failed: {"error": "..."}
+//!   <task>/seed<S>/        few-shot runs: the same files, one folder per seed
+//! ```
+//!
+//! Every file is written atomically; `summary.json` and `manifest.json` are refreshed under a
+//! lock (`RUN/.lock`) each time a task finishes or fails.
+mod manifest;
+mod metrics;
+mod predictions;
+mod results;
+mod store;
+mod summary;
+
+pub use manifest::{
+    now_unix, unit_key, DatasetRecord, FileRecord, Manifest, RuntimeRecord, Timings, Track,
+};
+pub use metrics::{Metrics, STAT_NAMES};
+pub use predictions::{for_each_detection, Detection, PredictionsWriter};
+pub use results::{run_name, unit_dir, RunResults, Unit, UnitOutcome};
+pub use store::RunStore;
+pub use summary::{FailedUnit, Odinw13Summary, Summary, TaskSummary};

@@ -1,0 +1,295 @@
+//! [`RunStore`]: the API `eval` and `finetune` write runs through. It creates the run folder
+//! with its manifest, hands out per-task (and per-seed) folders, writes predictions, metrics,
+//! logs and failures atomically, and refreshes `manifest.json` and `summary.json` under a lock
+//! each time a task finishes, so a run killed half way leaves a consistent, reportable folder.
+use super::manifest::{now_unix, unit_key};
+use super::results::unit_dir;
+use super::{Detection, Manifest, Metrics, PredictionsWriter, RunResults, Summary};
+use crate::util::fs::{write_atomic, write_atomic_with, write_json_atomic};
+use anyhow::{bail, Context, Result};
+use std::borrow::Borrow;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+pub struct RunStore {
+    dir: PathBuf,
+}
+
+impl RunStore {
+    /// Starts a new run in `dir` (created if needed). Fails if `dir` already holds a run.
+    pub fn create(dir: &Path, manifest: &Manifest) -> Result<Self> {
+        manifest.validate()?;
+        let store = Self {
+            dir: dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        store.with_lock(|| {
+            if store.manifest_path().exists() {
+                bail!(
+                    "{} already holds a run; resume it or choose another folder",
+                    dir.display()
+                );
+            }
+            write_json_atomic(&store.manifest_path(), manifest)
+        })?;
+        store.refresh_summary()?;
+        Ok(store)
+    }
+
+    /// Opens the run in `dir` if it was started with the same track, suite, split, prompts,
+    /// tasks, shots and seeds as `manifest` (so finished tasks can be skipped), else starts it.
+    pub fn resume(dir: &Path, manifest: &Manifest) -> Result<Self> {
+        if !dir.join("manifest.json").exists() {
+            return Self::create(dir, manifest);
+        }
+        let store = Self::open(dir)?;
+        let old = store.manifest()?;
+        let differs = [
+            (
+                "track",
+                old.track.name().to_string(),
+                manifest.track.name().to_string(),
+            ),
+            ("suite", old.suite.clone(), manifest.suite.clone()),
+            ("split", old.split.clone(), manifest.split.clone()),
+            ("prompts", old.prompts.clone(), manifest.prompts.clone()),
+            ("tasks", old.tasks.join(","), manifest.tasks.join(",")),
+            (
+                "shots",
+                format!("{:?}", old.shots),
+                format!("{:?}", manifest.shots),
+            ),
+            (
+                "seeds",
+                format!("{:?}", old.seeds),
+                format!("{:?}", manifest.seeds),
+            ),
+        ];
+        for (field, a, b) in differs {
+            if a != b {
+                bail!(
+                    "cannot resume {}: its {field} is {a}, this command's is {b}; choose another folder",
+                    dir.display()
+                );
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing run.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let store = Self {
+            dir: dir.to_path_buf(),
+        };
+        Manifest::read(&store.manifest_path())?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join("manifest.json")
+    }
+
+    pub fn summary_path(&self) -> PathBuf {
+        self.dir.join("summary.json")
+    }
+
+    pub fn manifest(&self) -> Result<Manifest> {
+        Manifest::read(&self.manifest_path())
+    }
+
+    /// `RUN/<task>` or, for few-shot runs, `RUN/<task>/seed<S>`.
+    pub fn task_dir(&self, task: &str, seed: Option<u64>) -> PathBuf {
+        unit_dir(&self.dir, task, seed)
+    }
+
+    pub fn predictions_path(&self, task: &str, seed: Option<u64>) -> PathBuf {
+        self.task_dir(task, seed).join("predictions.json")
+    }
+
+    pub fn metrics_path(&self, task: &str, seed: Option<u64>) -> PathBuf {
+        self.task_dir(task, seed).join("metrics.json")
+    }
+
+    pub fn log_path(&self, task: &str, seed: Option<u64>) -> PathBuf {
+        self.task_dir(task, seed).join("log.txt")
+    }
+
+    fn error_path(&self, task: &str, seed: Option<u64>) -> PathBuf {
+        self.task_dir(task, seed).join("error.json")
+    }
+
+    /// Whether the unit already has metrics (a resumed run skips it).
+    pub fn is_done(&self, task: &str, seed: Option<u64>) -> bool {
+        self.metrics_path(task, seed).exists()
+    }
+
+    /// Writes the unit's predictions from `detections`, streamed to disk one at a time.
+    /// Returns how many were written. Non-finite numbers and negative sizes are refused.
+    pub fn write_predictions<I>(&self, task: &str, seed: Option<u64>, detections: I) -> Result<u64>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<Detection>,
+    {
+        self.write_predictions_with(task, seed, |out| {
+            for det in detections {
+                out.push(det.borrow())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes the unit's predictions through `fill`, which pushes detections as they are
+    /// produced (e.g. image by image); the file appears only if `fill` succeeds.
+    pub fn write_predictions_with(
+        &self,
+        task: &str,
+        seed: Option<u64>,
+        fill: impl FnOnce(&mut PredictionsWriter<&mut BufWriter<File>>) -> Result<()>,
+    ) -> Result<u64> {
+        self.check_unit(task, seed)?;
+        let mut count = 0;
+        write_atomic_with(&self.predictions_path(task, seed), |w| {
+            let mut out = PredictionsWriter::new(w);
+            fill(&mut out)?;
+            count = out.finish()?.1;
+            Ok(())
+        })?;
+        Ok(count)
+    }
+
+    /// Writes the unit's metrics (validated: 12 stats, each -1 or in [0, 1]) and clears a
+    /// failure recorded by an earlier attempt.
+    pub fn write_metrics(&self, task: &str, seed: Option<u64>, metrics: &Metrics) -> Result<()> {
+        self.check_unit(task, seed)?;
+        metrics
+            .validate()
+            .with_context(|| format!("metrics of {}", unit_key(task, seed)))?;
+        write_json_atomic(&self.metrics_path(task, seed), metrics)?;
+        remove_if_present(&self.error_path(task, seed))
+    }
+
+    /// Writes the unit's log.
+    pub fn write_log(&self, task: &str, seed: Option<u64>, text: &str) -> Result<()> {
+        self.check_unit(task, seed)?;
+        write_atomic(&self.log_path(task, seed), text.as_bytes())
+    }
+
+    /// Records that the unit finished after `seconds` and refreshes manifest and summary.
+    pub fn finish_task(&self, task: &str, seed: Option<u64>, seconds: f64) -> Result<Summary> {
+        self.check_unit(task, seed)?;
+        if !self.is_done(task, seed) {
+            bail!(
+                "{} finished without metrics: write them first",
+                unit_key(task, seed)
+            );
+        }
+        self.record_timing(task, seed, seconds)
+    }
+
+    /// Records that the unit failed with `error` (kept in `error.json`, listed by reports and
+    /// the summary, never dropped silently) and refreshes manifest and summary.
+    pub fn fail_task(
+        &self,
+        task: &str,
+        seed: Option<u64>,
+        error: &str,
+        seconds: f64,
+    ) -> Result<Summary> {
+        self.check_unit(task, seed)?;
+        remove_if_present(&self.metrics_path(task, seed))?;
+        write_json_atomic(
+            &self.error_path(task, seed),
+            &serde_json::json!({ "error": error }),
+        )?;
+        self.record_timing(task, seed, seconds)
+    }
+
+    /// Changes the manifest under the run's lock (model files, runtime, datasets, ...).
+    pub fn update_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+        self.with_lock(|| {
+            let mut m = self.manifest()?;
+            change(&mut m);
+            m.validate()?;
+            write_json_atomic(&self.manifest_path(), &m)
+        })
+    }
+
+    /// Stamps the run's end time and writes the final summary.
+    pub fn finish_run(&self) -> Result<Summary> {
+        self.update_manifest(|m| m.timings.finished_unix = Some(now_unix()))?;
+        self.refresh_summary()
+    }
+
+    /// Recomputes `summary.json` from what is on disk and writes it atomically.
+    pub fn refresh_summary(&self) -> Result<Summary> {
+        self.with_lock(|| self.refresh_summary_locked())
+    }
+
+    fn refresh_summary_locked(&self) -> Result<Summary> {
+        let summary = Summary::compute(&RunResults::load(&self.dir)?)?;
+        write_json_atomic(&self.summary_path(), &summary)?;
+        Ok(summary)
+    }
+
+    fn record_timing(&self, task: &str, seed: Option<u64>, seconds: f64) -> Result<Summary> {
+        self.with_lock(|| {
+            let mut m = self.manifest()?;
+            m.timings.units.insert(unit_key(task, seed), seconds);
+            write_json_atomic(&self.manifest_path(), &m)?;
+            self.refresh_summary_locked()
+        })
+    }
+
+    /// A task and seed the manifest expects; anything else is a caller's mistake.
+    fn check_unit(&self, task: &str, seed: Option<u64>) -> Result<()> {
+        let m = self.manifest()?;
+        if !m.tasks.iter().any(|t| t == task) {
+            bail!(
+                "task {task} is not one of the run's tasks ({})",
+                m.tasks.join(", ")
+            );
+        }
+        if !m.seed_slots().contains(&seed) {
+            match seed {
+                Some(s) if m.seeds.is_empty() => {
+                    bail!("this {} run has no seeds, got seed {s}", m.track.name())
+                }
+                Some(s) => bail!("seed {s} is not one of the run's seeds {:?}", m.seeds),
+                None => bail!(
+                    "this run evaluates each task with seeds {:?}: give one",
+                    m.seeds
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` holding an exclusive lock on `RUN/.lock` (between threads and processes).
+    fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let path = self.dir.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        fs4::fs_std::FileExt::lock_exclusive(&file)
+            .with_context(|| format!("locking {}", path.display()))?;
+        let out = f();
+        drop(file);
+        out
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
