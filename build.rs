@@ -1,29 +1,76 @@
-//! Embeds the task files of `odinw_35/` and `odinw_13/` into the binary: writes
-//! `$OUT_DIR/registry_files.rs`, a list of `(suite folder, file name, contents)`.
+//! Embeds data into the binary:
+//! - `$OUT_DIR/registry_files.rs`: the task files of `odinw_35/`, `odinw_13/` and `demo/tasks/`,
+//!   a list of `(suite folder, file name, contents)`;
+//! - `$OUT_DIR/embedded_files.rs`: the demo model (`models/demo/`) and the demo suite's data
+//!   (`demo/odinw/`), lists of `(relative path, bytes)`.
 use std::{env, fs, path::Path};
 
 fn main() {
     let root = env::var("CARGO_MANIFEST_DIR").unwrap();
+    let root = Path::new(&root);
+    let out_dir = env::var("OUT_DIR").unwrap();
+
     let mut out = String::from("pub(crate) static TASK_FILES: &[(&str, &str, &str)] = &[\n");
-    for suite in ["odinw_35", "odinw_13"] {
-        let dir = Path::new(&root).join(suite);
-        println!("cargo:rerun-if-changed={}", dir.display());
-        let mut names: Vec<_> = fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".json"))
-            .collect();
-        names.sort();
-        for name in names {
-            let path = dir.join(&name);
-            println!("cargo:rerun-if-changed={}", path.display());
-            out.push_str(&format!(
-                "    ({suite:?}, {name:?}, include_str!({:?})),\n",
-                path.display().to_string()
-            ));
+    for suite in ["odinw_35", "odinw_13", "demo/tasks"] {
+        for path in files_under(root, &root.join(suite)) {
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path.file_name().unwrap().to_str().unwrap();
+                out.push_str(&format!(
+                    "    ({suite:?}, {name:?}, include_str!({:?})),\n",
+                    path.display().to_string()
+                ));
+            }
         }
     }
     out.push_str("];\n");
-    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("registry_files.rs");
-    fs::write(dest, out).unwrap();
+    fs::write(Path::new(&out_dir).join("registry_files.rs"), out).unwrap();
+
+    let mut out = String::new();
+    for (name, dir, prefix) in [
+        ("DEMO_MODEL", "models/demo", ""),
+        ("DEMO_DATA", "demo/odinw", "odinw/"),
+    ] {
+        out.push_str(&format!(
+            "pub(crate) static {name}: &[(&str, &[u8])] = &[\n"
+        ));
+        let base = root.join(dir);
+        for path in files_under(root, &base) {
+            let rel = path.strip_prefix(&base).unwrap().to_str().unwrap();
+            if rel.ends_with("README.md") && prefix.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "    ({:?}, include_bytes!({:?})),\n",
+                format!("{prefix}{rel}"),
+                path.display().to_string()
+            ));
+        }
+        out.push_str("];\n");
+    }
+    fs::write(Path::new(&out_dir).join("embedded_files.rs"), out).unwrap();
+}
+
+/// Every file under `dir`, sorted, with rerun-if-changed for the folders and files.
+/// A missing folder gives no files (a checkout without the demo model still builds; using it
+/// then fails with a clear message).
+fn files_under(root: &Path, dir: &Path) -> Vec<std::path::PathBuf> {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(files_under(root, &p));
+        } else {
+            println!("cargo:rerun-if-changed={}", p.display());
+            out.push(p);
+        }
+    }
+    out
 }

@@ -9,6 +9,8 @@ pub mod data;
 pub mod download;
 pub mod engine;
 pub mod eval;
+pub mod model;
+pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod prompt;

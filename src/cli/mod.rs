@@ -1,6 +1,8 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
+mod demo;
 mod doctor;
 mod download;
+mod eval;
 mod info;
 mod list;
 mod normalize;
@@ -28,6 +30,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the zero-shot track on the bundled demo suite with the embedded model (offline).
+    Demo(demo::Args),
+    /// Evaluate a detector on a suite (zero-shot track), GLIP's protocol, resumable.
+    Eval(eval::Args),
     /// List the tasks of a suite, with what is on disk.
     List(list::Args),
     /// Show what odinw finds: ONNX Runtime, execution providers, GPU, TensorRT.
@@ -62,6 +68,8 @@ pub(crate) const EXIT_PROBLEMS: u8 = 3;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Doctor(a) => doctor::run(a),

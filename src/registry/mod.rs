@@ -19,6 +19,8 @@ pub enum Suite {
     Odinw35,
     /// ODinW-13: 13 of them, with the older `configs/odinw_13` names and prompts.
     Odinw13,
+    /// The bundled demo suite: generated images with multi-word classes (`demo/`).
+    Demo,
 }
 
 impl Suite {
@@ -26,12 +28,14 @@ impl Suite {
         match self {
             Suite::Odinw35 => "odinw_35",
             Suite::Odinw13 => "odinw_13",
+            Suite::Demo => "demo/tasks",
         }
     }
     pub fn name(self) -> &'static str {
         match self {
             Suite::Odinw35 => "odinw35",
             Suite::Odinw13 => "odinw13",
+            Suite::Demo => "demo",
         }
     }
 }
@@ -39,7 +43,7 @@ impl Suite {
 fn all_tasks() -> &'static [(Suite, Vec<Task>)] {
     static TASKS: OnceLock<Vec<(Suite, Vec<Task>)>> = OnceLock::new();
     TASKS.get_or_init(|| {
-        [Suite::Odinw35, Suite::Odinw13]
+        [Suite::Odinw35, Suite::Odinw13, Suite::Demo]
             .into_iter()
             .map(|suite| {
                 let mut tasks: Vec<Task> = TASK_FILES

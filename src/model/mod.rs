@@ -1,0 +1,78 @@
+//! Exported detector models: a model directory (`model.json`, the ONNX graphs, `tokenizer.json`)
+//! as `scripts/export_glip.py` writes it ([`spec`]), and the demo model embedded in the binary
+//! ([`embedded`]).
+pub mod embedded;
+pub mod spec;
+
+pub use spec::ModelSpec;
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// A model directory whose `model.json` has been read and checked.
+#[derive(Clone, Debug)]
+pub struct ModelDir {
+    pub dir: PathBuf,
+    pub spec: ModelSpec,
+}
+
+impl ModelDir {
+    /// `demo` (the embedded tiny model, unpacked into the cache) or a directory.
+    pub fn resolve(model: &str) -> Result<Self> {
+        if model == "demo" {
+            return Self::open(&embedded::demo_model_dir()?);
+        }
+        Self::open(Path::new(model))
+    }
+
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("model.json");
+        if !path.is_file() {
+            bail!(
+                "{} is not a model directory: it has no model.json (export one with scripts/export_glip.py, or use --model demo)",
+                dir.display()
+            );
+        }
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let spec: ModelSpec = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a valid model.json", path.display()))?;
+        spec.validate()
+            .with_context(|| format!("{} is not usable", path.display()))?;
+        let model = ModelDir {
+            dir: dir.to_path_buf(),
+            spec,
+        };
+        for file in model.files() {
+            if !file.is_file() {
+                bail!(
+                    "{} names {}, which does not exist",
+                    path.display(),
+                    file.display()
+                );
+            }
+        }
+        Ok(model)
+    }
+
+    /// The file of graph `name` (`image_backbone`, `text_encoder`, `head`).
+    pub fn graph(&self, name: &str) -> Result<PathBuf> {
+        match self.spec.graphs.get(name) {
+            Some(g) => Ok(self.dir.join(&g.file)),
+            None => bail!(
+                "{} has no graph {name}",
+                self.dir.join("model.json").display()
+            ),
+        }
+    }
+
+    pub fn tokenizer(&self) -> PathBuf {
+        self.dir.join(&self.spec.text.tokenizer)
+    }
+
+    /// Every file the model consists of (for run manifests).
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.dir.join("model.json"), self.tokenizer()];
+        files.extend(self.spec.graphs.values().map(|g| self.dir.join(&g.file)));
+        files
+    }
+}

@@ -1,0 +1,232 @@
+//! A loaded GLIP-style detector: the three graphs of a model directory on one execution
+//! provider, the model's tokenizer, and the steps between them (text features once per prompt,
+//! image batches through backbone and head, GLIP's post-processing).
+use crate::engine::{Graph, SessionOptions, Tensor};
+use crate::model::{ModelDir, ModelSpec};
+use crate::postprocess::{
+    self, BoxLayout, ClassTokenMap, Detection, LevelOutputs, PostprocessConfig,
+};
+use crate::preprocess::{self, RgbImage, PIXEL_MEAN, PIXEL_STD};
+use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::Path;
+
+pub struct Detector {
+    pub model: ModelDir,
+    backbone: Graph,
+    text_encoder: Graph,
+    head: Graph,
+    pub tokenizer: PromptTokenizer,
+    pub post: PostprocessConfig,
+}
+
+/// A prompt's text features, computed once and reused for every image of a task.
+pub struct TextFeatures {
+    hidden: Tensor,
+    mask: Tensor,
+    /// Token positions of each class (label `c + 1` → `tokens[c]`).
+    pub classes: ClassTokenMap,
+    pub positive_map: PositiveMap,
+}
+
+/// One image decoded and resized for the model, with its original size.
+pub struct Prepared {
+    pub image: RgbImage,
+    pub original: (u32, u32),
+}
+
+impl Detector {
+    pub fn load(model: ModelDir, opts: &SessionOptions) -> Result<Self> {
+        let spec = &model.spec;
+        if spec.preprocess.mean != PIXEL_MEAN || spec.preprocess.std != PIXEL_STD {
+            bail!(
+                "{}: mean/std {:?}/{:?} differ from GLIP's; other normalisations are not supported",
+                model.dir.display(),
+                spec.preprocess.mean,
+                spec.preprocess.std
+            );
+        }
+        let post = PostprocessConfig {
+            pre_nms_thresh: spec.postprocess.pre_nms_thresh,
+            pre_nms_top_n: spec.postprocess.pre_nms_top_n_per_level,
+            nms_thresh: spec.postprocess.nms_thresh,
+            detections_per_img: spec.postprocess.detections_per_img,
+        };
+        Ok(Detector {
+            backbone: Graph::open(&model.graph("image_backbone")?, opts)?,
+            text_encoder: Graph::open(&model.graph("text_encoder")?, opts)?,
+            head: Graph::open(&model.graph("head")?, opts)?,
+            tokenizer: PromptTokenizer::from_file(&model.tokenizer())?,
+            post,
+            model,
+        })
+    }
+
+    /// Tokenizes `caption` (truncated to the model's text length, `[SEP]` kept last), runs the
+    /// text encoder, and maps each class to its tokens.
+    pub fn encode_text(&mut self, caption: &Caption) -> Result<TextFeatures> {
+        let text = &self.model.spec.text;
+        let positive_map = PositiveMap::new(caption, &self.tokenizer)?;
+        let encoding = self.tokenizer.encode(&caption.text)?;
+        let mut ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i as i64).collect();
+        if ids.len() > text.max_text_len {
+            ids.truncate(text.max_text_len);
+            let sep = *text
+                .special_tokens
+                .get("sep")
+                .ok_or_else(|| anyhow!("model.json text.special_tokens has no sep"))?;
+            *ids.last_mut().unwrap() = sep;
+        }
+        let n = ids.len();
+        let classes = ClassTokenMap {
+            tokens: positive_map
+                .classes
+                .iter()
+                .map(|c| c.tokens.iter().copied().filter(|&t| t < n).collect())
+                .collect(),
+        };
+        let input_ids = Tensor::I64 {
+            shape: vec![1, n],
+            data: ids,
+        };
+        let mask = Tensor::I64 {
+            shape: vec![1, n],
+            data: vec![1; n],
+        };
+        let out = self
+            .text_encoder
+            .run(&[("input_ids", &input_ids), ("attention_mask", &mask)])?;
+        let hidden = out
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("the text encoder has no output"))?
+            .1;
+        Ok(TextFeatures {
+            hidden,
+            mask,
+            classes,
+            positive_map,
+        })
+    }
+
+    /// Runs a batch through backbone and head and post-processes every image; detections are
+    /// in the resized image's pixels.
+    pub fn detect(
+        &mut self,
+        batch: &[&RgbImage],
+        text: &TextFeatures,
+    ) -> Result<Vec<Vec<Detection>>> {
+        let b = batch.len();
+        let [ih, iw] = self.model.spec.preprocess.input_size;
+        let (ih, iw) = (ih as usize, iw as usize);
+        let plane = 3 * ih * iw;
+        let mut data = vec![0f32; plane * b];
+        for (img, out) in batch.iter().zip(data.chunks_exact_mut(plane)) {
+            preprocess::normalize::normalize_into(img, out, iw, ih);
+        }
+        let images = Tensor::F32 {
+            shape: vec![b, 3, ih, iw],
+            data,
+        };
+        let features = self.backbone.run(&[("images", &images)])?;
+        let hidden = repeat_batch(&text.hidden, b)?;
+        let mask = repeat_batch(&text.mask, b)?;
+        let mut inputs: Vec<(&str, &Tensor)> =
+            features.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        inputs.push(("text_hidden", &hidden));
+        inputs.push(("attention_mask", &mask));
+        let outputs = self.head.run(&inputs)?;
+        let get = |name: &str| -> Result<&Tensor> {
+            outputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| anyhow!("the head graph has no output {name}"))
+        };
+        let deltas = get("box_deltas")?.as_f32()?;
+        let centerness = get("centerness")?.as_f32()?;
+        let logits_t = get("token_logits")?;
+        let t = *logits_t.shape().last().unwrap_or(&0);
+        let logits = logits_t.as_f32()?;
+        let q = self.model.spec.anchors.total;
+        if deltas.len() != b * q * 4 || centerness.len() != b * q || logits.len() != b * q * t {
+            bail!(
+                "head outputs have shapes {:?}, {:?}, {:?}; expected {b} images x {q} anchors",
+                get("box_deltas")?.shape(),
+                get("centerness")?.shape(),
+                logits_t.shape()
+            );
+        }
+        let levels = &self.model.spec.anchors.levels;
+        (0..b)
+            .map(|i| {
+                let outs: Vec<LevelOutputs> = levels
+                    .iter()
+                    .map(|l| {
+                        let a0 = i * q + l.offset;
+                        let a1 = a0 + l.count;
+                        LevelOutputs {
+                            stride: l.stride,
+                            height: l.height,
+                            width: l.width,
+                            bbox_pred: &deltas[4 * a0..4 * a1],
+                            box_layout: BoxLayout::AnchorsFirst,
+                            centerness: &centerness[a0..a1],
+                            dot_product_logits: &logits[a0 * t..a1 * t],
+                            num_tokens: t,
+                        }
+                    })
+                    .collect();
+                let size = (batch[i].width, batch[i].height);
+                postprocess::postprocess_image(&outs, &text.classes, size, &self.post)
+            })
+            .collect::<Result<Vec<_>>>()
+            .context("post-processing")
+    }
+}
+
+/// Decodes and resizes one image file as GLIP does, with the model's sizes.
+pub fn prepare(spec: &ModelSpec, path: &Path) -> Result<Prepared> {
+    let img = preprocess::decode_file(path)?;
+    let r = &spec.preprocess.resize;
+    let (w, h) = preprocess::glip_size(img.width, img.height, r.min_size, r.max_size);
+    let [ih, iw] = spec.preprocess.input_size;
+    if w > iw || h > ih {
+        bail!(
+            "{}: a {}x{} image resizes to {w}x{h}, larger than the model's {iw}x{ih} input (export it with a larger --image-size)",
+            path.display(),
+            img.width,
+            img.height
+        );
+    }
+    let original = (img.width, img.height);
+    let image = if (w, h) == original {
+        img
+    } else {
+        preprocess::resize_bilinear(&img, w, h)
+    };
+    Ok(Prepared { image, original })
+}
+
+/// `t` ([1, ...]) repeated `b` times along the batch axis.
+fn repeat_batch(t: &Tensor, b: usize) -> Result<Tensor> {
+    let mut shape = t.shape().to_vec();
+    if shape.first() != Some(&1) {
+        bail!("expected a batch of one, got shape {shape:?}");
+    }
+    shape[0] = b;
+    Ok(match t {
+        Tensor::F32 { data, .. } => Tensor::F32 {
+            shape,
+            data: data.repeat(b),
+        },
+        Tensor::I64 { data, .. } => Tensor::I64 {
+            shape,
+            data: data.repeat(b),
+        },
+        Tensor::Bool { data, .. } => Tensor::Bool {
+            shape,
+            data: data.repeat(b),
+        },
+    })
+}
