@@ -46,6 +46,9 @@ const NATURAL_ORDER: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
+/// The largest image decoded (width × height), against damaged headers.
+const MAX_PIXELS: usize = 100_000_000;
+
 /// Bits looked up at once when decoding a Huffman symbol.
 const LOOKAHEAD: u32 = 9;
 
@@ -392,6 +395,11 @@ fn read_sof(seg: &[u8]) -> Result<Frame> {
     if width == 0 || height == 0 {
         return unsupported("image height or width of 0 (DNL)");
     }
+    if width * height > MAX_PIXELS {
+        return invalid(format!(
+            "{width}x{height} is larger than {MAX_PIXELS} pixels"
+        ));
+    }
     if n != 1 && n != 3 {
         return unsupported(format!("{n} components"));
     }
@@ -554,7 +562,7 @@ fn decode_block(
     if t > 16 {
         return invalid("bad DC magnitude");
     }
-    *pred += r.receive_extend(t);
+    *pred = pred.wrapping_add(r.receive_extend(t));
     block[0] = *pred as i16;
     let mut k = 1;
     while k < 64 {
@@ -580,28 +588,28 @@ fn decode_block(
 // libjpeg's accurate integer IDCT constants: FIX(x) = round(x · 2^13).
 const CONST_BITS: u32 = 13;
 const PASS1_BITS: u32 = 2;
-const FIX_0_298631336: i32 = 2446;
-const FIX_0_390180644: i32 = 3196;
-const FIX_0_541196100: i32 = 4433;
-const FIX_0_765366865: i32 = 6270;
-const FIX_0_899976223: i32 = 7373;
-const FIX_1_175875602: i32 = 9633;
-const FIX_1_501321110: i32 = 12299;
-const FIX_1_847759065: i32 = 15137;
-const FIX_1_961570560: i32 = 16069;
-const FIX_2_053119869: i32 = 16819;
-const FIX_2_562915447: i32 = 20995;
-const FIX_3_072711026: i32 = 25172;
+const FIX_0_298631336: i64 = 2446;
+const FIX_0_390180644: i64 = 3196;
+const FIX_0_541196100: i64 = 4433;
+const FIX_0_765366865: i64 = 6270;
+const FIX_0_899976223: i64 = 7373;
+const FIX_1_175875602: i64 = 9633;
+const FIX_1_501321110: i64 = 12299;
+const FIX_1_847759065: i64 = 15137;
+const FIX_1_961570560: i64 = 16069;
+const FIX_2_053119869: i64 = 16819;
+const FIX_2_562915447: i64 = 20995;
+const FIX_3_072711026: i64 = 25172;
 
 #[inline]
-fn descale(x: i32, n: u32) -> i32 {
+fn descale(x: i64, n: u32) -> i64 {
     (x + (1 << (n - 1))) >> n
 }
 
 /// One 1-D pass of the islow IDCT on `s[0..8]` (already dequantised), before descaling:
-/// returns the 8 outputs' numerators in order.
+/// returns the 8 outputs' numerators in order. 64-bit, as libjpeg's `JLONG` on 64-bit Linux.
 #[inline]
-fn idct_1d(s: [i32; 8]) -> [i32; 8] {
+fn idct_1d(s: [i64; 8]) -> [i64; 8] {
     // Even part.
     let z1 = (s[2] + s[6]) * FIX_0_541196100;
     let tmp2 = z1 - s[6] * FIX_1_847759065;
@@ -643,7 +651,7 @@ fn idct_1d(s: [i32; 8]) -> [i32; 8] {
 /// libjpeg's post-IDCT range limit: `x + 128` clamped to 0..=255 for sane `x`, with its
 /// wrap-around of the index to 10 bits for wild values.
 #[inline]
-fn idct_range_limit(x: i32) -> u8 {
+fn idct_range_limit(x: i64) -> u8 {
     RANGE_LIMIT[(x & 1023) as usize]
 }
 
@@ -667,21 +675,21 @@ static RANGE_LIMIT: [u8; 1024] = {
 fn idct_block(coefs: &[i16], q: &[u16; 64], out: &mut [u8], stride: usize) {
     let mut ws = [0i32; 64];
     for col in 0..8 {
-        let s: [i32; 8] =
-            std::array::from_fn(|r| coefs[r * 8 + col] as i32 * q[r * 8 + col] as i32);
+        let s: [i64; 8] =
+            std::array::from_fn(|r| coefs[r * 8 + col] as i64 * q[r * 8 + col] as i64);
         if s[1..].iter().all(|&v| v == 0) {
             for r in 0..8 {
-                ws[r * 8 + col] = s[0] << PASS1_BITS;
+                ws[r * 8 + col] = (s[0] << PASS1_BITS) as i32;
             }
             continue;
         }
         let o = idct_1d(s);
         for r in 0..8 {
-            ws[r * 8 + col] = descale(o[r], CONST_BITS - PASS1_BITS);
+            ws[r * 8 + col] = descale(o[r], CONST_BITS - PASS1_BITS) as i32;
         }
     }
     for row in 0..8 {
-        let s: [i32; 8] = ws[row * 8..row * 8 + 8].try_into().unwrap();
+        let s: [i64; 8] = std::array::from_fn(|c| ws[row * 8 + c] as i64);
         let dst = &mut out[row * stride..row * stride + 8];
         if s[1..].iter().all(|&v| v == 0) {
             dst.fill(idct_range_limit(descale(s[0], PASS1_BITS + 3)));
