@@ -4,6 +4,7 @@ mod download;
 mod info;
 mod list;
 mod normalize;
+mod prompt;
 mod report;
 mod score;
 mod splits;
@@ -50,6 +51,8 @@ enum Command {
     /// Work with EvalAI submission files.
     #[command(subcommand)]
     Submission(submission::Command),
+    /// Show the caption GLIP queries a task with and each class's token positions.
+    Prompt(prompt::Args),
 }
 
 /// Exit code of a command that ran but found problems (`submission check`, `report --strict`).
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::run(a),
         Command::Submit(a) => submit::run(a),
         Command::Submission(c) => submission::run(c),
+        Command::Prompt(a) => prompt::run(a),
     };
     match result {
         Ok(code) => code,
