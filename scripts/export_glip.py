@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -109,7 +108,7 @@ def main(argv=None) -> int:
     tok = make_tokenizer(cfg.tokenizer)
     write_text_atomic(out / "tokenizer.json", tok.to_str(pretty=True))
     desc = model_json.build(cfg, image_hw, max_text_len, args.fp16, protos, special_token_ids(tok), source)
-    write_text_atomic(out / "model.json", json.dumps(desc, indent=1) + "\n")
+    write_text_atomic(out / "model.json", model_json.to_json(desc) + "\n")
     print(f"wrote {out} ({cfg.name}, {image_hw[0]}x{image_hw[1]}, text <= {max_text_len}, "
           f"{'fp16' if args.fp16 else 'fp32'}) in {time.time() - started:.0f}s")
     return 0

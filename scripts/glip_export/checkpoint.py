@@ -13,6 +13,7 @@ the module must be found with its shape; the only tolerated differences are:
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,14 +55,23 @@ class LoadReport:
 def read_state_dict(path: Path, allow_pickle: bool = False, key: str = "model") -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(path) and head[:1] != b"\x80":
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip nor a pickle)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError) as err:
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError) as err:
         if not allow_pickle:
+            detail = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
+                          str(err).splitlines()[0])
             raise CheckpointError(
-                f"{path}: cannot be read with torch.load(weights_only=True) ({str(err).splitlines()[0]}); "
+                f"{path}: torch.load(weights_only=True) refuses it ({detail}); "
                 "if you trust the file, pass --allow-pickle to unpickle it fully") from err
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err2:  # noqa: BLE001 - any unpickling failure is a bad file
+            raise CheckpointError(f"{path}: cannot be read ({str(err2).splitlines()[0]})") from err2
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict, found {type(ckpt).__name__}")
     state = ckpt.get(key, ckpt if key == "model" else None)

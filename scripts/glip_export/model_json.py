@@ -6,6 +6,7 @@ post-processing constants, and the training constants of GLIP's ATSS loss.
 """
 from __future__ import annotations
 
+import json
 import math
 
 from . import anchors as anchor_lib
@@ -105,3 +106,16 @@ def build(cfg: GlipConfig, image_hw: tuple[int, int], max_text_len: int, fp16: b
             "centerness_loss": {"type": "bce_with_logits", "normalizer": "num_pos"},
         },
     }
+
+
+def to_json(value, level: int = 0) -> str:
+    """JSON with one key per line but short lists (shapes, anchors) kept on one line."""
+    pad, inner = " " * level, " " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {to_json(v, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(inner + to_json(v, level + 1) for v in value) + "\n" + pad + "]"
+    return json.dumps(value)

@@ -81,6 +81,10 @@ def test_official_layout_loads_every_parameter(tmp_path):
             assert torch.equal(a, b), name
 
 
+class Opaque:
+    """Stands for the optimizer/scheduler objects some checkpoints pickle."""
+
+
 def test_checkpoint_problems_are_named(tmp_path):
     model = Glip(TINY)
     official_like_file(tmp_path / "missing.pth", model, drop="rpn.head.bias0")
@@ -89,8 +93,12 @@ def test_checkpoint_problems_are_named(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="no such file"):
         checkpoint.read_state_dict(tmp_path / "nope.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(checkpoint.CheckpointError, match="junk.pth"):
+    with pytest.raises(checkpoint.CheckpointError, match="junk.pth: not a PyTorch checkpoint"):
         checkpoint.read_state_dict(tmp_path / "junk.pth")
+    torch.save({"model": {"w": torch.zeros(1)}, "extra": Opaque()}, tmp_path / "pickled.pth")
+    with pytest.raises(checkpoint.CheckpointError, match="pickled.pth.*Unsupported global.*--allow-pickle"):
+        checkpoint.read_state_dict(tmp_path / "pickled.pth")
+    assert list(checkpoint.read_state_dict(tmp_path / "pickled.pth", allow_pickle=True)) == ["w"]
     weight = torch.randn(1000, TINY.bert.hidden)
     official_like_file(tmp_path / "prompt.pth", model, extra={"module.rpn.tunable_linear.weight": weight})
     report = checkpoint.load_into(Glip(TINY), checkpoint.read_state_dict(tmp_path / "prompt.pth"), "prompt.pth")
