@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--hard-negatives", type=float, default=0.0,
+    ap.add_argument("--hard-negatives", type=float, default=0.5,
                     help="share of captions whose negatives start with one-attribute near misses")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared machine")
