@@ -12,7 +12,7 @@ fn main() {
 
     let mut out = String::from("pub(crate) static TASK_FILES: &[(&str, &str, &str)] = &[\n");
     for suite in ["odinw_35", "odinw_13", "demo/tasks"] {
-        for path in files_under(root, &root.join(suite)) {
+        for path in files_under(&root.join(suite)) {
             if path.extension().is_some_and(|e| e == "json") {
                 let name = path.file_name().unwrap().to_str().unwrap();
                 out.push_str(&format!(
@@ -34,7 +34,7 @@ fn main() {
             "pub(crate) static {name}: &[(&str, &[u8])] = &[\n"
         ));
         let base = root.join(dir);
-        for path in files_under(root, &base) {
+        for path in files_under(&base) {
             let rel = path.strip_prefix(&base).unwrap().to_str().unwrap();
             if rel.ends_with("README.md") && prefix.is_empty() {
                 continue;
@@ -53,7 +53,7 @@ fn main() {
 /// Every file under `dir`, sorted, with rerun-if-changed for the folders and files.
 /// A missing folder gives no files (a checkout without the demo model still builds; using it
 /// then fails with a clear message).
-fn files_under(root: &Path, dir: &Path) -> Vec<std::path::PathBuf> {
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     println!("cargo:rerun-if-changed={}", dir.display());
     if !dir.is_dir() {
         return Vec::new();
@@ -66,7 +66,7 @@ fn files_under(root: &Path, dir: &Path) -> Vec<std::path::PathBuf> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            out.extend(files_under(root, &p));
+            out.extend(files_under(&p));
         } else {
             println!("cargo:rerun-if-changed={}", p.display());
             out.push(p);

@@ -16,7 +16,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for ds in "BCCD.v3-raw.coco" "Aquarium Combined.v2-raw-1024.coco"; do
   for split in valid test; do
-    find "$data/$ds/$split" -name '*.jpg' | sort | head -n "$n"
+    find "$data/$ds/$split" -name '*.jpg' | sort | sed -n "1,${n}p"
   done
 done > "$work/images.txt"
 "$python" benchmarks/host_pipeline.py --make-heads "$work/heads"

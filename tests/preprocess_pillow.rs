@@ -7,6 +7,7 @@ use odinw::preprocess::{
     decode_bytes, load_resized, make_batch, normalize, resize_bilinear, Decoder, RgbImage,
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The first two sorted images of each split of the two real datasets.
@@ -156,6 +157,48 @@ fn preprocessing_matches_pillow() {
     );
 }
 
+/// Every 20th image of the real data (both datasets, all splits), decoded: the same bytes as
+/// Pillow's (compared by SHA-256).
+#[test]
+fn real_images_decode_exactly_as_pillow() {
+    let Some(python) = common::python_with(&["PIL"]) else {
+        return;
+    };
+    let Some(root) = common::shared_data("roboflow") else {
+        return;
+    };
+    let mut all = Vec::new();
+    for ds in std::fs::read_dir(root).unwrap() {
+        for split in std::fs::read_dir(ds.unwrap().path()).unwrap() {
+            let split = split.unwrap().path();
+            if split.is_dir() {
+                all.extend(
+                    std::fs::read_dir(split)
+                        .unwrap()
+                        .map(|e| e.unwrap().path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "jpg")),
+                );
+            }
+        }
+    }
+    all.sort();
+    let sample: Vec<String> = all
+        .iter()
+        .step_by(20)
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    assert!(sample.len() >= 40, "{} images", sample.len());
+    let mut args = vec!["--hash"];
+    args.extend(sample.iter().map(String::as_str));
+    let hashes = common::run_oracle(&python, "preprocess.py", &args);
+    for (path, want) in sample.iter().zip(hashes.lines()) {
+        let (img, decoder) = decode_bytes(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(decoder, Decoder::ExactJpeg, "{path}");
+        let got = odinw::util::hash::hex(&Sha256::digest(&img.data));
+        assert_eq!(got, want, "{path}: decoded samples differ from Pillow");
+    }
+}
+
 #[test]
 fn bad_files_give_errors_naming_the_file() {
     let dir = common::scratch();
@@ -176,4 +219,38 @@ fn bad_files_give_errors_naming_the_file() {
     let missing = dir.path().join("missing.png");
     let err = format!("{:#}", load_resized(&missing).unwrap_err());
     assert!(err.contains("missing.png"), "{err}");
+}
+
+/// Truncated and corrupted JPEGs give an image or an error, never a panic.
+#[test]
+fn damaged_jpegs_do_not_panic() {
+    let Some(dir) = common::shared_data("roboflow/BCCD.v3-raw.coco/valid") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    let good = std::fs::read(&files[0]).unwrap();
+    let mut state = 7u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..60 {
+        let mut bytes = good.clone();
+        if i % 3 == 0 {
+            bytes.truncate((next() % good.len() as u64) as usize);
+        } else {
+            for _ in 0..1 + i % 5 {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+        }
+        let _ = decode_bytes(&bytes);
+    }
 }

@@ -46,6 +46,9 @@ const NATURAL_ORDER: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
+/// The largest image decoded (width × height), against damaged headers.
+const MAX_PIXELS: usize = 100_000_000;
+
 /// Bits looked up at once when decoding a Huffman symbol.
 const LOOKAHEAD: u32 = 9;
 
@@ -392,6 +395,11 @@ fn read_sof(seg: &[u8]) -> Result<Frame> {
     if width == 0 || height == 0 {
         return unsupported("image height or width of 0 (DNL)");
     }
+    if width * height > MAX_PIXELS {
+        return invalid(format!(
+            "{width}x{height} is larger than {MAX_PIXELS} pixels"
+        ));
+    }
     if n != 1 && n != 3 {
         return unsupported(format!("{n} components"));
     }
@@ -554,7 +562,7 @@ fn decode_block(
     if t > 16 {
         return invalid("bad DC magnitude");
     }
-    *pred += r.receive_extend(t);
+    *pred = pred.wrapping_add(r.receive_extend(t));
     block[0] = *pred as i16;
     let mut k = 1;
     while k < 64 {
@@ -580,28 +588,28 @@ fn decode_block(
 // libjpeg's accurate integer IDCT constants: FIX(x) = round(x · 2^13).
 const CONST_BITS: u32 = 13;
 const PASS1_BITS: u32 = 2;
-const FIX_0_298631336: i32 = 2446;
-const FIX_0_390180644: i32 = 3196;
-const FIX_0_541196100: i32 = 4433;
-const FIX_0_765366865: i32 = 6270;
-const FIX_0_899976223: i32 = 7373;
-const FIX_1_175875602: i32 = 9633;
-const FIX_1_501321110: i32 = 12299;
-const FIX_1_847759065: i32 = 15137;
-const FIX_1_961570560: i32 = 16069;
-const FIX_2_053119869: i32 = 16819;
-const FIX_2_562915447: i32 = 20995;
-const FIX_3_072711026: i32 = 25172;
+const FIX_0_298631336: i64 = 2446;
+const FIX_0_390180644: i64 = 3196;
+const FIX_0_541196100: i64 = 4433;
+const FIX_0_765366865: i64 = 6270;
+const FIX_0_899976223: i64 = 7373;
+const FIX_1_175875602: i64 = 9633;
+const FIX_1_501321110: i64 = 12299;
+const FIX_1_847759065: i64 = 15137;
+const FIX_1_961570560: i64 = 16069;
+const FIX_2_053119869: i64 = 16819;
+const FIX_2_562915447: i64 = 20995;
+const FIX_3_072711026: i64 = 25172;
 
 #[inline]
-fn descale(x: i32, n: u32) -> i32 {
+fn descale(x: i64, n: u32) -> i64 {
     (x + (1 << (n - 1))) >> n
 }
 
 /// One 1-D pass of the islow IDCT on `s[0..8]` (already dequantised), before descaling:
-/// returns the 8 outputs' numerators in order.
+/// returns the 8 outputs' numerators in order. 64-bit, as libjpeg's `JLONG` on 64-bit Linux.
 #[inline]
-fn idct_1d(s: [i32; 8]) -> [i32; 8] {
+fn idct_1d(s: [i64; 8]) -> [i64; 8] {
     // Even part.
     let z1 = (s[2] + s[6]) * FIX_0_541196100;
     let tmp2 = z1 - s[6] * FIX_1_847759065;
@@ -643,34 +651,45 @@ fn idct_1d(s: [i32; 8]) -> [i32; 8] {
 /// libjpeg's post-IDCT range limit: `x + 128` clamped to 0..=255 for sane `x`, with its
 /// wrap-around of the index to 10 bits for wild values.
 #[inline]
-fn idct_range_limit(x: i32) -> u8 {
-    match x & 1023 {
-        i @ 0..=127 => (i + 128) as u8,
-        128..=511 => 255,
-        512..=895 => 0,
-        i => (i - 896) as u8,
-    }
+fn idct_range_limit(x: i64) -> u8 {
+    RANGE_LIMIT[(x & 1023) as usize]
 }
+
+/// The table behind [`idct_range_limit`], indexed by the low 10 bits.
+static RANGE_LIMIT: [u8; 1024] = {
+    let mut t = [0u8; 1024];
+    let mut i = 0;
+    while i < 1024 {
+        t[i] = match i {
+            0..=127 => (i + 128) as u8,
+            128..=511 => 255,
+            512..=895 => 0,
+            _ => (i - 896) as u8,
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Inverse DCT of one dequantised block into 8 rows of `out` (row stride `stride`).
 fn idct_block(coefs: &[i16], q: &[u16; 64], out: &mut [u8], stride: usize) {
     let mut ws = [0i32; 64];
     for col in 0..8 {
-        let s: [i32; 8] =
-            std::array::from_fn(|r| coefs[r * 8 + col] as i32 * q[r * 8 + col] as i32);
+        let s: [i64; 8] =
+            std::array::from_fn(|r| coefs[r * 8 + col] as i64 * q[r * 8 + col] as i64);
         if s[1..].iter().all(|&v| v == 0) {
             for r in 0..8 {
-                ws[r * 8 + col] = s[0] << PASS1_BITS;
+                ws[r * 8 + col] = (s[0] << PASS1_BITS) as i32;
             }
             continue;
         }
         let o = idct_1d(s);
         for r in 0..8 {
-            ws[r * 8 + col] = descale(o[r], CONST_BITS - PASS1_BITS);
+            ws[r * 8 + col] = descale(o[r], CONST_BITS - PASS1_BITS) as i32;
         }
     }
     for row in 0..8 {
-        let s: [i32; 8] = ws[row * 8..row * 8 + 8].try_into().unwrap();
+        let s: [i64; 8] = std::array::from_fn(|c| ws[row * 8 + c] as i64);
         let dst = &mut out[row * stride..row * stride + 8];
         if s[1..].iter().all(|&v| v == 0) {
             dst.fill(idct_range_limit(descale(s[0], PASS1_BITS + 3)));
@@ -716,67 +735,79 @@ fn component_plane(frame: &Frame, c: &Component, q: &[u16; 64]) -> Plane {
     }
 }
 
-/// Brings a component to full resolution (`out_w × out_h`, at least the image size) the way
-/// libjpeg-turbo's `jdsample.c` does with fancy upsampling on.
-fn upsample(p: &Plane, hx: usize, vx: usize, out_w: usize, out_h: usize) -> Vec<u8> {
-    let mut out = vec![0u8; out_w * out_h];
-    let fancy_h2 = p.width > 2;
-    match (hx, vx) {
-        (1, 1) => {
-            for y in 0..out_h {
-                out[y * out_w..(y + 1) * out_w].copy_from_slice(&p.row(y)[..out_w]);
-            }
+/// How a component reaches full resolution.
+struct Upsampler<'p> {
+    plane: &'p Plane,
+    hx: usize,
+    vx: usize,
+    /// Column sums `3·near + far` for h2v2 (reused between rows).
+    sums: Vec<u32>,
+    /// A row of twice the component's width for h2v1 and h2v2.
+    wide: Vec<u8>,
+}
+
+impl<'p> Upsampler<'p> {
+    fn new(plane: &'p Plane, hx: usize, vx: usize) -> Self {
+        Upsampler {
+            plane,
+            hx,
+            vx,
+            sums: vec![0; plane.width],
+            wide: vec![0; 2 * plane.width],
         }
-        (2, 1) if fancy_h2 => {
-            for y in 0..out_h {
-                h2v1_fancy(p.row(y), &mut out[y * out_w..(y + 1) * out_w]);
+    }
+
+    /// Output row `y` (`out.len()` samples, at most the upsampled width), the way
+    /// libjpeg-turbo's `jdsample.c` computes it with fancy upsampling on: triangle filters for
+    /// 2× factors (h2v1 and h2v2 only when the component is wider than 2 samples), box
+    /// replication otherwise; rows and columns past the component's real size are never read,
+    /// the edge sample standing in for its missing neighbour.
+    fn row(&mut self, y: usize, out: &mut [u8]) {
+        let p = self.plane;
+        let fancy_h2 = p.width > 2;
+        // The nearer and farther source rows of a vertically doubled output row.
+        let near_far = |y: usize| {
+            let near = p.row(y / 2);
+            if y % 2 == 0 {
+                (near, p.row((y / 2).saturating_sub(1)), 1)
+            } else {
+                (near, p.row((y / 2 + 1).min(p.height - 1)), 2)
             }
-        }
-        (1, 2) => {
-            for y in 0..out_h {
-                let near = p.row(y / 2);
-                let (far, bias) = if y % 2 == 0 {
-                    (p.row((y / 2).saturating_sub(1)), 1)
-                } else {
-                    (p.row((y / 2 + 1).min(p.height - 1)), 2)
-                };
-                for (x, o) in out[y * out_w..(y + 1) * out_w].iter_mut().enumerate() {
-                    *o = ((near[x] as u32 * 3 + far[x] as u32 + bias) >> 2) as u8;
+        };
+        match (self.hx, self.vx) {
+            (1, 1) => out.copy_from_slice(&p.row(y)[..out.len()]),
+            (2, 1) if fancy_h2 => {
+                h2v1_fancy(p.row(y), &mut self.wide);
+                out.copy_from_slice(&self.wide[..out.len()]);
+            }
+            (1, 2) => {
+                let (near, far, bias) = near_far(y);
+                for ((o, &n), &f) in out.iter_mut().zip(near).zip(far) {
+                    *o = ((n as u32 * 3 + f as u32 + bias) >> 2) as u8;
                 }
             }
-        }
-        (2, 2) if fancy_h2 => {
-            let mut sums = vec![0u32; p.width];
-            for y in 0..out_h {
-                let near = p.row(y / 2);
-                let far = if y % 2 == 0 {
-                    p.row((y / 2).saturating_sub(1))
-                } else {
-                    p.row((y / 2 + 1).min(p.height - 1))
-                };
-                for ((s, &n), &f) in sums.iter_mut().zip(near).zip(far) {
+            (2, 2) if fancy_h2 => {
+                let (near, far, _) = near_far(y);
+                for ((s, &n), &f) in self.sums.iter_mut().zip(near).zip(far) {
                     *s = n as u32 * 3 + f as u32;
                 }
-                h2v2_fancy_row(&sums, &mut out[y * out_w..(y + 1) * out_w]);
+                h2v2_fancy_row(&self.sums, &mut self.wide);
+                out.copy_from_slice(&self.wide[..out.len()]);
             }
-        }
-        _ => {
-            // Box replication (libjpeg's h2v1/h2v2 plain and generic integral upsampling).
-            for y in 0..out_h {
+            (hx, vx) => {
                 let src = p.row(y / vx);
-                for (x, o) in out[y * out_w..(y + 1) * out_w].iter_mut().enumerate() {
+                for (x, o) in out.iter_mut().enumerate() {
                     *o = src[x / hx];
                 }
             }
         }
     }
-    out
 }
 
-/// Horizontal 2× triangle upsampling of one row, rounding alternately down and up.
-fn h2v1_fancy(src: &[u8], out: &mut [u8]) {
+/// Horizontal 2× triangle upsampling of one row (`full` holds `2·len`), rounding alternately
+/// down and up.
+fn h2v1_fancy(src: &[u8], full: &mut [u8]) {
     let n = src.len();
-    let mut full = vec![0u8; 2 * n];
     full[0] = src[0];
     full[1] = ((src[0] as u32 * 3 + src[1] as u32 + 2) >> 2) as u8;
     for i in 1..n - 1 {
@@ -786,25 +817,21 @@ fn h2v1_fancy(src: &[u8], out: &mut [u8]) {
     }
     full[2 * n - 2] = ((src[n - 1] as u32 * 3 + src[n - 2] as u32 + 1) >> 2) as u8;
     full[2 * n - 1] = src[n - 1];
-    out.copy_from_slice(&full[..out.len()]);
 }
 
-/// Horizontal half of h2v2 fancy upsampling on column sums `3·near + far`.
-fn h2v2_fancy_row(sums: &[u32], out: &mut [u8]) {
+/// Horizontal half of h2v2 fancy upsampling on column sums `3·near + far` (`full` holds
+/// `2·len`).
+fn h2v2_fancy_row(sums: &[u32], full: &mut [u8]) {
     let n = sums.len();
-    let mut put = |i: usize, v: u32| {
-        if i < out.len() {
-            out[i] = (v >> 4) as u8;
-        }
-    };
-    put(0, sums[0] * 4 + 8);
-    put(1, sums[0] * 3 + sums[1] + 7);
-    for i in 1..n - 1 {
-        put(2 * i, sums[i] * 3 + sums[i - 1] + 8);
-        put(2 * i + 1, sums[i] * 3 + sums[i + 1] + 7);
+    full[0] = ((sums[0] * 4 + 8) >> 4) as u8;
+    full[1] = ((sums[0] * 3 + sums[1] + 7) >> 4) as u8;
+    for (pair, win) in full[2..2 * n - 2].chunks_exact_mut(2).zip(sums.windows(3)) {
+        let mid = win[1] * 3;
+        pair[0] = ((mid + win[0] + 8) >> 4) as u8;
+        pair[1] = ((mid + win[2] + 7) >> 4) as u8;
     }
-    put(2 * n - 2, sums[n - 1] * 3 + sums[n - 2] + 8);
-    put(2 * n - 1, sums[n - 1] * 4 + 7);
+    full[2 * n - 2] = ((sums[n - 1] * 3 + sums[n - 2] + 8) >> 4) as u8;
+    full[2 * n - 1] = ((sums[n - 1] * 4 + 7) >> 4) as u8;
 }
 
 /// libjpeg's YCbCr → RGB tables (16-bit fixed point).
@@ -837,35 +864,41 @@ fn ycc_tables() -> YccTables {
 
 fn to_rgb(frame: &Frame, quant: &[[u16; 64]; 4], is_rgb: bool) -> Result<RgbImage> {
     let (w, h) = (frame.width, frame.height);
-    let planes: Vec<Vec<u8>> = frame
+    let planes: Vec<Plane> = frame
         .components
         .iter()
-        .map(|c| {
-            let p = component_plane(frame, c, &quant[c.quant]);
-            upsample(&p, frame.h_max / c.h, frame.v_max / c.v, w, h)
-        })
+        .map(|c| component_plane(frame, c, &quant[c.quant]))
         .collect();
+    let mut upsamplers: Vec<Upsampler> = frame
+        .components
+        .iter()
+        .zip(&planes)
+        .map(|(c, p)| Upsampler::new(p, frame.h_max / c.h, frame.v_max / c.v))
+        .collect();
+    let mut rows = vec![vec![0u8; w]; planes.len()];
     let mut data = vec![0u8; w * h * 3];
-    if planes.len() == 1 {
-        for (px, &v) in data.chunks_exact_mut(3).zip(&planes[0]) {
-            px.fill(v);
+    let t = ycc_tables();
+    let clamp = |v: i32| v.clamp(0, 255) as u8;
+    for (y, out) in data.chunks_exact_mut(w * 3).enumerate() {
+        for (u, row) in upsamplers.iter_mut().zip(rows.iter_mut()) {
+            u.row(y, row);
         }
-    } else if is_rgb {
-        for (i, px) in data.chunks_exact_mut(3).enumerate() {
-            px.copy_from_slice(&[planes[0][i], planes[1][i], planes[2][i]]);
-        }
-    } else {
-        let t = ycc_tables();
-        let clamp = |v: i32| v.clamp(0, 255) as u8;
-        for (i, px) in data.chunks_exact_mut(3).enumerate() {
-            let (y, cb, cr) = (
-                planes[0][i] as i32,
-                planes[1][i] as usize,
-                planes[2][i] as usize,
-            );
-            px[0] = clamp(y + t.cr_r[cr]);
-            px[1] = clamp(y + ((t.cb_g[cb] + t.cr_g[cr]) >> 16));
-            px[2] = clamp(y + t.cb_b[cb]);
+        if rows.len() == 1 {
+            for (px, &v) in out.chunks_exact_mut(3).zip(&rows[0]) {
+                px.fill(v);
+            }
+        } else if is_rgb {
+            for (x, px) in out.chunks_exact_mut(3).enumerate() {
+                px.copy_from_slice(&[rows[0][x], rows[1][x], rows[2][x]]);
+            }
+        } else {
+            let (ys, cbs, crs) = (&rows[0], &rows[1], &rows[2]);
+            for (((px, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(ys).zip(cbs).zip(crs) {
+                let (y, cb, cr) = (y as i32, cb as usize, cr as usize);
+                px[0] = clamp(y + t.cr_r[cr]);
+                px[1] = clamp(y + ((t.cb_g[cb] + t.cr_g[cr]) >> 16));
+                px[2] = clamp(y + t.cb_b[cb]);
+            }
         }
     }
     Ok(RgbImage {

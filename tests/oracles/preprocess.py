@@ -5,6 +5,7 @@ BILINEAR resize, ToTensor + Normalize(bgr255) in float32 with torch's order of o
 zero padding of a batch to a multiple of 32.
 
     preprocess.py OUT_DIR [IMAGE ...]
+    preprocess.py --hash IMAGE ...      (sha256 of each decoded RGB image, one per line)
 
 Also writes synthetic images to OUT_DIR/gen (odd sizes, extreme aspect ratios, PNG modes,
 JPEG subsamplings, restart markers, progressive). For every image (synthetic first) it writes
@@ -12,6 +13,7 @@ OUT_DIR/<i>.decoded (RGB bytes), <i>.resized (RGB bytes) and <i>.tensor (CHW flo
 little-endian); then OUT_DIR/batch.tensor for the first two synthetic images as one batch.
 Prints a JSON manifest on stdout.
 """
+import hashlib
 import json
 import os
 import sys
@@ -109,6 +111,11 @@ def synthetic(out):
 
 
 def main():
+    if sys.argv[1] == "--hash":
+        for path in sys.argv[2:]:
+            with Image.open(path) as im:
+                print(hashlib.sha256(im.convert("RGB").tobytes()).hexdigest())
+        return
     out = sys.argv[1]
     paths = synthetic(os.path.join(out, "gen")) + sys.argv[2:]
     manifest = []

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Run an exported model directory on ODinW-style tasks with onnxruntime and score COCO AP.
+
+    python scripts/eval_glip_onnx.py --model models/demo --root demo --tasks demo/tasks/*.json --split test
+
+A Python reference of the whole inference pipeline (what the Rust engine reimplements): GLIP's
+prompt and positive map, resize/normalise/pad, the three graphs, GLIP's post-processing, and
+pycocotools COCOeval (stats[0] = AP@[.5:.95]). Prints one line per task and the mean.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from PIL import Image  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+from glip_export import postprocess  # noqa: E402
+from glip_export.config import get_config  # noqa: E402
+from glip_export.preprocess import prepare  # noqa: E402
+from glip_export.prompts import build_caption, positive_map  # noqa: E402
+
+
+def clean_name(name: str) -> str:
+    """GLIP's `clean_name`: drop "(...)", "_" -> " ", collapse double spaces (no lowercasing)."""
+    name = re.sub(r"\(.*\)", "", name)
+    name = re.sub(r"_", " ", name)
+    return re.sub(r"  ", " ", name)
+
+
+class GlipOnnx:
+    def __init__(self, model_dir: Path, threads: int = 1):
+        self.desc = json.loads((model_dir / "model.json").read_text())
+        self.cfg = get_config(self.desc["config"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.sessions = {name: ort.InferenceSession(str(model_dir / g["file"]), opts, providers=["CPUExecutionProvider"])
+                         for name, g in self.desc["graphs"].items()}
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.input_hw = tuple(self.desc["preprocess"]["input_size"])
+        self.max_len = self.desc["text"]["max_text_len"]
+        self.level_counts = [lv["count"] for lv in self.desc["anchors"]["levels"]]
+
+    def encode_text(self, caption: str):
+        enc = self.tokenizer.encode(caption)
+        ids = enc.ids[: self.max_len]
+        if len(enc.ids) > self.max_len:
+            ids[-1] = self.desc["text"]["special_tokens"]["sep"]
+        ids = np.asarray([ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        hidden = self.sessions["text_encoder"].run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return hidden, mask
+
+    def detect(self, image: Image.Image, text_hidden, text_mask, pos_map):
+        data, resized_hw, scale = prepare(image, self.cfg, self.input_hw)
+        feats = self.sessions["image_backbone"].run(None, {"images": data[None]})
+        inputs = {f"p{i + 3}": f for i, f in enumerate(feats)}
+        inputs.update(text_hidden=text_hidden, attention_mask=text_mask)
+        _, boxes, ctr, logits = self.sessions["head"].run(None, inputs)
+        b, s, lab = postprocess.detect(boxes[0], ctr[0], logits[0], pos_map, self.level_counts, resized_hw, self.cfg)
+        return postprocess.to_coco(b, scale), s, lab
+
+
+def evaluate_task(model: GlipOnnx, task: dict, root: Path, split: str, quiet: bool = True) -> dict:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ann = root / task["splits"][split]["ann_file"]
+    img_dir = root / task["splits"][split]["img_dir"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann))
+    cats = sorted(gt.loadCats(gt.getCatIds()), key=lambda c: c["id"])
+    names = [clean_name(c["name"]) for c in cats]
+    caption, spans = build_caption(names, model.desc["text"]["prompt_separator"], task.get("caption_prompt"))
+    pos_map = positive_map(model.tokenizer, caption, spans, model.max_len)
+    hidden, mask = model.encode_text(caption)
+    results = []
+    for img_info in gt.loadImgs(sorted(gt.getImgIds())):
+        image = Image.open(img_dir / img_info["file_name"]).convert("RGB")
+        boxes, scores, labels = model.detect(image, hidden, mask, pos_map)
+        for box, score, label in zip(boxes, scores, labels):
+            results.append({"image_id": img_info["id"], "category_id": cats[label]["id"], "bbox": box,
+                            "score": float(score)})
+    if not results:
+        return {"task": task["name"], "AP": 0.0, "AP50": 0.0, "detections": 0, "caption": caption}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out if quiet else sys.stdout):
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {"task": task["name"], "AP": float(ev.stats[0]), "AP50": float(ev.stats[1]),
+            "detections": len(results), "caption": caption}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True, help="model directory (model.json, *.onnx)")
+    ap.add_argument("--root", type=Path, required=True, help="dataset root (holds odinw/...)")
+    ap.add_argument("--tasks", type=Path, nargs="+", required=True, help="task records (JSON)")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+    model = GlipOnnx(args.model, args.threads)
+    rows = []
+    for path in args.tasks:
+        try:
+            task = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            print(f"error: {path}: {err}", file=sys.stderr)
+            return 1
+        row = evaluate_task(model, task, args.root, args.split)
+        rows.append(row)
+        print(f"{row['task']:<20} AP {row['AP'] * 100:5.1f}  AP50 {row['AP50'] * 100:5.1f}  ({row['detections']} detections)")
+    mean = sum(r["AP"] for r in rows) / len(rows)
+    print(f"{'mean':<20} AP {mean * 100:5.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"split": args.split, "tasks": rows, "mean_AP": mean}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
