@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test suite: Rust unit and integration tests, with the Python oracles they compare against
-# (pycocotools, CPython's random, ...) installed into a virtual environment first.
+# (pycocotools, CPython's random, onnxruntime, Pillow, tokenizers, ...) installed into a virtual
+# environment first; then the GLIP export tests (PyTorch vs ONNX Runtime parity, official
+# parameter names), which need their own environment (scripts/test_export.sh).
+# ODINW_SKIP_EXPORT_TESTS=1 runs the Rust suite alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${ODINW_VENV:-.venv}
@@ -8,6 +11,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
-export ODINW_PYTHON="$PWD/$venv/bin/python"
+export ODINW_PYTHON="$(cd "$venv" && pwd)/bin/python"
 export ODINW_REQUIRE_ORACLES=1
 cargo test --all-targets "$@"
+if [ "${ODINW_SKIP_EXPORT_TESTS:-0}" != 1 ]; then
+  bash scripts/test_export.sh
+fi
