@@ -168,6 +168,38 @@ fn the_embedded_demo_runs_offline_and_prints_the_table() {
     assert!(stdout.contains("over 3/3 evaluated tasks"), "{stdout}");
     let summary = read_json(&dir.path().join("run/summary.json"));
     assert_eq!(summary["track"], "zero-shot");
+
+    // The demo run makes a submission the checker accepts, holding the run's predictions.
+    let sub = dir.path().join("demo-submission.json");
+    let out = common::odinw()
+        .arg("submit")
+        .arg(dir.path().join("run"))
+        .arg("--out")
+        .arg(&sub)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::odinw()
+        .args(["submission", "check"])
+        .arg(&sub)
+        .arg("--root")
+        .arg(repo("demo"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let sub = read_json(&sub);
+    for task in ["ColorShapes", "TexturedShapes", "ShapeDescriptions"] {
+        let preds = read_json(&dir.path().join("run").join(task).join("predictions.json"));
+        assert_eq!(sub[task], preds, "{task}");
+    }
 }
 
 #[test]
