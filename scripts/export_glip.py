@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-text-len", type=int, help="longest token sequence (default: the config's)")
     ap.add_argument("--fp16", action="store_true", help="float16 weights and compute (I/O stays float32)")
     ap.add_argument("--seed", type=int, default=0, help="seed of --random-init")
+    ap.add_argument("--state-key", default="model",
+                    help="entry of the checkpoint dict holding the weights (GLIP-T files also have model_ema)")
     ap.add_argument("--allow-pickle", action="store_true",
                     help="unpickle a checkpoint that torch.load(weights_only=True) refuses (trusted files only)")
     ap.add_argument("--print-state-dict", action="store_true", help="print 'name shape' lines and exit")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
     model = Glip(cfg).eval()
     if args.weights is not None:
         try:
-            state = checkpoint.read_state_dict(args.weights, allow_pickle=args.allow_pickle)
+            state = checkpoint.read_state_dict(args.weights, allow_pickle=args.allow_pickle, key=args.state_key)
             report = checkpoint.load_into(model, state, str(args.weights))
         except checkpoint.CheckpointError as err:
             print(f"error: {err}", file=sys.stderr)
