@@ -70,9 +70,9 @@ class GlipOnnx:
         return postprocess.to_coco(b, scale), s, lab
 
 
-def evaluate_task(model: GlipOnnx, task: dict, root: Path, split: str, quiet: bool = True) -> dict:
+def predict_task(model: GlipOnnx, task: dict, root: Path, split: str):
+    """(caption, COCO results list, pycocotools COCO of the split) for one task record."""
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
     ann = root / task["splits"][split]["ann_file"]
     img_dir = root / task["splits"][split]["img_dir"]
@@ -90,6 +90,13 @@ def evaluate_task(model: GlipOnnx, task: dict, root: Path, split: str, quiet: bo
         for box, score, label in zip(boxes, scores, labels):
             results.append({"image_id": img_info["id"], "category_id": cats[label]["id"], "bbox": box,
                             "score": float(score)})
+    return caption, results, gt
+
+
+def evaluate_task(model: GlipOnnx, task: dict, root: Path, split: str, quiet: bool = True) -> dict:
+    from pycocotools.cocoeval import COCOeval
+
+    caption, results, gt = predict_task(model, task, root, split)
     if not results:
         return {"task": task["name"], "AP": 0.0, "AP50": 0.0, "detections": 0, "caption": caption}
     out = io.StringIO()
