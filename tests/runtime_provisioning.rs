@@ -108,18 +108,34 @@ fn doctor(cache: &Path, index: &str) -> (Option<i32>, Value, String) {
     )
 }
 
+/// A PyPI-style index of the real library's wheel, served from a scratch folder.
+struct Index {
+    dir: tempfile::TempDir,
+    lib: PathBuf,
+    server: StaticServer,
+}
+
+impl Index {
+    /// `None` (the test skips) without an oracle Python holding onnxruntime.
+    fn serve(corrupt_sha: bool) -> Option<Self> {
+        let python = common::python_with(&["onnxruntime"])?;
+        let lib = real_library(&python);
+        let dir = common::scratch();
+        let site = dir.path().join("index");
+        std::fs::create_dir_all(&site).unwrap();
+        let server = StaticServer::start(&python, &site);
+        make_index(&site, &lib, &server.url, corrupt_sha);
+        Some(Index { dir, lib, server })
+    }
+}
+
 #[test]
 fn installs_the_pinned_wheel_from_an_index_then_uses_the_cache() {
-    let Some(python) = common::python_with(&["onnxruntime"]) else {
+    let Some(index) = Index::serve(false) else {
         return;
     };
-    let lib = real_library(&python);
-    let dir = common::scratch();
-    let site = dir.path().join("index");
-    std::fs::create_dir_all(&site).unwrap();
-    let server = StaticServer::start(&python, &site);
-    make_index(&site, &lib, &server.url, false);
-    let cache = dir.path().join("cache");
+    let (lib, server) = (&index.lib, &index.server);
+    let cache = index.dir.path().join("cache");
 
     let (code, v, err) = doctor(&cache, &server.url);
     assert_eq!(code, Some(0), "{v} {err}");
@@ -128,7 +144,7 @@ fn installs_the_pinned_wheel_from_an_index_then_uses_the_cache() {
     let installed = cache.join("onnxruntime-1.31.1/libonnxruntime.so.1.31.1");
     assert_eq!(
         std::fs::read(&installed).unwrap(),
-        std::fs::read(&lib).unwrap()
+        std::fs::read(lib).unwrap()
     );
     assert!(err.contains("installing onnxruntime==1.31.1"), "{err}");
 
@@ -139,16 +155,11 @@ fn installs_the_pinned_wheel_from_an_index_then_uses_the_cache() {
 
 #[test]
 fn a_wheel_with_the_wrong_checksum_is_refused_and_nothing_is_installed() {
-    let Some(python) = common::python_with(&["onnxruntime"]) else {
+    let Some(index) = Index::serve(true) else {
         return;
     };
-    let lib = real_library(&python);
-    let dir = common::scratch();
-    let site = dir.path().join("index");
-    std::fs::create_dir_all(&site).unwrap();
-    let server = StaticServer::start(&python, &site);
-    make_index(&site, &lib, &server.url, true);
-    let cache = dir.path().join("cache");
+    let server = &index.server;
+    let cache = index.dir.path().join("cache");
     let (code, v, _) = doctor(&cache, &server.url);
     assert_eq!(code, Some(1));
     let err = v["onnxruntime"]["error"].as_str().unwrap();
