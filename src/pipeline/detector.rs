@@ -67,8 +67,7 @@ impl Detector {
     pub fn encode_text(&mut self, caption: &Caption) -> Result<TextFeatures> {
         let text = &self.model.spec.text;
         let positive_map = PositiveMap::new(caption, &self.tokenizer)?;
-        let encoding = self.tokenizer.encode(&caption.text)?;
-        let mut ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i as i64).collect();
+        let mut ids: Vec<i64> = positive_map.token_ids.iter().map(|&i| i as i64).collect();
         if ids.len() > text.max_text_len {
             ids.truncate(text.max_text_len);
             let sep = *text

@@ -73,6 +73,9 @@ pub struct PositiveMap {
     /// The token strings, `[CLS]` first (for display).
     #[serde(skip)]
     pub token_strings: Vec<String>,
+    /// The token ids, `[CLS]` first (what the text encoder is fed).
+    #[serde(skip)]
+    pub token_ids: Vec<u32>,
 }
 
 impl PositiveMap {
@@ -97,6 +100,7 @@ impl PositiveMap {
             num_tokens: encoding.len(),
             classes,
             token_strings: encoding.get_tokens().to_vec(),
+            token_ids: encoding.get_ids().to_vec(),
         })
     }
 
