@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Write the `demo` suite: three small ODinW-like tasks from the procedural shapes world.
+"""Write the `demo` suite: four small ODinW-like tasks from the procedural shapes world.
 
     python scripts/make_demo_suite.py --out demo        # what is committed (seed 2024)
 
 Layout, as GLIP's ODinW folders (`Layout::Split`): `<out>/odinw/ShapesDemo/<Task>/{train,valid,test}/`
 with PNG images and `annotations_without_background.json` (COCO; ids from 1, boxes xywh with
 w = x1 - x0 + 1 over inclusive pixel bounds), plus `<out>/tasks/<Task>.json` in the registry's
-task schema. Categories have multi-word names; every image also holds 0-2 distractor objects
-whose names are not categories, so the prompt must be read, not just the pixels.
+task schema. Categories have multi-word names (except NovelShapes: nonce words the demo model
+never saw, bound to fixed things, for the few-shot tracks); every image also holds 0-2 distractor
+objects whose names are not categories, so the prompt must be read, not just the pixels.
 """
 from __future__ import annotations
 
@@ -31,18 +32,34 @@ TASKS = [
      "categories": ["red striped square", "blue dotted circle", "green checkered star", "yellow plain triangle",
                     "orange striped cross"],
      "caption_prompt": {"prefix": "a ", "suffix": " shape"}},
+    # Nonce words the tiny model never saw, each bound to one fixed thing. Its vocabulary spells
+    # them with single-letter pieces that never occurred in training (so no [UNK], but no meaning),
+    # and the five spellings share no piece, so the classes stay separable once tuned on a few shots.
+    {"name": "NovelShapes", "scheme": "bound",
+     "categories": ["dax", "wug", "fep", "kiki", "zorb"],
+     "things": {"dax": world.Thing("green", "striped", "triangle"), "wug": world.Thing("orange", "dotted", "circle"),
+                "fep": world.Thing("blue", "plain", "star"), "kiki": world.Thing("purple", "checkered", "square"),
+                "zorb": world.Thing("red", "dotted", "triangle")}},
 ]
 SPLITS = {"train": ("train", 8), "val": ("valid", 8), "test": ("test", 20)}
 FOLDER = "ShapesDemo"
 
 
-def thing_for(name: str, scheme: str, rng: random.Random) -> world.Thing:
-    options = [t for t in world.all_things() if t.name(scheme) == name]
+def label_of(task: dict, thing: world.Thing) -> str | None:
+    """The thing's name in the task: its name under the task's naming scheme, or for a task of
+    bound names (`things`), the name bound to exactly this thing (None for any other)."""
+    if task["scheme"] == "bound":
+        return next((name for name, bound in task["things"].items() if bound == thing), None)
+    return thing.name(task["scheme"])
+
+
+def thing_for(task: dict, name: str, rng: random.Random) -> world.Thing:
+    options = [t for t in world.all_things() if label_of(task, t) == name]
     return rng.choice(options)
 
 
-def distractor(categories: list[str], scheme: str, rng: random.Random) -> world.Thing:
-    options = [t for t in world.all_things() if t.name(scheme) not in categories]
+def distractor(task: dict, rng: random.Random) -> world.Thing:
+    options = [t for t in world.all_things() if label_of(task, t) not in task["categories"]]
     return rng.choice(options)
 
 
@@ -53,8 +70,8 @@ def make_split(task: dict, split_dir: Path, count: int, rng: random.Random) -> d
             "images": [], "annotations": []}
     split_dir.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        things = [thing_for(rng.choice(cats), task["scheme"], rng) for _ in range(rng.randint(1, 4))]
-        things += [distractor(cats, task["scheme"], rng) for _ in range(rng.randint(0, 2))]
+        things = [thing_for(task, rng.choice(cats), rng) for _ in range(rng.randint(1, 4))]
+        things += [distractor(task, rng) for _ in range(rng.randint(0, 2))]
         rng.shuffle(things)
         img, placed = world.render(rng, things, world.random_size(rng))
         name = f"{task['name'].lower()}_{split_dir.name}_{index:03d}.png"
@@ -64,7 +81,7 @@ def make_split(task: dict, split_dir: Path, count: int, rng: random.Random) -> d
         image_id = index + 1
         coco["images"].append({"id": image_id, "file_name": name, "width": img.width, "height": img.height})
         for p in placed:
-            label = p.thing.name(task["scheme"])
+            label = label_of(task, p.thing)
             if label not in cats:
                 continue
             x0, y0, x1, y1 = p.box
