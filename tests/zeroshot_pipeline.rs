@@ -79,7 +79,7 @@ fn predictions_and_ap_match_the_python_reference_and_reruns_resume() {
     let reference = read_json(&reference);
 
     let tasks = reference.as_object().unwrap();
-    assert_eq!(tasks.len(), 3);
+    assert_eq!(tasks.len(), 4);
     for (task, want) in tasks {
         let got = read_json(&run.join(task).join("predictions.json"));
         let got = got.as_array().unwrap();
@@ -124,7 +124,7 @@ fn predictions_and_ap_match_the_python_reference_and_reruns_resume() {
         assert_eq!(metrics["caption"], want["caption"], "{task}: caption");
     }
     let summary = read_json(&run.join("summary.json"));
-    assert_eq!(summary["evaluated"], 3);
+    assert_eq!(summary["evaluated"], 4);
     assert!(summary["mean_ap"].as_f64().unwrap() > 0.3, "{summary}");
     assert!(run.join("report/chart.svg").is_file());
 
@@ -162,10 +162,16 @@ fn the_embedded_demo_runs_offline_and_prints_the_table() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for task in ["ColorShapes", "TexturedShapes", "ShapeDescriptions", "mean"] {
+    for task in [
+        "ColorShapes",
+        "TexturedShapes",
+        "ShapeDescriptions",
+        "NovelShapes",
+        "mean",
+    ] {
         assert!(stdout.contains(task), "{stdout}");
     }
-    assert!(stdout.contains("over 3/3 evaluated tasks"), "{stdout}");
+    assert!(stdout.contains("over 4/4 evaluated tasks"), "{stdout}");
     let summary = read_json(&dir.path().join("run/summary.json"));
     assert_eq!(summary["track"], "zero-shot");
 
@@ -196,7 +202,12 @@ fn the_embedded_demo_runs_offline_and_prints_the_table() {
         String::from_utf8_lossy(&out.stdout)
     );
     let sub = read_json(&sub);
-    for task in ["ColorShapes", "TexturedShapes", "ShapeDescriptions"] {
+    for task in [
+        "ColorShapes",
+        "TexturedShapes",
+        "ShapeDescriptions",
+        "NovelShapes",
+    ] {
         let preds = read_json(&dir.path().join("run").join(task).join("predictions.json"));
         assert_eq!(sub[task], preds, "{task}");
     }
@@ -225,7 +236,7 @@ fn a_missing_image_fails_the_task_and_names_the_file() {
         "{stderr}"
     );
     let summary = read_json(&dir.path().join("run/summary.json"));
-    assert_eq!(summary["evaluated"], 2, "{summary}");
+    assert_eq!(summary["evaluated"], 3, "{summary}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
