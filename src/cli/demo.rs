@@ -1,5 +1,5 @@
-//! `odinw demo`: the zero-shot track on the bundled demo suite (generated images with
-//! multi-word classes) with the embedded tiny model; offline, in seconds.
+//! `odinw demo`: the zero-shot track on the bundled demo suite (generated images, classes named
+//! by multi-word phrases or nonce words) with the embedded tiny model; offline, in seconds.
 use super::eval;
 use crate::registry::Suite;
 use anyhow::Result;

@@ -19,7 +19,7 @@ pub enum Suite {
     Odinw35,
     /// ODinW-13: 13 of them, with the older `configs/odinw_13` names and prompts.
     Odinw13,
-    /// The bundled demo suite: generated images with multi-word classes (`demo/`).
+    /// The bundled demo suite: generated images, classes named by phrases or nonce words (`demo/`).
     Demo,
 }
 
