@@ -3,6 +3,7 @@ mod demo;
 mod doctor;
 mod download;
 mod eval;
+mod finetune;
 mod info;
 mod list;
 mod normalize;
@@ -34,6 +35,8 @@ enum Command {
     Demo(demo::Args),
     /// Evaluate a detector on a suite (zero-shot track), GLIP's protocol, resumable.
     Eval(eval::Args),
+    /// Fine-tune on k-shot splits × seeds (prompt tuning, linear probing, full), on ONNX Runtime.
+    Finetune(finetune::Args),
     /// List the tasks of a suite, with what is on disk.
     List(list::Args),
     /// Show what odinw finds: ONNX Runtime, execution providers, GPU, TensorRT.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Finetune(a) => finetune::run(a),
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Doctor(a) => doctor::run(a),

@@ -135,53 +135,73 @@ impl Detector {
         inputs.push(("text_hidden", &hidden));
         inputs.push(("attention_mask", &mask));
         let outputs = self.head.run(&inputs)?;
-        let get = |name: &str| -> Result<&Tensor> {
-            outputs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t)
-                .ok_or_else(|| anyhow!("the head graph has no output {name}"))
-        };
-        let deltas = get("box_deltas")?.as_f32()?;
-        let centerness = get("centerness")?.as_f32()?;
-        let logits_t = get("token_logits")?;
-        let t = *logits_t.shape().last().unwrap_or(&0);
-        let logits = logits_t.as_f32()?;
-        let q = self.model.spec.anchors.total;
-        if deltas.len() != b * q * 4 || centerness.len() != b * q || logits.len() != b * q * t {
-            bail!(
-                "head outputs have shapes {:?}, {:?}, {:?}; expected {b} images x {q} anchors",
-                get("box_deltas")?.shape(),
-                get("centerness")?.shape(),
-                logits_t.shape()
-            );
-        }
-        let levels = &self.model.spec.anchors.levels;
-        (0..b)
-            .map(|i| {
-                let outs: Vec<LevelOutputs> = levels
-                    .iter()
-                    .map(|l| {
-                        let a0 = i * q + l.offset;
-                        let a1 = a0 + l.count;
-                        LevelOutputs {
-                            stride: l.stride,
-                            height: l.height,
-                            width: l.width,
-                            bbox_pred: &deltas[4 * a0..4 * a1],
-                            box_layout: BoxLayout::AnchorsFirst,
-                            centerness: &centerness[a0..a1],
-                            dot_product_logits: &logits[a0 * t..a1 * t],
-                            num_tokens: t,
-                        }
-                    })
-                    .collect();
-                let size = (batch[i].width, batch[i].height);
-                postprocess::postprocess_image(&outs, &text.classes, size, &self.post)
-            })
-            .collect::<Result<Vec<_>>>()
-            .context("post-processing")
+        let sizes: Vec<(u32, u32)> = batch.iter().map(|i| (i.width, i.height)).collect();
+        postprocess_outputs(
+            &self.model.spec,
+            &self.post,
+            &outputs,
+            &sizes,
+            &text.classes,
+        )
     }
+}
+
+/// GLIP's post-processing of one batch of head outputs (`box_deltas`, `centerness`,
+/// `token_logits`, batch first) for images of the given resized `sizes`; detections are in the
+/// resized image's pixels.
+pub fn postprocess_outputs(
+    spec: &ModelSpec,
+    post: &PostprocessConfig,
+    outputs: &[(String, Tensor)],
+    sizes: &[(u32, u32)],
+    classes: &ClassTokenMap,
+) -> Result<Vec<Vec<Detection>>> {
+    let b = sizes.len();
+    let get = |name: &str| -> Result<&Tensor> {
+        outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| anyhow!("the head graph has no output {name}"))
+    };
+    let deltas = get("box_deltas")?.as_f32()?;
+    let centerness = get("centerness")?.as_f32()?;
+    let logits_t = get("token_logits")?;
+    let t = *logits_t.shape().last().unwrap_or(&0);
+    let logits = logits_t.as_f32()?;
+    let q = spec.anchors.total;
+    if deltas.len() < b * q * 4 || centerness.len() < b * q || logits.len() < b * q * t {
+        bail!(
+            "head outputs have shapes {:?}, {:?}, {:?}; expected {b} images x {q} anchors",
+            get("box_deltas")?.shape(),
+            get("centerness")?.shape(),
+            logits_t.shape()
+        );
+    }
+    let levels = &spec.anchors.levels;
+    (0..b)
+        .map(|i| {
+            let outs: Vec<LevelOutputs> = levels
+                .iter()
+                .map(|l| {
+                    let a0 = i * q + l.offset;
+                    let a1 = a0 + l.count;
+                    LevelOutputs {
+                        stride: l.stride,
+                        height: l.height,
+                        width: l.width,
+                        bbox_pred: &deltas[4 * a0..4 * a1],
+                        box_layout: BoxLayout::AnchorsFirst,
+                        centerness: &centerness[a0..a1],
+                        dot_product_logits: &logits[a0 * t..a1 * t],
+                        num_tokens: t,
+                    }
+                })
+                .collect();
+            postprocess::postprocess_image(&outs, classes, sizes[i], post)
+        })
+        .collect::<Result<Vec<_>>>()
+        .context("post-processing")
 }
 
 /// Decodes and resizes one image file as GLIP does, with the model's sizes.

@@ -1,0 +1,273 @@
+//! `odinw finetune`: the fine-tuning tracks (prompt tuning, linear probing, full fine-tuning)
+//! on k-shot splits × seeds, trained natively on ONNX Runtime from the model's training graphs,
+//! checkpoint selected on the few-shot val split, scored on test; writes a run store
+//! (`RUN/<task>/seed<S>/`) that `odinw report` and `odinw submit` read. Re-running resumes.
+use crate::engine::runtime::{self, Device};
+use crate::engine::SessionOptions;
+use crate::model::{embedded, ModelDir};
+use crate::pipeline::zeroshot;
+use crate::postprocess::PostprocessConfig;
+use crate::prompt::PromptTokenizer;
+use crate::registry::{self, Suite};
+use crate::report::{self, formats, formats::Format, table::Aggregate};
+use crate::run::{DatasetRecord, FileRecord, Manifest, RunResults, RunStore, RuntimeRecord, Track};
+use crate::train::graphs::TrackGraphs;
+use crate::train::manifest::{TrainManifest, TrainTrack};
+use crate::train::params::Params;
+use crate::train::trainer::{self, Context};
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Training-step graphs (loss and gradients as plain ONNX operators) on stock ONNX Runtime.
+    StepGraphs,
+    /// ONNX Runtime's training API (needs an ONNX Runtime built with training support).
+    OrtTraining,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// A model directory with training graphs (`train/`), or `demo` for the embedded tiny model.
+    #[arg(long, default_value = "demo")]
+    pub model: String,
+    /// What to train: `prompt` (GLIP's language_prompt_v2), `linear` (linear_prob) or `full`.
+    #[arg(long, value_enum, default_value = "prompt")]
+    pub track: TrainTrack,
+    /// k of k-shot (GLIP: 1, 3, 5, 10); 0 trains on the whole training split.
+    #[arg(long, default_value_t = 3)]
+    pub shots: u32,
+    /// Seeds of the k-shot subsets (the challenge's are 3, 30, 300).
+    #[arg(long, value_delimiter = ',', default_value = "3,30,300")]
+    pub seeds: Vec<u64>,
+    /// Which suite's tasks and prompts.
+    #[arg(long, value_enum, default_value = "odinw35")]
+    pub suite: Suite,
+    /// Only these tasks (comma-separated, case-insensitive).
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// Dataset root (default: $ODINW_ROOT, else ./DATASET; the demo suite's bundled data).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// The split the selected checkpoint is scored on.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+    /// How gradients are computed.
+    #[arg(long, value_enum, default_value = "step-graphs")]
+    pub backend: Backend,
+    /// Most epochs (GLIP: 200; early stopping usually ends sooner).
+    #[arg(long, default_value_t = 200)]
+    pub max_epochs: usize,
+    /// Evaluations without improvement before the learning rate drops ×0.1 (GLIP: 3; 2 for full data).
+    #[arg(long)]
+    pub step_patience: Option<usize>,
+    /// Evaluations without improvement before training stops (GLIP: 8; 4 for full data).
+    #[arg(long)]
+    pub stop_patience: Option<usize>,
+    /// Base learning rate (default: the track's recipe in the training graphs' manifest).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// ONNX Runtime threads per operator on CPU (0 = its default).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Plain class names, ignoring the tasks' CAPTION_PROMPTs.
+    #[arg(long)]
+    pub no_prompt: bool,
+    /// Score as if annotation ids started at 1 (see `odinw score --help`).
+    #[arg(long)]
+    pub fix_id0: bool,
+    /// The run folder (default: runs/finetune-<track>-<suite>-<shots>shot); re-running resumes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// One line per epoch on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.seeds.is_empty() {
+        bail!("--seeds needs at least one seed");
+    }
+    if args.backend == Backend::OrtTraining {
+        bail!(
+            "--backend ort-training: see `odinw finetune --help`; this backend needs ONNX Runtime's \
+             training API, {}",
+            crate::train::backend_status()
+        );
+    }
+    let tasks = registry::select(args.suite, &args.tasks)?;
+    let root = match (&args.root, args.suite) {
+        (Some(r), _) => r.clone(),
+        (None, Suite::Demo) => embedded::demo_data_root()?,
+        (None, _) => registry::data_root(None),
+    };
+    for t in &tasks {
+        zeroshot::split_files(t, &root, "train")?;
+        zeroshot::split_files(t, &root, &args.split)?;
+    }
+    let model = ModelDir::resolve(&args.model)?;
+    let manifest = TrainManifest::load(&model, args.track)?;
+    let initial = Params::read(&manifest.path_of(&manifest.params_file), &manifest.params)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/finetune-{}-{}-{}shot",
+            args.track.name(),
+            args.suite.name(),
+            args.shots
+        ))
+    });
+    let session = SessionOptions {
+        device: args.device,
+        threads: args.threads,
+        ..SessionOptions::default()
+    };
+    let loaded = runtime::ensure_loaded(args.device)?;
+    let mut graphs = TrackGraphs::open(&model, manifest, &session)?;
+    let store = open_store(&args, &out, &tasks, &root, &model, loaded)?;
+    let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
+    let spec = &model.spec;
+    let post = PostprocessConfig {
+        pre_nms_thresh: spec.postprocess.pre_nms_thresh,
+        pre_nms_top_n: spec.postprocess.pre_nms_top_n_per_level,
+        nms_thresh: spec.postprocess.nms_thresh,
+        detections_per_img: spec.postprocess.detections_per_img,
+    };
+    let ctx = Context {
+        spec,
+        tokenizer: &tokenizer,
+        post: &post,
+        initial: &initial,
+    };
+    let full_data = args.shots == 0;
+    let opts = trainer::Options {
+        shots: args.shots,
+        max_epochs: args.max_epochs,
+        step_patience: args.step_patience.unwrap_or(if full_data { 2 } else { 3 }),
+        stop_patience: args.stop_patience.unwrap_or(if full_data { 4 } else { 8 }),
+        base_lr: args.lr,
+        use_prompt: !args.no_prompt,
+        fix_id0: args.fix_id0,
+        test_split: args.split.clone(),
+        verbose: args.verbose,
+    };
+    let mut failed = Vec::new();
+    for task in &tasks {
+        for &seed in &args.seeds {
+            if store.is_done(&task.name, Some(seed)) {
+                eprintln!("{:<24} seed {seed:<4} done earlier, skipped", task.name);
+                continue;
+            }
+            let started = std::time::Instant::now();
+            match trainer::run_task(&ctx, &mut graphs, task, &root, seed, &opts, &store) {
+                Ok(o) => eprintln!(
+                    "{:<24} seed {seed:<4} test AP {:5.1}  (val AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, {:.1} s)",
+                    task.name,
+                    o.stats[0] * 100.0,
+                    o.initial_val_ap * 100.0,
+                    o.best_val_ap * 100.0,
+                    o.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
+                    o.epochs,
+                    o.seconds
+                ),
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    eprintln!("{:<24} seed {seed:<4} FAILED: {msg}", task.name);
+                    store.fail_task(&task.name, Some(seed), &msg, started.elapsed().as_secs_f64())?;
+                    failed.push(format!("{}/seed{seed}", task.name));
+                }
+            }
+        }
+    }
+    let summary = store.finish_run()?;
+    let agg = Aggregate::of(&RunResults::load(store.dir())?)?;
+    report::write_files(&agg, &store.dir().join("report"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        let frame = formats::report_frame(&agg)?;
+        print!(
+            "{}",
+            formats::render_text(&frame, Format::Table, &report::summary_notes(&agg))?
+        );
+        println!("run: {}", store.dir().display());
+    }
+    if !failed.is_empty() {
+        bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_store(
+    args: &Args,
+    out: &Path,
+    tasks: &[&registry::Task],
+    root: &Path,
+    model: &ModelDir,
+    loaded: &runtime::Loaded,
+) -> Result<RunStore> {
+    let track = if args.shots == 0 {
+        Track::FullShot
+    } else {
+        Track::FewShot
+    };
+    let mut m = Manifest::new(
+        track,
+        args.suite.name(),
+        &args.split,
+        tasks.iter().map(|t| t.name.clone()).collect(),
+    );
+    m.shots = (args.shots > 0).then_some(args.shots);
+    m.seeds = args.seeds.clone();
+    m.prompts = if args.no_prompt {
+        "class-names".into()
+    } else {
+        args.suite.name().into()
+    };
+    let mut files = model.files();
+    let train_dir = model.dir.join("train");
+    for name in [
+        format!("{}.json", args.track.name()),
+    ] {
+        files.push(train_dir.join(name));
+    }
+    m.models = files
+        .iter()
+        .filter(|f| f.is_file())
+        .map(|f| FileRecord::of(f))
+        .collect::<Result<_>>()?;
+    m.runtime = Some(RuntimeRecord {
+        ort_version: loaded.version.clone(),
+        execution_provider: format!("{:?}", args.device).to_lowercase(),
+        precision: model.spec.precision.clone(),
+    });
+    m.datasets = tasks
+        .iter()
+        .map(|t| {
+            let ann = t.ann_file(root, &args.split).unwrap();
+            Ok(DatasetRecord {
+                task: t.name.clone(),
+                files: vec![FileRecord::of(&ann)?],
+            })
+        })
+        .collect::<Result<_>>()?;
+    m.extra.insert(
+        "finetune".into(),
+        serde_json::json!({
+            "track": args.track.name(),
+            "backend": format!("{:?}", args.backend),
+            "max_epochs": args.max_epochs,
+            "lr": args.lr,
+        }),
+    );
+    if out.join("manifest.json").exists() {
+        RunStore::resume(out, &m)
+    } else {
+        RunStore::create(out, &m)
+    }
+}

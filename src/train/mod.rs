@@ -1,0 +1,20 @@
+//! Fine-tuning (GLIP's protocol §8–9) natively on ONNX Runtime. The pipeline of one run:
+//! [`fewshot`] (which k-shot train/val files) → [`dataset`] (decoded images and boxes) →
+//! [`augment`] (seeded multi-scale resize and flips) → [`targets`] (ATSS assignment, token
+//! targets) → [`graphs`] (frozen features, cached; the step graph's loss and gradients; the
+//! predict graph) → [`optimizer`] (AdamW, GLIP's parameter groups, gradient clipping) →
+//! [`schedule`] (ReduceLROnPlateau, early stopping) → [`trainer`] (epochs, validation,
+//! checkpoints, test scoring). [`manifest`] and [`params`] read the model's training graphs
+//! (`<model>/train/`, made by `scripts/export_train_step.py`).
+pub mod augment;
+pub mod dataset;
+pub mod fewshot;
+pub mod graphs;
+pub mod manifest;
+pub mod optimizer;
+pub mod params;
+pub mod schedule;
+pub mod targets;
+pub mod tensors;
+pub mod text;
+pub mod trainer;

@@ -1,0 +1,73 @@
+//! The task prompt for training: GLIP's caption (the same one inference uses: all classes in
+//! category order, CAPTION_PROMPT applied), tokenized and padded to the model's fixed text
+//! length, each class's token positions, and the binary token-target row of each class (§5.2:
+//! the positive map GLIP's collate function turns into 0/1).
+use crate::engine::Tensor;
+use crate::postprocess::ClassTokenMap;
+use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
+use anyhow::{anyhow, bail, Result};
+
+pub struct TaskText {
+    pub caption: String,
+    /// `[1, T]` token ids, `[PAD]` (0) after the caption.
+    pub input_ids: Tensor,
+    /// `[1, T]`, 1 for the caption's tokens.
+    pub attention_mask: Tensor,
+    pub classes: ClassTokenMap,
+    /// Per class (caption order), a 0/1 row of length T.
+    pub token_rows: Vec<Vec<f32>>,
+}
+
+impl TaskText {
+    pub fn new(
+        caption: &Caption,
+        tokenizer: &PromptTokenizer,
+        max_text_len: usize,
+        sep_id: i64,
+    ) -> Result<Self> {
+        let map = PositiveMap::new(caption, tokenizer)?;
+        let mut ids: Vec<i64> = map.token_ids.iter().map(|&i| i as i64).collect();
+        if ids.is_empty() {
+            bail!("the caption {:?} has no tokens", caption.text);
+        }
+        if ids.len() > max_text_len {
+            ids.truncate(max_text_len);
+            *ids.last_mut().ok_or_else(|| anyhow!("empty caption"))? = sep_id;
+        }
+        let n = ids.len();
+        let classes = ClassTokenMap {
+            tokens: map
+                .classes
+                .iter()
+                .map(|c| c.tokens.iter().copied().filter(|&t| t < n).collect())
+                .collect(),
+        };
+        let token_rows = classes
+            .tokens
+            .iter()
+            .map(|toks| {
+                let mut row = vec![0f32; max_text_len];
+                for &t in toks {
+                    row[t] = 1.0;
+                }
+                row
+            })
+            .collect();
+        let mut mask = vec![1i64; n];
+        ids.resize(max_text_len, 0);
+        mask.resize(max_text_len, 0);
+        Ok(TaskText {
+            caption: caption.text.clone(),
+            input_ids: Tensor::I64 {
+                shape: vec![1, max_text_len],
+                data: ids,
+            },
+            attention_mask: Tensor::I64 {
+                shape: vec![1, max_text_len],
+                data: mask,
+            },
+            classes,
+            token_rows,
+        })
+    }
+}

@@ -1,0 +1,602 @@
+//! Fine-tuning one task with one seed (GLIP's `tools/finetune.py` loop, §8): epochs over the
+//! k-shot training set wrapped GENERAL_COPY times, batches shuffled and augmented from a seeded
+//! RNG (so runs are reproducible; GLIP's are not), ATSS targets per augmented image, a step
+//! graph for loss and gradients, AdamW with gradient clipping; evaluation on the few-shot val
+//! split after each epoch driving ReduceLROnPlateau and early stopping; the best parameters
+//! scored on the test split. Frozen features of the cached tracks are computed once per image
+//! variant (scale, flip). Progress is checkpointed after every epoch, so an interrupted run
+//! resumes where it stopped and gives the same result.
+use super::augment::{self, AugmentPlan};
+use super::dataset::{self, Sample};
+use super::fewshot::{self, RunSplits};
+use super::graphs::{SampleInputs, TrackGraphs};
+use super::manifest::TrainTrack;
+use super::optimizer::{AdamW, ParamGroup};
+use super::params::Params;
+use super::schedule::{EarlyStop, GlipSchedule, PlateauConfig, WarmupReduceLROnPlateau};
+use super::targets::{self, ImageTargets};
+use super::text::TaskText;
+use crate::engine::Tensor;
+use crate::eval::{self, Detections, GroundTruth};
+use crate::model::ModelSpec;
+use crate::pipeline::detector::postprocess_outputs;
+use crate::postprocess::{to_coco, PostprocessConfig};
+use crate::prompt::{task_caption, PromptTokenizer};
+use crate::registry::Task;
+use crate::run::{Detection as RunDetection, Metrics, RunStore};
+use crate::splits::rng::{PyRandom, Seed};
+use crate::util::fs::write_json_atomic;
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How to fine-tune (the CLI's options).
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub shots: u32,
+    pub max_epochs: usize,
+    /// ReduceLROnPlateau patience (GLIP: 3; 2 with full data).
+    pub step_patience: usize,
+    /// Early-stop patience in evaluations (GLIP: 8; 4 with full data).
+    pub stop_patience: usize,
+    /// Overrides the manifest's base learning rate (all groups scaled alike).
+    pub base_lr: Option<f32>,
+    pub use_prompt: bool,
+    pub fix_id0: bool,
+    pub test_split: String,
+    /// Print one line per epoch.
+    pub verbose: bool,
+}
+
+/// One epoch's record in `train/state.json` and the log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub steps: usize,
+    pub skipped_batches: usize,
+    pub loss: f64,
+    pub loss_token: f64,
+    pub loss_reg: f64,
+    pub loss_centerness: f64,
+    pub grad_norm: f64,
+    pub lr: f64,
+    pub val_ap: f64,
+    pub seconds: f64,
+}
+
+/// Everything needed to resume, written after every epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    pub epochs_done: usize,
+    pub schedule: GlipSchedule,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    /// Val AP of the parameters before training (epoch 0); a reference, not a candidate.
+    pub initial_val_ap: f64,
+    pub history: Vec<EpochRecord>,
+}
+
+/// What one (task, seed) run gave.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub stats: [f64; 12],
+    pub initial_val_ap: f64,
+    pub best_val_ap: f64,
+    pub best_epoch: Option<usize>,
+    pub epochs: usize,
+    pub seconds: f64,
+}
+
+/// The model-level things every run of a track shares.
+pub struct Context<'a> {
+    pub spec: &'a ModelSpec,
+    pub tokenizer: &'a PromptTokenizer,
+    pub post: &'a PostprocessConfig,
+    pub initial: &'a Params,
+}
+
+/// Fine-tunes `task` with `seed` and writes its unit of the run (`RUN/<task>/seed<S>/`).
+pub fn run_task(
+    ctx: &Context,
+    graphs: &mut TrackGraphs,
+    task: &Task,
+    root: &Path,
+    seed: u64,
+    opts: &Options,
+    store: &RunStore,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let unit = store.task_dir(&task.name, Some(seed));
+    let work = unit.join("train");
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let splits = fewshot::resolve(task, root, opts.shots, seed, &opts.test_split, &work)?;
+
+    let mut category_ids: Vec<u64> = task.categories.iter().map(|c| c.id).collect();
+    category_ids.sort_unstable();
+    let caption = task_caption(task, opts.use_prompt)?;
+    let sep = *ctx
+        .spec
+        .text
+        .special_tokens
+        .get("sep")
+        .ok_or_else(|| anyhow!("model.json text.special_tokens has no sep"))?;
+    let text = TaskText::new(&caption, ctx.tokenizer, ctx.spec.text.max_text_len, sep)?;
+    graphs.set_text(&text)?;
+
+    let train = dataset::load(&splits.train.ann, &splits.train.img_dir, &category_ids)?;
+    let val = dataset::load(&splits.val.ann, &splits.val.img_dir, &category_ids)?;
+    if train.is_empty() {
+        anyhow::bail!("task {}: the training split {} has no images", task.name, splits.train.ann.display());
+    }
+    let mut log = header_log(task, seed, opts, &splits, &text, train.len(), val.len());
+
+    let mut run = Run::new(ctx, graphs, &text, &category_ids, opts);
+    let val_gt = GroundTruth::read(&splits.val.ann).map_err(|e| anyhow!("{e}"))?;
+    let mut val_inputs: Option<Vec<SampleInputs>> = None;
+
+    // Resume or start.
+    let state_path = work.join("state.json");
+    let params_path = work.join("params.bin");
+    let best_path = work.join("best.bin");
+    let opt_path = work.join("optimizer.bin");
+    let (mut state, mut params, mut adamw) = if state_path.is_file() {
+        let state: TrainState = serde_json::from_slice(&std::fs::read(&state_path)?)
+            .with_context(|| format!("{}: unreadable training state; delete {} to start over", state_path.display(), work.display()))?;
+        let params = Params::read(&params_path, &ctx.initial.specs)?;
+        let mut adamw = run.new_optimizer();
+        adamw.load(&opt_path)?;
+        log.push_str(&format!("resumed after epoch {}\n", state.epochs_done));
+        (state, params, adamw)
+    } else {
+        let params = ctx.initial.clone();
+        let adamw = run.new_optimizer();
+        let vi = run.base_inputs(&val)?;
+        let initial_val_ap = run.score(&params, &val, &vi, &val_gt)?;
+        val_inputs = Some(vi);
+        let mut plateau = PlateauConfig::glip(opts.shots == 0);
+        plateau.patience = opts.step_patience as u32;
+        let state = TrainState {
+            epochs_done: 0,
+            schedule: GlipSchedule {
+                plateau: WarmupReduceLROnPlateau::new(adamw.lrs().to_vec(), plateau),
+                early_stop: EarlyStop::new(opts.stop_patience as u32),
+            },
+            best_epoch: None,
+            stopped_early: false,
+            initial_val_ap,
+            history: Vec::new(),
+        };
+        (state, params, adamw)
+    };
+    adamw.set_lrs(state.schedule.plateau.lrs())?;
+    let val_inputs = match val_inputs {
+        Some(v) => v,
+        None => run.base_inputs(&val)?,
+    };
+
+    let copies = fewshot::general_copy(opts.shots);
+    while state.epochs_done < opts.max_epochs && !state.stopped_early {
+        let epoch = state.epochs_done + 1;
+        let t0 = Instant::now();
+        let mut rec = run.train_epoch(&mut params, &mut adamw, &train, copies, seed, epoch)?;
+        let ap = run.score(&params, &val, &val_inputs, &val_gt)?;
+        rec.val_ap = ap;
+        rec.seconds = t0.elapsed().as_secs_f64();
+        let (outcome, _reduced) = state.schedule.after_eval(ap);
+        adamw.set_lrs(state.schedule.plateau.lrs())?;
+        let new_best = outcome.new_best;
+        if new_best {
+            state.best_epoch = Some(epoch);
+            params.write(&best_path)?;
+        }
+        state.stopped_early = outcome.stop;
+        state.epochs_done = epoch;
+        if opts.verbose {
+            eprintln!(
+                "  {} seed {seed} epoch {epoch:3}: loss {:.4} (token {:.4} reg {:.4} ctr {:.4}) val AP {:5.1}{}",
+                task.name,
+                rec.loss,
+                rec.loss_token,
+                rec.loss_reg,
+                rec.loss_centerness,
+                ap * 100.0,
+                if new_best { " *" } else { "" }
+            );
+        }
+        state.history.push(rec);
+        // Parameters and optimizer first, then the state that points at them.
+        params.write(&params_path)?;
+        adamw.save(&opt_path)?;
+        write_json_atomic(&state_path, &state)?;
+    }
+
+    let best = if best_path.is_file() {
+        Params::read(&best_path, &ctx.initial.specs)?
+    } else {
+        params.clone()
+    };
+    let best_val_ap = state
+        .best_epoch
+        .and_then(|e| state.history.get(e - 1))
+        .map(|r| r.val_ap)
+        .unwrap_or(state.initial_val_ap);
+
+    // Test.
+    let test_gt = GroundTruth::read(&splits.test.ann).map_err(|e| anyhow!("{e}"))?;
+    let test = dataset::load(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
+    let results = run.predict_all(&best, &test, None)?;
+    store.write_predictions(&task.name, Some(seed), &results)?;
+    let scored = score(&test_gt, &results, opts.fix_id0, &task.name)?;
+    let mut doc = scored.metrics_json(&test_gt, &Detections::from_records(&test_gt, &records(&results)).map_err(|e| anyhow!("{e}"))?);
+    doc.insert("caption".into(), text.caption.clone().into());
+    doc.insert("ann_file".into(), splits.test.ann.display().to_string().into());
+    doc.insert(
+        "finetune".into(),
+        serde_json::json!({
+            "track": graphs.manifest.track.name(),
+            "shots": opts.shots,
+            "seed": seed,
+            "train_file": splits.train.ann.display().to_string(),
+            "train_origin": splits.train.origin,
+            "val_file": splits.val.ann.display().to_string(),
+            "val_origin": splits.val.origin,
+            "epochs": state.epochs_done,
+            "best_epoch": state.best_epoch,
+            "best_val_ap": best_val_ap,
+            "initial_val_ap": state.initial_val_ap,
+            "stopped_early": state.stopped_early,
+            "best_params": best_path.display().to_string(),
+        }),
+    );
+    let metrics: Metrics = serde_json::from_value(serde_json::Value::Object(doc))?;
+    store.write_metrics(&task.name, Some(seed), &metrics)?;
+    for r in &state.history {
+        log.push_str(&format!(
+            "epoch {:3} steps {:3} skipped {:2} loss {:.5} token {:.5} reg {:.5} ctr {:.5} |g| {:.4} lr {:.3e} val AP {:.4} {:.1}s\n",
+            r.epoch, r.steps, r.skipped_batches, r.loss, r.loss_token, r.loss_reg, r.loss_centerness, r.grad_norm, r.lr, r.val_ap, r.seconds
+        ));
+    }
+    log.push_str(&format!(
+        "initial val AP {:.4}; best epoch {:?} val AP {:.4}; test:\n{}",
+        state.initial_val_ap,
+        state.best_epoch,
+        best_val_ap,
+        scored.main.summary()
+    ));
+    store.write_log(&task.name, Some(seed), &log)?;
+    let seconds = started.elapsed().as_secs_f64();
+    store.finish_task(&task.name, Some(seed), seconds)?;
+    Ok(Outcome {
+        stats: scored.main.stats,
+        initial_val_ap: state.initial_val_ap,
+        best_val_ap,
+        best_epoch: state.best_epoch,
+        epochs: state.epochs_done,
+        seconds,
+    })
+}
+
+fn header_log(
+    task: &Task,
+    seed: u64,
+    opts: &Options,
+    splits: &RunSplits,
+    text: &TaskText,
+    n_train: usize,
+    n_val: usize,
+) -> String {
+    format!(
+        "task {}\nseed {seed}\nshots {}\ntrain {} ({n_train} images; {})\nval {} ({n_val} images; {})\ntest {}\ncaption {:?}\nclass tokens {:?}\n",
+        task.name,
+        opts.shots,
+        splits.train.ann.display(),
+        splits.train.origin,
+        splits.val.ann.display(),
+        splits.val.origin,
+        splits.test.ann.display(),
+        text.caption,
+        text.classes.tokens
+    )
+}
+
+fn records(results: &[RunDetection]) -> Vec<eval::Detection> {
+    results
+        .iter()
+        .map(|r| eval::Detection {
+            image_id: r.image_id.into(),
+            category_id: r.category_id.into(),
+            bbox: r.bbox,
+            score: r.score,
+        })
+        .collect()
+}
+
+fn score(gt: &GroundTruth, results: &[RunDetection], fix_id0: bool, task: &str) -> Result<eval::report::Scored> {
+    let dt = Detections::from_records(gt, &records(results))
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("scoring task {task}"))?;
+    Ok(eval::report::score(gt, &dt, fix_id0))
+}
+
+/// The per-run machinery: graphs, prompt, anchors, caches.
+struct Run<'a, 'g> {
+    ctx: &'a Context<'a>,
+    graphs: &'g mut TrackGraphs,
+    text: &'a TaskText,
+    category_ids: &'a [u64],
+    opts: &'a Options,
+    anchors: Vec<[f32; 4]>,
+    level_counts: Vec<usize>,
+    scales: Vec<u32>,
+    cache: HashMap<(usize, u32, bool), SampleInputs>,
+    targets: HashMap<(usize, u32, bool), ImageTargets>,
+}
+
+impl<'a, 'g> Run<'a, 'g> {
+    fn new(
+        ctx: &'a Context<'a>,
+        graphs: &'g mut TrackGraphs,
+        text: &'a TaskText,
+        category_ids: &'a [u64],
+        opts: &'a Options,
+    ) -> Self {
+        let (anchors, level_counts) = targets::anchor_grid(&ctx.spec.anchors.levels);
+        Run {
+            ctx,
+            graphs,
+            text,
+            category_ids,
+            opts,
+            anchors,
+            level_counts,
+            scales: augment::train_scales(ctx.spec.preprocess.resize.min_size),
+            cache: HashMap::new(),
+            targets: HashMap::new(),
+        }
+    }
+
+    fn groups(&self) -> Vec<ParamGroup> {
+        let m = &self.graphs.manifest;
+        let factor = self
+            .opts
+            .base_lr
+            .map(|lr| lr / m.optimizer.base_lr)
+            .unwrap_or(1.0);
+        m.params
+            .iter()
+            .map(|p| ParamGroup {
+                name: p.name.clone(),
+                lr: p.lr * factor,
+                weight_decay: p.weight_decay,
+            })
+            .collect()
+    }
+
+    fn new_optimizer(&self) -> AdamW {
+        let o = &self.graphs.manifest.optimizer;
+        AdamW::new(self.groups(), (o.betas[0], o.betas[1]), o.eps)
+    }
+
+    fn base_plan(&self) -> AugmentPlan {
+        AugmentPlan {
+            min_size: self.ctx.spec.preprocess.resize.min_size,
+            flip: false,
+        }
+    }
+
+    /// The normalised canvas `[1,3,H,W]` of `sample` under `plan`, and its resized size.
+    fn canvas(&self, sample: &Sample, plan: &AugmentPlan) -> Result<(Tensor, (u32, u32))> {
+        let [h, w] = self.ctx.spec.preprocess.input_size;
+        let a = augment::apply_image(&sample.image, plan, &self.ctx.spec.preprocess)
+            .with_context(|| format!("preparing {}", sample.file.display()))?;
+        Ok((
+            Tensor::F32 {
+                shape: vec![1, 3, h as usize, w as usize],
+                data: a.data,
+            },
+            a.resized,
+        ))
+    }
+
+    /// Inputs of every sample at the test-time size, not flipped (val and test).
+    fn base_inputs(&mut self, samples: &[Sample]) -> Result<Vec<SampleInputs>> {
+        let plan = self.base_plan();
+        let canvases = samples
+            .iter()
+            .map(|s| Ok(self.canvas(s, &plan)?.0))
+            .collect::<Result<Vec<_>>>()?;
+        self.graphs.sample_inputs(&canvases, self.text)
+    }
+
+    /// Detections of `samples` (COCO results in original pixels) with `params`.
+    fn predict_all(
+        &mut self,
+        params: &Params,
+        samples: &[Sample],
+        inputs: Option<&[SampleInputs]>,
+    ) -> Result<Vec<RunDetection>> {
+        let b = self.graphs.batch();
+        let plan = self.base_plan();
+        let mut results = Vec::new();
+        for (ci, chunk) in samples.chunks(b).enumerate() {
+            let mut sizes = Vec::with_capacity(chunk.len());
+            let owned;
+            let ins: Vec<&SampleInputs> = match inputs {
+                Some(all) => {
+                    for s in chunk {
+                        sizes.push(self.canvas(s, &plan)?.1);
+                    }
+                    all[ci * b..ci * b + chunk.len()].iter().collect()
+                }
+                None => {
+                    let mut canvases = Vec::with_capacity(chunk.len());
+                    for s in chunk {
+                        let (c, size) = self.canvas(s, &plan)?;
+                        canvases.push(c);
+                        sizes.push(size);
+                    }
+                    owned = self.graphs.sample_inputs(&canvases, self.text)?;
+                    owned.iter().collect()
+                }
+            };
+            let outputs = self.graphs.predict(params, &ins, self.text)?;
+            let dets = postprocess_outputs(self.ctx.spec, self.ctx.post, &outputs, &sizes, &self.text.classes)?;
+            for ((s, size), d) in chunk.iter().zip(&sizes).zip(dets) {
+                let original = (s.image.width, s.image.height);
+                for c in to_coco(&d, *size, original, s.id, self.category_ids)? {
+                    results.push(RunDetection {
+                        image_id: c.image_id,
+                        category_id: c.category_id,
+                        bbox: c.bbox,
+                        score: c.score,
+                    });
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// bbox AP (stats[0]) of `params` on a split.
+    fn score(&mut self, params: &Params, samples: &[Sample], inputs: &[SampleInputs], gt: &GroundTruth) -> Result<f64> {
+        let results = self.predict_all(params, samples, Some(inputs))?;
+        let scored = score(gt, &results, self.opts.fix_id0, "val")?;
+        Ok(scored.main.stats[0].max(0.0))
+    }
+
+    /// Cached inputs and targets of `sample` (index `i`) under `plan`.
+    fn ensure(&mut self, train: &[Sample], keys: &[(usize, AugmentPlan)]) -> Result<()> {
+        let track = self.graphs.manifest.track;
+        let mut missing = Vec::new();
+        let mut canvases = Vec::new();
+        for (i, plan) in keys {
+            let key = (*i, plan.min_size, plan.flip);
+            let need_inputs = track == TrainTrack::Full || !self.cache.contains_key(&key);
+            if !need_inputs && self.targets.contains_key(&key) {
+                continue;
+            }
+            let s = &train[*i];
+            let (canvas, (w, h)) = self.canvas(s, plan)?;
+            if !self.targets.contains_key(&key) {
+                let (boxes, kept) = augment::transform_boxes_kept(
+                    &s.boxes,
+                    s.image.width,
+                    s.image.height,
+                    w,
+                    h,
+                    plan.flip,
+                );
+                let rows: Vec<Vec<f32>> = kept
+                    .iter()
+                    .map(|&k| self.text.token_rows[s.classes[k]].clone())
+                    .collect();
+                let t = targets::try_assign(
+                    &self.anchors,
+                    &self.level_counts,
+                    &boxes,
+                    &rows,
+                    self.ctx.spec.text.max_text_len,
+                )
+                .with_context(|| format!("ATSS targets for {}", s.file.display()))?;
+                self.targets.insert(key, t);
+            }
+            if need_inputs {
+                missing.push(key);
+                canvases.push(canvas);
+            }
+        }
+        if !missing.is_empty() {
+            let inputs = self.graphs.sample_inputs(&canvases, self.text)?;
+            for (k, v) in missing.into_iter().zip(inputs) {
+                self.cache.insert(k, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn train_epoch(
+        &mut self,
+        params: &mut Params,
+        adamw: &mut AdamW,
+        train: &[Sample],
+        copies: usize,
+        seed: u64,
+        epoch: usize,
+    ) -> Result<EpochRecord> {
+        let b = self.graphs.batch();
+        let mut order: Vec<usize> = (0..train.len() * copies).map(|i| i % train.len()).collect();
+        let mut rng = PyRandom::new(&Seed::from(
+            seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
+        ));
+        rng.shuffle(&mut order);
+        let mut rec = EpochRecord {
+            epoch,
+            steps: 0,
+            skipped_batches: 0,
+            loss: 0.0,
+            loss_token: 0.0,
+            loss_reg: 0.0,
+            loss_centerness: 0.0,
+            grad_norm: 0.0,
+            lr: 0.0,
+            val_ap: 0.0,
+            seconds: 0.0,
+        };
+        let full = self.graphs.manifest.track == TrainTrack::Full;
+        for batch in order.chunks_exact(b) {
+            let keys: Vec<(usize, AugmentPlan)> = batch
+                .iter()
+                .map(|&i| (i, augment::plan(&mut rng, &self.scales)))
+                .collect();
+            self.ensure(train, &keys)?;
+            let key = |(i, p): &(usize, AugmentPlan)| (*i, p.min_size, p.flip);
+            // GLIP skips a batch where more than 10% of the images have no boxes.
+            let empty = keys
+                .iter()
+                .filter(|k| self.targets[&key(k)].num_positive == 0 && train[k.0].boxes.is_empty())
+                .count();
+            if empty as f64 > 0.1 * b as f64 {
+                rec.skipped_batches += 1;
+                continue;
+            }
+            let inputs: Vec<&SampleInputs> = keys.iter().map(|k| &self.cache[&key(k)]).collect();
+            let tgs: Vec<&ImageTargets> = keys.iter().map(|k| &self.targets[&key(k)]).collect();
+            let mut out = self.graphs.step(params, &inputs, self.text, &tgs)?;
+            if !out.loss.is_finite() {
+                anyhow::bail!("epoch {epoch}: the loss is {} (diverged); try a lower --lr", out.loss);
+            }
+            let norm = adamw.try_step(
+                &mut params.values,
+                &mut out.grads,
+                self.graphs.manifest.optimizer.clip_grad_norm,
+            )?;
+            rec.steps += 1;
+            rec.loss += out.loss as f64;
+            rec.loss_token += out.loss_token as f64;
+            rec.loss_reg += out.loss_reg as f64;
+            rec.loss_centerness += out.loss_centerness as f64;
+            rec.grad_norm += norm as f64;
+            if full {
+                for k in &keys {
+                    self.cache.remove(&key(k));
+                }
+            }
+        }
+        if rec.steps > 0 {
+            let n = rec.steps as f64;
+            rec.loss /= n;
+            rec.loss_token /= n;
+            rec.loss_reg /= n;
+            rec.loss_centerness /= n;
+            rec.grad_norm /= n;
+        }
+        rec.lr = adamw.lrs().first().copied().unwrap_or(0.0);
+        Ok(rec)
+    }
+}
+
+/// Where a run keeps a unit's training files.
+pub fn work_dir(store: &RunStore, task: &str, seed: u64) -> PathBuf {
+    store.task_dir(task, Some(seed)).join("train")
+}

@@ -1,0 +1,190 @@
+//! `odinw finetune` end to end on the bundled demo suite with the embedded tiny model: a short
+//! prompt-tuning run writes the run store (per seed), its checkpoints resume after a kill -9 with
+//! the same history as an uninterrupted run, the few-shot submission is keyed by seed, and bad
+//! input gives a clear error. The long run that must beat zero-shot is in the README / note
+//! (`odinw finetune --model demo --track prompt --shots 3 --seeds 3,30,300 --suite demo`).
+mod common;
+
+use common::{odinw, run_odinw, scratch};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn ok(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "odinw failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
+}
+
+fn finetune_args<'a>(out: &'a str, track: &'a str, epochs: &'a str, seeds: &'a str) -> Vec<&'a str> {
+    vec![
+        "finetune", "--model", "demo", "--suite", "demo", "--tasks", "NovelShapes", "--track",
+        track, "--shots", "3", "--seeds", seeds, "--max-epochs", epochs, "--out", out,
+    ]
+}
+
+fn history(run: &Path, seed: u64) -> Vec<Value> {
+    let state = read_json(&run.join(format!("NovelShapes/seed{seed}/train/state.json")));
+    state["history"].as_array().unwrap().clone()
+}
+
+#[test]
+fn prompt_tuning_writes_a_few_shot_run_per_seed_and_a_seed_keyed_submission() {
+    let dir = scratch();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    ok(run_odinw(&finetune_args(run_s, "prompt", "2", "3,30")));
+    for seed in [3u64, 30] {
+        let unit = run.join(format!("NovelShapes/seed{seed}"));
+        let m = read_json(&unit.join("metrics.json"));
+        let stats = m["stats"].as_array().unwrap();
+        assert_eq!(stats.len(), 12);
+        assert!(stats[0].as_f64().unwrap() >= 0.0);
+        assert_eq!(m["finetune"]["seed"], seed);
+        assert_eq!(m["finetune"]["shots"], 3);
+        assert_eq!(m["finetune"]["track"], "prompt");
+        let h = history(&run, seed);
+        assert_eq!(h.len(), 2, "two epochs");
+        for e in &h {
+            assert!(e["loss"].as_f64().unwrap().is_finite());
+            assert!(e["steps"].as_u64().unwrap() > 0);
+        }
+        // The generated k-shot files are kept in the unit, with GLIP's sampler's marker.
+        assert!(unit.join(format!("train/train_shot3_seed{seed}.json")).is_file());
+        assert!(unit.join("predictions.json").is_file());
+    }
+    let manifest = read_json(&run.join("manifest.json"));
+    assert_eq!(manifest["track"], "few-shot");
+    assert_eq!(manifest["shots"], 3);
+    // Re-running skips finished units.
+    let again = ok(run_odinw(&finetune_args(run_s, "prompt", "2", "3,30")));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("done earlier"));
+
+    let sub = dir.path().join("sub.json");
+    ok(run_odinw(&["submit", run_s, "--out", sub.to_str().unwrap()]));
+    let doc = read_json(&sub);
+    let text = doc.to_string();
+    assert!(text.contains("\"3\"") && text.contains("\"30\""), "{text}");
+}
+
+#[test]
+fn an_interrupted_run_resumes_with_the_same_history() {
+    let dir = scratch();
+    // Uninterrupted reference.
+    let full = dir.path().join("full");
+    ok(run_odinw(&finetune_args(full.to_str().unwrap(), "prompt", "3", "3")));
+    let reference = history(&full, 3);
+
+    // Killed once the first epoch's checkpoint is on disk, then resumed.
+    let cut = dir.path().join("cut");
+    let cut_s = cut.to_str().unwrap();
+    let mut child = odinw()
+        .args(finetune_args(cut_s, "prompt", "3", "3"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = cut.join("NovelShapes/seed3/train/state.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !state.is_file() && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let before = history(&cut, 3).len();
+    assert!(before >= 1);
+    let out = ok(run_odinw(&finetune_args(cut_s, "prompt", "3", "3")));
+    let resumed = history(&cut, 3);
+    assert_eq!(resumed.len(), reference.len());
+    let log = std::fs::read_to_string(cut.join("NovelShapes/seed3/log.txt")).unwrap();
+    if before < 3 {
+        assert!(log.contains(&format!("resumed after epoch {before}")), "{log}\n{:?}", out);
+    }
+    for (a, b) in resumed.iter().zip(&reference) {
+        for key in ["loss", "val_ap", "grad_norm"] {
+            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
+                "epoch {}: {key} {x} after resuming vs {y} uninterrupted",
+                a["epoch"]
+            );
+        }
+    }
+    let m1 = read_json(&full.join("NovelShapes/seed3/metrics.json"));
+    let m2 = read_json(&cut.join("NovelShapes/seed3/metrics.json"));
+    let (a, b) = (m1["stats"][0].as_f64().unwrap(), m2["stats"][0].as_f64().unwrap());
+    assert!((a - b).abs() < 1e-6, "test AP {a} vs {b}");
+}
+
+#[test]
+fn linear_and_full_tracks_run_one_epoch() {
+    let dir = scratch();
+    for track in ["linear", "full"] {
+        let run = dir.path().join(track);
+        ok(run_odinw(&finetune_args(run.to_str().unwrap(), track, "1", "3")));
+        let h = history(&run, 3);
+        assert_eq!(h.len(), 1);
+        assert!(h[0]["loss"].as_f64().unwrap().is_finite());
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = scratch();
+    let out = run_odinw(&["finetune", "--model", "demo", "--suite", "demo", "--tasks", "NoSuchTask"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchTask"));
+
+    // A model directory without training graphs names the missing file and the script.
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let demo = odinw_demo_model();
+    for f in std::fs::read_dir(&demo).unwrap() {
+        let p = f.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, model.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = run_odinw(&[
+        "finetune", "--model", model.to_str().unwrap(), "--suite", "demo", "--tasks",
+        "NovelShapes", "--out", dir.path().join("r").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("export_train_step.py") && err.contains("prompt.json"), "{err}");
+
+    // A damaged parameter file is refused with its size.
+    let train = model.join("train");
+    std::fs::create_dir_all(&train).unwrap();
+    for f in std::fs::read_dir(demo.join("train")).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, train.join(p.file_name().unwrap())).unwrap();
+    }
+    let bin = train.join("prompt_params.bin");
+    let bytes = std::fs::read(&bin).unwrap();
+    std::fs::write(&bin, &bytes[..bytes.len() - 4]).unwrap();
+    let out = run_odinw(&[
+        "finetune", "--model", model.to_str().unwrap(), "--suite", "demo", "--tasks",
+        "NovelShapes", "--out", dir.path().join("r2").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("prompt_params.bin") && err.contains("bytes"), "{err}");
+}
+
+/// The source tree's demo model (what the binary embeds).
+fn odinw_demo_model() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo")
+}
