@@ -34,6 +34,27 @@ pub fn decode(deltas: [f32; 4], anchor: [f32; 4]) -> [f32; 4] {
     ]
 }
 
+/// The inverse of [`decode`] (`BoxCoder.encode`, GLIP's regression targets): the deltas that
+/// move `anchor` onto `gt`, both `[x1, y1, x2, y2]` in the "+1" convention, in f32 and torch's
+/// order of operations.
+#[inline]
+pub fn encode(gt: [f32; 4], anchor: [f32; 4]) -> [f32; 4] {
+    let aw = anchor[2] - anchor[0] + 1.0;
+    let ah = anchor[3] - anchor[1] + 1.0;
+    let acx = (anchor[2] + anchor[0]) / 2.0;
+    let acy = (anchor[3] + anchor[1]) / 2.0;
+    let gw = gt[2] - gt[0] + 1.0;
+    let gh = gt[3] - gt[1] + 1.0;
+    let gcx = (gt[2] + gt[0]) / 2.0;
+    let gcy = (gt[3] + gt[1]) / 2.0;
+    [
+        WEIGHTS[0] * (gcx - acx) / aw,
+        WEIGHTS[1] * (gcy - acy) / ah,
+        WEIGHTS[2] * (gw / aw).ln(),
+        WEIGHTS[3] * (gh / ah).ln(),
+    ]
+}
+
 /// `clip_to_image`: x into `[0, width−1]`, y into `[0, height−1]`.
 #[inline]
 pub fn clip(b: [f32; 4], width: u32, height: u32) -> [f32; 4] {
@@ -60,5 +81,26 @@ mod tests {
         assert_eq!(clip(b, 100, 30), [4.0, 0.0, 99.0, 29.0]);
         let huge = decode([0.0, 0.0, 1e6, 1e6], a);
         assert!((huge[2] - huge[0] + 1.0 - 64.0 * 62.5).abs() < 0.01);
+    }
+
+    #[test]
+    fn encode_inverts_decode() {
+        let a = [-28.0, -28.0, 35.0, 35.0];
+        assert_eq!(encode(a, a), [0.0; 4]);
+        // Width 64 -> 128, centre moved by one anchor width: dx = 10, dw = 5 ln 2.
+        let b = [3.5 - 63.5 + 64.0, -28.0, 3.5 + 63.5 + 64.0, 35.0];
+        let d = encode(b, a);
+        assert_eq!(d[0], 10.0);
+        assert!((d[2] - 5.0 * 2f32.ln()).abs() < 1e-6);
+        for gt in [
+            [10.0, 12.0, 30.5, 19.0],
+            [0.0, 0.0, 0.0, 0.0],
+            [-5.0, 3.0, 90.0, 200.0],
+        ] {
+            let back = decode(encode(gt, a), a);
+            for i in 0..4 {
+                assert!((back[i] - gt[i]).abs() < 1e-3, "{gt:?} -> {back:?}");
+            }
+        }
     }
 }

@@ -17,4 +17,5 @@ pub mod schedule;
 pub mod targets;
 pub mod tensors;
 pub mod text;
+pub mod torch_topk;
 pub mod trainer;
