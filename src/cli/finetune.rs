@@ -14,7 +14,7 @@ use crate::run::{DatasetRecord, FileRecord, Manifest, RunResults, RunStore, Runt
 use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
-use crate::train::trainer::{self, Context};
+use crate::train::trainer::{self, RunContext};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,9 +96,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if args.backend == Backend::OrtTraining {
         bail!(
-            "--backend ort-training: see `odinw finetune --help`; this backend needs ONNX Runtime's \
-             training API, {}",
-            crate::train::backend_status()
+            "--backend ort-training needs ONNX Runtime's training API, which stock ONNX Runtime \
+             (1.20 and later, and the one odinw loads) does not have"
         );
     }
     let tasks = registry::select(args.suite, &args.tasks)?;
@@ -138,7 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         nms_thresh: spec.postprocess.nms_thresh,
         detections_per_img: spec.postprocess.detections_per_img,
     };
-    let ctx = Context {
+    let ctx = RunContext {
         spec,
         tokenizer: &tokenizer,
         post: &post,

@@ -36,8 +36,6 @@ pub struct TrackGraphs {
     text_hidden: Option<Tensor>,
 }
 
-/// Inputs shared by every item of a batch (the prompt's).
-const SHARED: [&str; 3] = ["attention_mask", "text_hidden", "input_ids"];
 
 impl TrackGraphs {
     pub fn open(model: &ModelDir, manifest: TrainManifest, opts: &SessionOptions) -> Result<Self> {

@@ -90,7 +90,7 @@ pub struct Outcome {
 }
 
 /// The model-level things every run of a track shares.
-pub struct Context<'a> {
+pub struct RunContext<'a> {
     pub spec: &'a ModelSpec,
     pub tokenizer: &'a PromptTokenizer,
     pub post: &'a PostprocessConfig,
@@ -99,7 +99,7 @@ pub struct Context<'a> {
 
 /// Fine-tunes `task` with `seed` and writes its unit of the run (`RUN/<task>/seed<S>/`).
 pub fn run_task(
-    ctx: &Context,
+    ctx: &RunContext,
     graphs: &mut TrackGraphs,
     task: &Task,
     root: &Path,
@@ -322,7 +322,7 @@ fn score(gt: &GroundTruth, results: &[RunDetection], fix_id0: bool, task: &str) 
 
 /// The per-run machinery: graphs, prompt, anchors, caches.
 struct Run<'a, 'g> {
-    ctx: &'a Context<'a>,
+    ctx: &'a RunContext<'a>,
     graphs: &'g mut TrackGraphs,
     text: &'a TaskText,
     category_ids: &'a [u64],
@@ -336,7 +336,7 @@ struct Run<'a, 'g> {
 
 impl<'a, 'g> Run<'a, 'g> {
     fn new(
-        ctx: &'a Context<'a>,
+        ctx: &'a RunContext<'a>,
         graphs: &'g mut TrackGraphs,
         text: &'a TaskText,
         category_ids: &'a [u64],
