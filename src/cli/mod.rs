@@ -1,4 +1,5 @@
 //! Command-line interface: one file per subcommand, each a thin layer over the library.
+mod bench_step;
 mod demo;
 mod doctor;
 mod download;
@@ -31,6 +32,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Time one training step of a model's training graphs (for benchmarks).
+    #[command(name = "bench-step")]
+    BenchStep(bench_step::Args),
     /// Run the zero-shot track on the bundled demo suite with the embedded model (offline).
     Demo(demo::Args),
     /// Evaluate a detector on a suite (zero-shot track), GLIP's protocol, resumable.
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
+        Command::BenchStep(a) => bench_step::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Finetune(a) => finetune::run(a),
         Command::List(a) => list::run(a),

@@ -153,6 +153,22 @@ impl Graph {
             .collect()
     }
 
+    /// Each input's name, whether it is an int64 tensor, and its shape (-1 for dynamic axes).
+    pub fn input_specs(&self) -> Vec<(String, bool, Vec<i64>)> {
+        self.session
+            .inputs()
+            .iter()
+            .filter_map(|i| match i.dtype() {
+                ValueType::Tensor { ty, shape, .. } => Some((
+                    i.name().to_string(),
+                    *ty == TensorElementType::Int64,
+                    shape.iter().copied().collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn output_names(&self) -> Vec<String> {
         self.session
             .outputs()

@@ -1,0 +1,152 @@
+//! `odinw bench-step`: times the training graphs of a model on one device with synthetic inputs
+//! of the graphs' shapes (a few positive anchors, real token ids): one step-graph run (forward,
+//! GLIP's loss and the gradients, parameters and gradients crossing host memory as the trainer
+//! does today) and one host AdamW update. For `benchmarks/` and the GPU notes, not for training.
+use crate::engine::runtime::{self, Device};
+use crate::engine::{Graph, SessionOptions, Tensor};
+use crate::model::ModelDir;
+use crate::train::manifest::{TrainManifest, TrainTrack};
+use crate::train::optimizer::{AdamW, ParamGroup};
+use crate::train::params::Params;
+use anyhow::{bail, Result};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model directory with training graphs (`train/`), or `demo`.
+    #[arg(long, default_value = "demo")]
+    model: String,
+    #[arg(long, value_enum, default_value = "prompt")]
+    track: TrainTrack,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+    /// Timed steps (after the warm-up ones).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// A deterministic pseudo-random value in [-0.5, 0.5) (no RNG state needed).
+fn noise(i: usize) -> f32 {
+    let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let model = ModelDir::resolve(&args.model)?;
+    let manifest = TrainManifest::load(&model, args.track)?;
+    let params = Params::read(&manifest.path_of(&manifest.params_file), &manifest.params)?;
+    let opts = SessionOptions {
+        device: args.device,
+        threads: args.threads,
+        ..SessionOptions::default()
+    };
+    let loaded = runtime::ensure_loaded(args.device)?;
+    let t_load = Instant::now();
+    let mut step = Graph::open(&manifest.path_of(&manifest.step.file), &opts)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let names: Vec<String> = params.specs.iter().map(|s| s.name.clone()).collect();
+    let t = manifest.max_text_len;
+    let mut inputs: Vec<(String, Tensor)> = params.tensors();
+    for (name, is_int, shape) in step.input_specs() {
+        if names.contains(&name) {
+            continue;
+        }
+        if shape.iter().any(|&d| d < 0) {
+            bail!("step graph input {name} has a dynamic shape {shape:?}");
+        }
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let n: usize = dims.iter().product();
+        let tensor = if is_int {
+            // ids: [CLS] a few words [SEP] then padding; mask: 1 over those.
+            let words = 12.min(t);
+            let data = (0..n)
+                .map(|i| {
+                    let pos = i % t;
+                    match (name.as_str(), pos < words) {
+                        ("attention_mask", ok) => ok as i64,
+                        (_, true) => 1000 + pos as i64,
+                        _ => 0,
+                    }
+                })
+                .collect();
+            Tensor::I64 { shape: dims, data }
+        } else {
+            let data = match name.as_str() {
+                // Every 50th anchor positive, with plausible targets.
+                "positive" => (0..n).map(|i| (i % 50 == 0) as u8 as f32).collect(),
+                "centerness_targets" => (0..n).map(|i| if i % 50 == 0 { 0.6 } else { 0.0 }).collect(),
+                "token_targets" => (0..n).map(|i| ((i / t) % 50 == 0 && i % t == 2) as u8 as f32).collect(),
+                "reg_targets" => (0..n).map(|i| if (i / 4) % 50 == 0 { noise(i) } else { 0.0 }).collect(),
+                _ => (0..n).map(noise).collect(),
+            };
+            Tensor::F32 { shape: dims, data }
+        };
+        inputs.push((name, tensor));
+    }
+    let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let groups: Vec<ParamGroup> = manifest
+        .params
+        .iter()
+        .map(|p| ParamGroup {
+            name: p.name.clone(),
+            lr: p.lr,
+            weight_decay: p.weight_decay,
+        })
+        .collect();
+    let o = &manifest.optimizer;
+    let mut adamw = AdamW::new(groups, (o.betas[0], o.betas[1]), o.eps);
+    let mut values = params.values.clone();
+    let mut step_ms = Vec::new();
+    let mut adam_ms = Vec::new();
+    let mut loss = f32::NAN;
+    for i in 0..args.warmup + args.steps {
+        let t0 = Instant::now();
+        let out = step.run(&refs)?;
+        let dt = t0.elapsed().as_secs_f64() * 1e3;
+        let mut grads: Vec<Vec<f32>> = names
+            .iter()
+            .map(|n| {
+                let key = TrainManifest::grad_name(n);
+                out.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, t)| t.as_f32().map(|d| d.to_vec()))
+                    .unwrap_or_else(|| bail!("no output {key}"))
+            })
+            .collect::<Result<_>>()?;
+        if let Some((_, l)) = out.iter().find(|(k, _)| k == "loss") {
+            loss = l.as_f32()?[0];
+        }
+        let t1 = Instant::now();
+        adamw.try_step(&mut values, &mut grads, o.clip_grad_norm)?;
+        let da = t1.elapsed().as_secs_f64() * 1e3;
+        if i >= args.warmup {
+            step_ms.push(dt);
+            adam_ms.push(da);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let doc = serde_json::json!({
+        "model": model.dir.display().to_string(),
+        "track": args.track.name(),
+        "device": format!("{:?}", args.device).to_lowercase(),
+        "ort_version": loaded.version,
+        "batch": manifest.batch,
+        "image_size": manifest.image_size,
+        "trainable_values": params.numel(),
+        "session_load_s": load_s,
+        "step_ms_median": median(&mut step_ms),
+        "adamw_ms_median": median(&mut adam_ms),
+        "steps": args.steps,
+        "loss": loss,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(ExitCode::SUCCESS)
+}
