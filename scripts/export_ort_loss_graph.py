@@ -152,7 +152,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     features_path = args.out / "features.onnx"
-    lt.extract_features_graph(head_path, features_path, cfg)
+    lt.extract_features_graph(head_path, features_path)
     head_err = check_against_head(head_path, features_path, module, args.batch, text_len)
 
     recipe = RECIPES[args.track]

@@ -19,4 +19,5 @@ pub mod report;
 pub mod run;
 pub mod splits;
 pub mod submission;
+pub mod train;
 pub mod util;

@@ -131,7 +131,7 @@ def tower_outputs(head_onnx) -> tuple[list[str], str]:
     return feats, div.input[0]
 
 
-def extract_features_graph(head_onnx, out_path, cfg: GlipConfig) -> onnx.ModelProto:
+def extract_features_graph(head_onnx, out_path) -> onnx.ModelProto:
     """Writes the DyHead tower of head.onnx as its own graph with outputs f3..f7, text_fused."""
     feats, text = tower_outputs(head_onnx)
     model = onnx.load(str(head_onnx))
