@@ -2,7 +2,8 @@
 # The test suite: Rust unit and integration tests, with the Python oracles they compare against
 # (pycocotools, CPython's random, onnxruntime, Pillow, tokenizers, ...) installed into a virtual
 # environment first; then the GLIP export tests (PyTorch vs ONNX Runtime parity, official
-# parameter names), which need their own environment (scripts/test_export.sh).
+# parameter names), which need their own environment (scripts/test_export.sh), and the ONNX
+# Runtime training artifacts' tests (scripts/test_ort_training.sh, another small environment).
 # ODINW_SKIP_EXPORT_TESTS=1 runs the Rust suite alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,5 @@ export ODINW_REQUIRE_ORACLES=1
 cargo test --all-targets "$@"
 if [ "${ODINW_SKIP_EXPORT_TESTS:-0}" != 1 ]; then
   bash scripts/test_export.sh
+  bash scripts/test_ort_training.sh
 fi

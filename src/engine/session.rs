@@ -36,7 +36,7 @@ impl Tensor {
         }
     }
 
-    fn to_value(&self) -> Result<DynValue> {
+    pub(crate) fn to_value(&self) -> Result<DynValue> {
         let shape = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<_>>();
         Ok(match self {
             Tensor::F32 { shape: s, data } => {
@@ -51,7 +51,7 @@ impl Tensor {
         })
     }
 
-    fn from_value(name: &str, value: &DynValue) -> Result<Self> {
+    pub(crate) fn from_value(name: &str, value: &DynValue) -> Result<Self> {
         let ValueType::Tensor { ty, .. } = value.dtype() else {
             bail!("output {name} is not a tensor");
         };

@@ -5,13 +5,15 @@
 //! predict graph) → [`optimizer`] (AdamW, GLIP's parameter groups, gradient clipping) →
 //! [`schedule`] (ReduceLROnPlateau, early stopping) → [`trainer`] (epochs, validation,
 //! checkpoints, test scoring). [`manifest`] and [`params`] read the model's training graphs
-//! (`<model>/train/`, made by `scripts/export_train_step.py`).
+//! (`<model>/train/`, made by `scripts/export_train_step.py`). [`ort_training`] is the second
+//! backend: ONNX Runtime's training API, for libraries built with it.
 pub mod augment;
 pub mod dataset;
 pub mod fewshot;
 pub mod graphs;
 pub mod manifest;
 pub mod optimizer;
+pub mod ort_training;
 pub mod params;
 pub mod schedule;
 pub mod targets;
