@@ -58,6 +58,10 @@ pub struct Args {
     /// How gradients are computed.
     #[arg(long, value_enum, default_value = "step-graphs")]
     pub backend: Backend,
+    /// `--backend ort-training`: the onnxruntime-training artifacts folder
+    /// (scripts/make_ort_training_artifacts.py) [default: <model>/train/ort_training/<track>].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
     /// Most epochs (GLIP: 200; early stopping usually ends sooner).
     #[arg(long, default_value_t = 200)]
     pub max_epochs: usize,
@@ -95,10 +99,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("--seeds needs at least one seed");
     }
     if args.backend == Backend::OrtTraining {
-        bail!(
-            "--backend ort-training needs ONNX Runtime's training API, which stock ONNX Runtime \
-             (1.20 and later, and the one odinw loads) does not have"
-        );
+        return ort_training(&args);
     }
     let tasks = registry::select(args.suite, &args.tasks)?;
     let root = match (&args.root, args.suite) {
@@ -269,4 +270,28 @@ fn open_store(
     } else {
         RunStore::create(out, &m)
     }
+}
+
+/// Backend 2: opens the onnxruntime-training artifacts through ONNX Runtime's training API.
+/// Stock ONNX Runtime has no such API, so this fails with the library's path and what to do.
+/// No training-enabled library could be obtained where odinw is developed, so the epoch loop
+/// runs on the step-graph backend only; with such a library this reports what it loaded.
+fn ort_training(args: &Args) -> Result<ExitCode> {
+    let model = ModelDir::resolve(&args.model)?;
+    let dir = args.artifacts.clone().unwrap_or_else(|| {
+        model
+            .dir
+            .join("train")
+            .join("ort_training")
+            .join(args.track.name())
+    });
+    runtime::ensure_loaded(args.device)?;
+    let backend = crate::train::ort_training::OrtTrainingBackend::open(&dir, args.device)?;
+    bail!(
+        "{} opened with ONNX Runtime's training API ({} trainable tensors), but odinw's epoch \
+         loop is only connected to the default backend (--backend step-graphs); the training-API \
+         loop is untested because no ONNX Runtime with training support could be run here",
+        dir.display(),
+        backend.trainable_parameters().map(|p| p.len()).unwrap_or(0)
+    )
 }
