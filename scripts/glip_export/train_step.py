@@ -34,7 +34,7 @@ from torch.func import functional_call, functionalize, grad_and_value
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from . import anchors as anchor_lib
-from . import decompositions
+from . import decompositions, onnx_tidy
 from .dyhead import DeformConv3x3, DyConv
 from .config import GlipConfig
 from .model import Glip, concat_levels
@@ -288,9 +288,11 @@ def trace_step(tm: TrackModel) -> tuple[torch.fx.GraphModule, list[torch.Tensor]
     for p in tm.forward.parameters():
         p.requires_grad_(False)
     args = [*tm.initial_params(), *example(data_shapes(tm)), *example(target_shapes(tm), seed=1)]
+    # Fake tensors: shapes only, no compute (GLIP-T's step traces in minutes, not hours); the
+    # module's frozen parameters are real tensors and become the graph's constants.
     with differentiable_ops():
-        gm = make_fx(functionalize(step_function(tm), remove="mutations"),
-                     decomposition_table=decompositions.table())(*args)
+        gm = make_fx(functionalize(step_function(tm), remove="mutations"), decomposition_table=decompositions.table(),
+                     tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
     return gm, args
 
 
@@ -309,7 +311,7 @@ def _onnx_export(module: nn.Module, args, input_names, output_names, path: Path,
         program = torch.onnx.export(module, tuple(args), dynamo=True, opset_version=OPSET,
                                     input_names=list(input_names), output_names=list(output_names),
                                     optimize=False, verbose=False)
-    proto = program.model_proto
+    proto = onnx_tidy.tidy(program.model_proto)
     got = [i.name for i in proto.graph.input]
     if got != list(input_names):
         raise RuntimeError(f"{path.name}: exported inputs {got} differ from {list(input_names)}")
@@ -399,6 +401,14 @@ def manifest_json(desc: dict) -> str:
 def export_track(glip: Glip, track_name: str, out_dir: Path, batch: int, image_hw: tuple[int, int],
                  text_len: int, meta: dict | None = None, log=print) -> dict:
     """Writes the track's graphs, params and manifest into `out_dir`; returns the manifest."""
+    saved = glip.rpn.tunable_linear
+    try:
+        return _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, log)
+    finally:
+        glip.rpn.tunable_linear = saved  # the prompt track's zero offset is not left behind
+
+
+def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, log) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"odinw.contract": CONTRACT, **(meta or {})}
     tm = build_track(glip, track_name, batch, image_hw, text_len)
