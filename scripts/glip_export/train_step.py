@@ -399,16 +399,17 @@ def manifest_json(desc: dict) -> str:
 
 
 def export_track(glip: Glip, track_name: str, out_dir: Path, batch: int, image_hw: tuple[int, int],
-                 text_len: int, meta: dict | None = None, log=print) -> dict:
-    """Writes the track's graphs, params and manifest into `out_dir`; returns the manifest."""
+                 text_len: int, meta: dict | None = None, log=print, with_predict: bool = True) -> dict:
+    """Writes the track's graphs, params and manifest into `out_dir`; returns the manifest.
+    (`with_predict=False` skips the predict graph, for benchmarks of the step alone.)"""
     saved = glip.rpn.tunable_linear
     try:
-        return _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, log)
+        return _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, log, with_predict)
     finally:
         glip.rpn.tunable_linear = saved  # the prompt track's zero offset is not left behind
 
 
-def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, log) -> dict:
+def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, log, with_predict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"odinw.contract": CONTRACT, **(meta or {})}
     tm = build_track(glip, track_name, batch, image_hw, text_len)
@@ -423,9 +424,10 @@ def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, lo
     started = time.time()
     export_step(tm, out_dir / f"{track_name}_step.onnx", meta)
     log(f"{track_name}: step graph in {time.time() - started:.0f}s")
-    started = time.time()
-    export_predict(tm, out_dir / f"{track_name}_predict.onnx", meta)
-    log(f"{track_name}: predict graph in {time.time() - started:.0f}s")
+    if with_predict:
+        started = time.time()
+        export_predict(tm, out_dir / f"{track_name}_predict.onnx", meta)
+        log(f"{track_name}: predict graph in {time.time() - started:.0f}s")
     write_bytes_atomic(out_dir / f"{track_name}_params.bin", params_bytes(params))
     desc = manifest(tm, params, features)
     write_bytes_atomic(out_dir / f"{track_name}.json", manifest_json(desc).encode())
