@@ -11,8 +11,7 @@ For a track, `export_track` writes into `<out>/`:
 - `<track>_predict.onnx`: (trainable params, data inputs) -> the head.onnx outputs.
 - `linear_features.onnx` (track `linear` only): p3..p7, text_hidden, attention_mask -> the
   DyHead tower outputs f3..f7, text_fused, which are the linear track's (cached) data inputs.
-- `<track>_params.bin`: the initial trainable params, little-endian f32, in manifest order.
-- `<track>.json`: the manifest (contract `odinw-train-step` v1) with per-param lr/weight decay.
+- `<track>_params.bin`, `<track>.json`: the initial params and the manifest (`train_manifest`).
 
 Shapes are static: batch B, the model's image size and max_text_len T.
 """
@@ -20,14 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, functionalize, grad_and_value
@@ -40,9 +36,8 @@ from .config import GlipConfig
 from .model import Glip, concat_levels
 from .onnx_export import HEAD_OUTPUTS, LEVELS, OPSET, save_proto
 from .target_loss import LOSS_NAMES, TARGET_NAMES, glip_loss_from_targets
+from .train_manifest import CONTRACT, TRACKS, Track, manifest, manifest_json, params_bytes, write_bytes_atomic
 
-CONTRACT = "odinw-train-step"
-CONTRACT_VERSION = 1
 FEATURE_NAMES = ("f3", "f4", "f5", "f6", "f7", "text_fused")
 PROMPT_PARAM = "rpn.tunable_linear.weight"
 # GLIP's LINEAR_PROB set for VLDyHead (protocol §8.2), in manifest order.
@@ -55,36 +50,6 @@ LINEAR_PROB_PARAMS = (
 # Frozen in the full track: Swin's patch embedding and stage 1 (FREEZE_CONV_BODY_AT 2), and the
 # unused cls_logits (USE_DOT_PRODUCT_TOKEN_LOSS).
 FULL_FROZEN_PREFIXES = ("backbone.body.patch_embed.", "backbone.body.layers.0.", "rpn.head.cls_logits.")
-LANG_LR = 1e-5
-BIAS_LR_FACTOR = 2.0
-OPTIMIZER = {"kind": "adamw", "betas": [0.9, 0.999], "eps": 1e-8, "clip_grad_norm": 1.0}
-
-
-@dataclass(frozen=True)
-class Track:
-    name: str
-    glip_override: str  # GLIP's SOLVER.TUNING_HIGHLEVEL_OVERRIDE
-    base_lr: float
-    weight_decay: float
-    lang_lr: float | None = None
-
-
-TRACKS = {
-    "prompt": Track("prompt", "language_prompt_v2", 0.05, 0.25),
-    "linear": Track("linear", "linear_prob", 1e-4, 0.05),
-    "full": Track("full", "full", 1e-4, 0.05, lang_lr=LANG_LR),
-}
-
-
-def param_group(track: Track, name: str) -> tuple[float, float]:
-    """(lr, weight_decay) of one parameter by GLIP's make_optimizer (protocol §8.3)."""
-    lr, wd = track.base_lr, track.weight_decay
-    if "language_backbone" in name and track.lang_lr is not None:
-        lr = track.lang_lr
-    # BACKBONE_BODY_LR_FACTOR and WEIGHT_DECAY_NORM_FACTOR are 1.0 in GLIP's configs.
-    if "bias" in name:
-        lr, wd = lr * BIAS_LR_FACTOR, 0.0
-    return lr, wd
 
 
 # ------------------------------------------------------------------ the tracks' forward modules
@@ -346,58 +311,6 @@ def export_features(glip: Glip, tm: TrackModel, path: Path, meta: dict):
                             {**meta, "odinw.graph": "linear_features"})
 
 
-# ------------------------------------------------------------------------------------ manifest
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def params_bytes(params: list[torch.Tensor]) -> bytes:
-    return b"".join(p.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes() for p in params)
-
-
-def manifest(tm: TrackModel, params: list[torch.Tensor], features: dict | None) -> dict:
-    track = tm.track
-    entries = []
-    for name, value in zip(tm.trainable, params):
-        lr, wd = param_group(track, name)
-        entries.append({"name": name, "shape": list(value.shape), "lr": lr, "weight_decay": wd})
-    _, step_outputs = step_io(tm)
-    return {
-        "contract": CONTRACT,
-        "contract_version": CONTRACT_VERSION,
-        "track": track.name,
-        "glip_override": track.glip_override,
-        "batch": tm.batch,
-        "image_size": list(tm.image_hw),
-        "max_text_len": tm.text_len,
-        "num_anchors": int(tm.anchors.shape[0]),
-        "features": features,
-        "data_inputs": list(tm.data_inputs),
-        "step": {"file": f"{track.name}_step.onnx", "outputs": step_outputs},
-        "predict": {"file": f"{track.name}_predict.onnx", "outputs": list(HEAD_OUTPUTS)},
-        "params_file": f"{track.name}_params.bin",
-        "params": entries,
-        "optimizer": {**OPTIMIZER, "base_lr": track.base_lr, "weight_decay": track.weight_decay},
-    }
-
-
-def manifest_json(desc: dict) -> str:
-    """One key per line; a param entry or a short list on one line."""
-    lines = ["{"]
-    items = list(desc.items())
-    for i, (key, value) in enumerate(items):
-        comma = "," if i + 1 < len(items) else ""
-        if key == "params":
-            rows = [f"    {json.dumps(e)}" for e in value]
-            lines.append(f'  "params": [\n' + ",\n".join(rows) + f"\n  ]{comma}")
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def export_track(glip: Glip, track_name: str, out_dir: Path, batch: int, image_hw: tuple[int, int],
                  text_len: int, meta: dict | None = None, log=print, with_predict: bool = True) -> dict:
     """Writes the track's graphs, params and manifest into `out_dir`; returns the manifest.
@@ -429,6 +342,7 @@ def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, lo
         export_predict(tm, out_dir / f"{track_name}_predict.onnx", meta)
         log(f"{track_name}: predict graph in {time.time() - started:.0f}s")
     write_bytes_atomic(out_dir / f"{track_name}_params.bin", params_bytes(params))
-    desc = manifest(tm, params, features)
+    desc = manifest(tm.track, tm.batch, tm.image_hw, tm.text_len, int(tm.anchors.shape[0]), list(tm.data_inputs),
+                    list(zip(tm.trainable, (list(p.shape) for p in params))), features)
     write_bytes_atomic(out_dir / f"{track_name}.json", manifest_json(desc).encode())
     return desc
