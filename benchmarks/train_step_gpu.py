@@ -12,11 +12,11 @@
    Reports seconds and megabytes per track.
 2. Times one training step in PyTorch eager on --device (default cuda when available), fp32:
    forward + GLIP's loss on the same targets + gradients of the track's trainable parameters,
-   median of --iters after --warmup, two ways: `eager` (torchvision's deform_conv2d and
+   median of --iters after --warmup (TF32 off), two ways: `eager` (torchvision's deform_conv2d and
    F.interpolate, as one would train in PyTorch) and `eager_graph_ops` (the gather DCN and matmul
    upsample the graphs use). The prompt track's data are the cached p3..p7 and text_hidden.
 3. If onnxruntime is importable here, runs the exported step graph (CUDA EP when present, inputs
-   fed from host memory) on the same inputs: median time, ratio to eager, and the max relative
+   fed from host memory) on the same inputs: median of --ort-iters, ratio to eager, and the max relative
    error of the loss and gradients against eager. On the H100 machine there is no onnxruntime in
    Python; time the graphs from Rust (ORT CUDA) with the files this writes.
 
@@ -123,6 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--ort-iters", type=int, default=3, help="timed onnxruntime runs (after one warm-up)")
     ap.add_argument("--skip-export", action="store_true", help="time eager only (reuse --export-dir)")
     ap.add_argument("--step-only", action="store_true", help="export the step graph but not the predict graph")
     ap.add_argument("--json", type=Path)
@@ -132,6 +133,9 @@ def main(argv=None) -> int:
     text_len = args.text_len or cfg.max_text_len
     tracks = [t for t in args.tracks.split(",") if t]
 
+    # fp32 means fp32: no TF32 in cuDNN convolutions or matmuls (PyTorch enables it for cuDNN).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     glip = Glip(cfg).eval()
     result = {"config": cfg.name, "image_size": list(image_hw), "text_len": text_len, "batch": args.batch,
@@ -221,7 +225,7 @@ def _time_ort(step_file: Path, tm, params, data, targets, args, ref_loss, ref_gr
     feed = {n: p.detach().cpu().numpy() for n, p in zip(tm.trainable, params)}
     feed.update({k: v.cpu().numpy() for k, v in data.items()})
     feed.update({k: v.numpy() for k, v in targets.items()})
-    row = median_ms(lambda: session.run(None, feed), args.iters, args.warmup, lambda: None)
+    row = median_ms(lambda: session.run(None, feed), args.ort_iters, 1, lambda: None)
     outs = session.run(None, feed)
     scale = max(float(g.abs().max()) for g in ref_grads)
     grad_err = max(float(np.abs(o - g.cpu().numpy()).max()) for o, g in zip(outs[4:], ref_grads))
