@@ -5,6 +5,12 @@ levels flattened together), a text `BertLayer` (clamped), and `DyConv` (three mo
 deformable 3x3 convs per level reading the finer, same and coarser level, scale attention,
 DyReLU). DCNv2 is torchvision's `deform_conv2d`, which exports as ONNX `DeformConv` (opset 19).
 
+Training graphs (train_step.py) need every op differentiable with plain ONNX ops, so two class
+switches replace the two ops whose backward does not export: `DeformConv3x3.use_gather` (DCN
+as gathers of the four bilinear neighbours) and `DyConv.upsample_with_matmul` (the
+align_corners bilinear upsample as `A_h @ x @ A_w^T` with constant interpolation matrices).
+Both compute the same function as the default ops (tests/export/test_train_step.py).
+
 GLIP quirk kept on purpose (onnx-runtime-notes §1.5, microsoft/GLIP#62): the offset/mask computed
 at level l also drives the stride-1 conv on level l+1, whose output is smaller. GLIP's CUDA
 kernel reads the first 18*oH*oW offsets (9*oH*oW mask values) of each image's buffer as if they
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,11 +63,45 @@ def deform_conv3x3_grid_sample(x, offset, weight, bias, stride: int, mask):
     return out.reshape(n, -1, oh, ow) + bias[None, :, None, None]
 
 
+def deform_conv3x3_gather(x, offset, weight, bias, stride: int, mask):
+    """The same modulated deformable 3x3 conv (padding 1) as gathers and a matmul.
+
+    Each tap's sampling point (y, x) = (oy*stride - 1 + i + dy, ox*stride - 1 + j + dx) reads its
+    four integer neighbours with bilinear weights; neighbours outside the map count as zero (the
+    rule of torchvision's and GLIP's kernels). Only gather, arithmetic and matmul, so its
+    gradient exports as ordinary ONNX ops (the gradient of gather is a scatter-add)."""
+    n, c, h, w = x.shape
+    oh, ow = offset.shape[-2:]
+    taps = torch.arange(9, device=x.device)
+    ky = (taps // 3).to(x.dtype)[None, :, None, None]
+    kx = (taps % 3).to(x.dtype)[None, :, None, None]
+    off = offset.reshape(n, 9, 2, oh, ow)
+    py = (torch.arange(oh, device=x.device, dtype=x.dtype) * stride - 1)[None, None, :, None] + ky + off[:, :, 0]
+    px = (torch.arange(ow, device=x.device, dtype=x.dtype) * stride - 1)[None, None, None, :] + kx + off[:, :, 1]
+    y0, x0 = torch.floor(py), torch.floor(px)
+    fy, fx = py - y0, px - x0
+    flat = x.reshape(n, c, h * w)
+    points = 9 * oh * ow
+    cols = None
+    for dy, dx, bilinear in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                             (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        yy, xx = y0 + dy, x0 + dx
+        inside = ((yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)).to(x.dtype)
+        index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).to(torch.int64).reshape(n, 1, points)
+        values = torch.gather(flat, 2, index.expand(n, c, points))
+        term = values * (bilinear * inside).reshape(n, 1, points)
+        cols = term if cols is None else cols + term
+    cols = cols.reshape(n, c, 9, oh * ow) * mask.reshape(n, 1, 9, oh * ow)
+    out = weight.reshape(weight.shape[0], c * 9) @ cols.reshape(n, c * 9, oh * ow)
+    return out.reshape(n, -1, oh, ow) + bias[None, :, None, None]
+
+
 class DeformConv3x3(nn.Module):
     """Modulated deformable 3x3 conv (DCNv2) with bias, padding 1."""
 
-    # torchvision's kernel (exports as ONNX DeformConv) unless training switches this on.
+    # torchvision's kernel (exports as ONNX DeformConv) unless training switches one of these on.
     use_grid_sample = False
+    use_gather = False
 
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
@@ -75,6 +116,8 @@ class DeformConv3x3(nn.Module):
         ow = (x.shape[-1] + 2 - 3) // self.stride + 1
         offset = reinterpret_offsets(offset, 18, oh, ow)
         mask = reinterpret_offsets(mask, 9, oh, ow)
+        if self.use_gather:
+            return deform_conv3x3_gather(x, offset, self.weight, self.bias, self.stride, mask)
         if self.use_grid_sample:
             return deform_conv3x3_grid_sample(x, offset, self.weight, self.bias, self.stride, mask)
         return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=1, mask=mask)
@@ -109,7 +152,32 @@ class DyReLU(nn.Module):
         return torch.maximum(x * a1 + (b1 - 0.5), x * a2 + (b2 - 0.5))
 
 
+def align_corners_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """[n_out, n_in] linear interpolation weights of `interpolate(..., align_corners=True)`."""
+    m = np.zeros((n_out, n_in))
+    if n_in == 1:
+        m[:, 0] = 1.0
+        return m
+    for o in range(n_out):
+        pos = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        i0 = min(int(np.floor(pos)), n_in - 2)
+        frac = pos - i0
+        m[o, i0] += 1.0 - frac
+        m[o, i0 + 1] += frac
+    return m
+
+
+def upsample_bilinear_matmul(x: torch.Tensor, size) -> torch.Tensor:
+    """`F.interpolate(x, size, mode="bilinear", align_corners=True)` as two matmuls."""
+    a_h = torch.from_numpy(align_corners_matrix(size[0], x.shape[-2])).to(device=x.device, dtype=x.dtype)
+    a_w = torch.from_numpy(align_corners_matrix(size[1], x.shape[-1])).to(device=x.device, dtype=x.dtype)
+    return a_h @ x @ a_w.transpose(0, 1)
+
+
 class DyConv(nn.Module):
+    # F.interpolate (ONNX Resize) unless training switches this on.
+    upsample_with_matmul = False
+
     def __init__(self, channels: int, groups: int):
         super().__init__()
         self.DyConv = nn.ModuleList([
@@ -139,7 +207,11 @@ class DyConv(nn.Module):
                 parts.append(self.DyConv[2](feats[level - 1], offset, mask))
             if level < len(feats) - 1:
                 coarse = self.DyConv[0](feats[level + 1], offset, mask)
-                parts.append(F.interpolate(coarse, size=feat.shape[-2:], mode="bilinear", align_corners=True))
+                size = tuple(feat.shape[-2:])
+                if self.upsample_with_matmul:
+                    parts.append(upsample_bilinear_matmul(coarse, size))
+                else:
+                    parts.append(F.interpolate(coarse, size=size, mode="bilinear", align_corners=True))
             stacked = torch.stack(parts)
             attn = h_sigmoid(torch.stack([self._attn(p) for p in parts]))
             out.append(self.relu((stacked * attn).mean(dim=0)))
@@ -262,11 +334,20 @@ class VLDyHead(nn.Module):
 
     def forward(self, feats: list[torch.Tensor], text: torch.Tensor, text_mask: torch.Tensor):
         """Returns per-level lists: box regression [B,4,H,W], centerness [B,1,H,W], token logits [B,HW,T]."""
+        feats, text = self.run_tower(feats, text, text_mask)
+        return self.predict(feats, text)
+
+    def run_tower(self, feats: list[torch.Tensor], text: torch.Tensor, text_mask: torch.Tensor):
+        """The fusion tower: per-level visual features and the fused text (`dyhead_tower` outputs)."""
         tower = self.dyhead_tower
         for k in range(len(tower) // 3):
             feats, text = tower[3 * k](feats, text, text_mask)
             text = tower[3 * k + 1](text, text_mask)
             feats = tower[3 * k + 2](feats)
+        return feats, text
+
+    def predict(self, feats: list[torch.Tensor], text: torch.Tensor):
+        """The output layers on the tower's features (the `linear_prob` trainable set and `scales`)."""
         emb = F.normalize(text, p=2, dim=-1)
         proj = self.dot_product_projection_text(emb / 2.0)  # [B,T,C]
         token_bias = emb @ self.bias_lang + self.bias0  # [B,T]

@@ -55,7 +55,11 @@ def _export(module: nn.Module, args: tuple, input_names, output_names, dynamic_s
                                     output_names=list(output_names),
                                     dynamic_shapes=dynamic_shapes,
                                     verbose=False)
-    proto = program.model_proto
+    return save_proto(program.model_proto, path, meta)
+
+
+def save_proto(proto: onnx.ModelProto, path: Path, meta: dict) -> onnx.ModelProto:
+    """IR version 10, no exporter debug info, `meta` as metadata; written atomically."""
     proto.ir_version = IR_VERSION
     for node in proto.graph.node:  # exporter debug info: stack traces with local paths
         node.doc_string = ""
