@@ -110,6 +110,10 @@ env_info() {
   "$ODINW" doctor --device "$DEVICE" || true
 }
 
+if [ ! -x "$ODINW" ]; then log "WARNING: no odinw binary at $ODINW (set ODINW): the odinw stages will fail"; fi
+if [ "$SMOKE" != 1 ] && [ -z "${ORT_DYLIB_PATH:-}" ]; then
+  log "WARNING: ORT_DYLIB_PATH is not set: odinw will look for onnxruntime-gpu in Python or try PyPI"
+fi
 export -f env_info
 stage env 60 bash -c env_info
 
