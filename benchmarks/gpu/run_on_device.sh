@@ -46,10 +46,10 @@ WORK=${WORK:-/tmp/odinw-gpu}
 if [ "$SMOKE" = 1 ]; then
   CONFIG=tiny; SIZE_ARGS=(); N=${N:-5}; BIG_BATCH=${BIG_BATCH:-2}; DEVICE=cpu
   export NO_GPU=1
-  T_EXPORT=${T_EXPORT:-600}; T_RUN=${T_RUN:-300}; T_EAGER=${T_EAGER:-300}
+  T_EXPORT=${T_EXPORT:-600}; T_RUN=${T_RUN:-300}; T_EAGER=${T_EAGER:-300}; T_CPU=${T_CPU:-300}
 else
   CONFIG=glip-t; SIZE_ARGS=(--image-size 800x1344); N=${N:-48}; BIG_BATCH=${BIG_BATCH:-8}; DEVICE=cuda
-  T_EXPORT=${T_EXPORT:-240}; T_RUN=${T_RUN:-90}; T_EAGER=${T_EAGER:-120}
+  T_EXPORT=${T_EXPORT:-300}; T_RUN=${T_RUN:-90}; T_EAGER=${T_EAGER:-120}; T_CPU=${T_CPU:-120}
 fi
 EXPORT=$WORK/export-$CONFIG
 MODEL=$WORK/model-$CONFIG-bench
@@ -59,6 +59,9 @@ TASK3_ROOT=$WORK/task3
 ANN_REL=odinw/ShapesDemo/ColorShapes/test/annotations_without_background.json
 IMG_REL=odinw/ShapesDemo/ColorShapes/test
 mkdir -p "$OUT/logs" "$WORK"
+# Nothing from an earlier run may reach this run's summary.
+rm -f "$OUT"/logs/* "$OUT"/{eager,parity_gpu_vs_cpu,parity_eager_vs_odinw,train_step,gpu_eval,model}.json \
+  "$WORK/prompt.json" "$WORK/eager_parity.json"
 : > "$OUT/stages.jsonl"
 export ODINW_CACHE=$WORK/cache
 STARTED=$(date +%s)
@@ -165,7 +168,7 @@ if [ "$have_model" = 1 ]; then
     --budget-s "$((T_EAGER - 20))" --parity-images 3 --parity-out "$WORK/eager_parity.json" --json "$OUT/eager.json"
 
   rm -rf "$WORK/run-cpu3"
-  stage parity-cpu "$T_RUN" "$ODINW" eval "${ODINW_ARGS[@]}" --root "$TASK3_ROOT" --device cpu --batch 1 \
+  stage parity-cpu "$T_CPU" "$ODINW" eval "${ODINW_ARGS[@]}" --root "$TASK3_ROOT" --device cpu --batch 1 \
     --out "$WORK/run-cpu3"
   stage parity 30 bash -c "'$PY' benchmarks/gpu/compare_predictions.py '$WORK/run-b1/ColorShapes/predictions.json' \
       '$WORK/run-cpu3/ColorShapes/predictions.json' --images 1,2,3 --json '$OUT/parity_gpu_vs_cpu.json' && \
