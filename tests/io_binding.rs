@@ -67,3 +67,76 @@ fn bound_and_host_paths_predict_the_same() {
     }
     assert_eq!(tasks, 3);
 }
+
+#[test]
+fn graph_outputs_kept_on_the_device_equal_the_host_run() {
+    use odinw::engine::{Graph, Input, SessionOptions, Tensor};
+    if common::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let opts = SessionOptions::default();
+    let mut backbone = Graph::open(&repo("models/demo/image_backbone.onnx"), &opts).unwrap();
+    let mut head = Graph::open(&repo("models/demo/head.onnx"), &opts).unwrap();
+    let mut text = Graph::open(&repo("models/demo/text_encoder.onnx"), &opts).unwrap();
+    // A deterministic, non-constant image batch of two.
+    let n = 2 * 3 * 192 * 192;
+    let images = Tensor::F32 {
+        shape: vec![2, 3, 192, 192],
+        data: (0..n)
+            .map(|i| ((i * 7919) % 255) as f32 / 64.0 - 2.0)
+            .collect(),
+    };
+    let ids = Tensor::I64 {
+        shape: vec![2, 5],
+        data: vec![2, 40, 41, 6, 3, 2, 42, 43, 6, 3],
+    };
+    let mask = Tensor::I64 {
+        shape: vec![2, 5],
+        data: vec![1; 10],
+    };
+
+    let host = backbone.run(&[("images", &images)]).unwrap();
+    let kept = backbone
+        .run_on_device(&[("images", Input::Host(&images))])
+        .unwrap();
+    assert_eq!(
+        kept.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["p3", "p4", "p5", "p6", "p7"]
+    );
+    for ((hn, ht), (kn, kt)) in host.iter().zip(&kept) {
+        assert_eq!(hn, kn);
+        assert_eq!(kt.shape(), ht.shape());
+        assert_eq!(&kt.to_host().unwrap(), ht, "{hn}");
+    }
+
+    let hidden = text
+        .run(&[("input_ids", &ids), ("attention_mask", &mask)])
+        .unwrap()
+        .remove(0)
+        .1;
+    let uploaded = head.upload(&hidden).unwrap();
+    assert_eq!(uploaded.to_host().unwrap(), hidden);
+
+    // The head fed from device tensors computes only the outputs asked for, as the host run.
+    let mut inputs: Vec<(&str, &Tensor)> = host.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    inputs.push(("text_hidden", &hidden));
+    inputs.push(("attention_mask", &mask));
+    let want = head.run(&inputs).unwrap();
+    let mut bound: Vec<(&str, Input)> = kept
+        .iter()
+        .map(|(n, t)| (n.as_str(), Input::Device(t)))
+        .collect();
+    bound.push(("text_hidden", Input::Device(&uploaded)));
+    bound.push(("attention_mask", Input::Host(&mask)));
+    let got = head
+        .run_to_host(&bound, &["token_logits", "centerness"])
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    for (name, t) in &got {
+        let w = &want.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(t, w, "{name}");
+    }
+
+    let err = head.run_to_host(&bound, &["no_such_output"]).err().unwrap();
+    assert!(format!("{err:#}").contains("head.onnx"), "{err:#}");
+}

@@ -264,11 +264,15 @@ impl Graph {
 
 impl Graph {
     /// Where this graph's execution provider keeps tensors: the GPU for CUDA and TensorRT.
-    fn device_memory(&self) -> Result<MemoryInfo<'static>> {
-        let (device, id) = match self.device {
+    fn location(&self) -> (AllocationDevice<'static>, i32) {
+        match self.device {
             Device::Cpu => (AllocationDevice::CPU, 0),
             Device::Cuda | Device::Tensorrt => (AllocationDevice::CUDA, self.device_id),
-        };
+        }
+    }
+
+    fn device_memory(&self) -> Result<MemoryInfo<'static>> {
+        let (device, id) = self.location();
         MemoryInfo::new(device, id, AllocatorType::Device, MemoryType::Default)
             .map_err(|e| anyhow!("memory info for {:?}: {e}", self.device))
     }
@@ -285,10 +289,7 @@ impl Graph {
 
     /// Copies a host tensor into this graph's device memory once, to be fed to many runs.
     pub fn upload(&self, tensor: &Tensor) -> Result<DeviceTensor> {
-        let (device, id) = match self.device {
-            Device::Cpu => (AllocationDevice::CPU, 0),
-            Device::Cuda | Device::Tensorrt => (AllocationDevice::CUDA, self.device_id),
-        };
+        let (device, id) = self.location();
         let value = tensor
             .to_value()?
             .downcast::<DynTensorValueType>()
