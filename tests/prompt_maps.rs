@@ -53,6 +53,11 @@ fn prompt_command_prints_json_and_table() {
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["caption"], "there are some holes on the road");
+    // Hugging Face tokenizers' BertWordPiece (bert-base-uncased) gives these ids.
+    assert_eq!(
+        v["token_ids"],
+        serde_json::json!([101, 2045, 2024, 2070, 8198, 2006, 1996, 2346, 102])
+    );
     assert_eq!(
         v["classes"],
         serde_json::json!([{"id": 1, "name": "pothole", "tokens": [4]}])

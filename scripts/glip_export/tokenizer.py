@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tokenizers import BertWordPieceTokenizer
 
 BERT_VOCAB = Path(__file__).parent / "vocab" / "bert-base-uncased-vocab.txt"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -34,7 +33,10 @@ def tiny_vocab() -> list[str]:
     return vocab + [w for w in TINY_WORDS if w not in vocab]
 
 
-def make_tokenizer(kind: str) -> BertWordPieceTokenizer:
+def make_tokenizer(kind: str) -> "BertWordPieceTokenizer":  # noqa: F821
+    # Imported here so that the rest of glip_export (configs, graphs) works without `tokenizers`.
+    from tokenizers import BertWordPieceTokenizer
+
     if kind == "bert-base-uncased":
         return BertWordPieceTokenizer(str(BERT_VOCAB), lowercase=True)
     if kind == "tiny-wordpiece":
@@ -43,13 +45,13 @@ def make_tokenizer(kind: str) -> BertWordPieceTokenizer:
     raise ValueError(f"unknown tokenizer {kind!r}")
 
 
-def special_token_ids(tok: BertWordPieceTokenizer) -> dict[str, int]:
+def special_token_ids(tok: "BertWordPieceTokenizer") -> dict[str, int]:
     ids = {name.strip("[]").lower(): tok.token_to_id(name) for name in SPECIALS}
     ids["period"] = tok.token_to_id(".")
     return ids
 
 
-def encode_batch(tok: BertWordPieceTokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def encode_batch(tok: "BertWordPieceTokenizer", texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """int64 input_ids and attention_mask [B, max_len], truncated and zero-padded like GLIP."""
     ids = np.zeros((len(texts), max_len), dtype=np.int64)
     mask = np.zeros((len(texts), max_len), dtype=np.int64)

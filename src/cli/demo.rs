@@ -27,6 +27,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         device: crate::engine::Device::Cpu,
         fp16: false,
         batch: 1,
+        io_binding: crate::engine::IoBinding::Auto,
         threads: 0,
         no_prompt: false,
         fix_id0: false,

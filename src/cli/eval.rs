@@ -2,7 +2,7 @@
 //! protocol and writes a run (predictions, metrics, logs, manifest, summary, report files);
 //! tasks already finished in `--out` are skipped, so an interrupted run resumes.
 use crate::engine::runtime::{self, Device};
-use crate::engine::SessionOptions;
+use crate::engine::{IoBinding, SessionOptions};
 use crate::model::{embedded, ModelDir};
 use crate::pipeline::{zeroshot, Detector};
 use crate::registry::{self, Suite};
@@ -46,6 +46,9 @@ pub struct Args {
     /// Images per inference batch.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Keep tensors in GPU memory between the graphs (auto: on for cuda and tensorrt).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub io_binding: IoBinding,
     /// ONNX Runtime threads per operator on CPU (0 = its default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -85,6 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         device: args.device,
         threads: args.threads,
         fp16: args.fp16,
+        io_binding: args.io_binding,
         ..SessionOptions::default()
     };
     let mut detector = Detector::load(model, &session)?;
@@ -106,12 +110,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let started = std::time::Instant::now();
         match zeroshot::run_task(&mut detector, task, &root, &opts, &store) {
             Ok(o) => eprintln!(
-                "{:<28} AP {:5.1}  {} images, {} detections, {:.1} s",
+                "{:<28} AP {:5.1}  {} images, {} detections, {:.1} s{}",
                 task.name,
                 o.stats[0] * 100.0,
                 o.images,
                 o.detections,
-                o.seconds
+                o.seconds,
+                o.steady_images_per_s
+                    .map(|r| format!(" ({r:.2} images/s after the first batch)"))
+                    .unwrap_or_default()
             ),
             Err(e) => {
                 let msg = format!("{e:#}");

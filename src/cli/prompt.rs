@@ -22,7 +22,7 @@ pub struct Args {
     /// Ignore the task's CAPTION_PROMPT: plain (cleaned) class names.
     #[arg(long)]
     no_prompt: bool,
-    /// Print `{"caption": ..., "classes": [{"id", "name", "tokens"}]}`.
+    /// Print `{"caption": ..., "token_ids": [...], "classes": [{"id", "name", "tokens"}]}`.
     #[arg(long)]
     json: bool,
 }
@@ -45,7 +45,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let caption = task_caption(task, !args.no_prompt)?;
     let map = PositiveMap::new(&caption, &tokenizer)?;
     if args.json {
-        let json = serde_json::json!({ "caption": map.caption, "classes": map.classes });
+        let json = serde_json::json!({
+            "caption": map.caption,
+            "token_ids": map.token_ids,
+            "classes": map.classes
+        });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -4,4 +4,4 @@ pub mod runtime;
 pub mod session;
 
 pub use runtime::Device;
-pub use session::{Graph, SessionOptions, Tensor};
+pub use session::{DeviceTensor, Graph, Input, IoBinding, SessionOptions, Tensor};

@@ -1,11 +1,17 @@
 //! One ONNX graph on one execution provider: CPU with a thread count, CUDA, or TensorRT with
 //! fp16 and engine/timing caches keyed by model hash, GPU and TensorRT version. Inputs and
-//! outputs are plain host tensors ([`Tensor`]); the caller names them.
+//! outputs are host tensors ([`Tensor`]), or, through ONNX Runtime's I/O binding, tensors left
+//! in the device's memory ([`DeviceTensor`]) so that one graph's outputs feed the next graph
+//! without a round trip through host memory. The caller names inputs and outputs.
 use super::runtime::{self, Device};
 use anyhow::{anyhow, bail, Context, Result};
 use ort::ep::{self, ExecutionProviderDispatch};
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
-use ort::value::{DynValue, TensorElementType, ValueType};
+use ort::value::{
+    DynTensor, DynTensorValueType, DynValue, TensorElementType, TensorValueTypeMarker, Value,
+    ValueType,
+};
 use std::path::{Path, PathBuf};
 
 /// A host tensor: row-major data with its shape.
@@ -51,7 +57,10 @@ impl Tensor {
         })
     }
 
-    pub(crate) fn from_value(name: &str, value: &DynValue) -> Result<Self> {
+    pub(crate) fn from_value<V: TensorValueTypeMarker + ?Sized>(
+        name: &str,
+        value: &Value<V>,
+    ) -> Result<Self> {
         let ValueType::Tensor { ty, .. } = value.dtype() else {
             bail!("output {name} is not a tensor");
         };
@@ -95,6 +104,74 @@ pub struct SessionOptions {
     pub device_id: i32,
     /// Where TensorRT engine and timing caches live.
     pub cache_dir: Option<PathBuf>,
+    /// Whether pipelines keep intermediate tensors in the device's memory between graphs.
+    pub io_binding: IoBinding,
+}
+
+/// Keeping tensors in the device's memory between graphs (ONNX Runtime's I/O binding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoBinding {
+    /// On for CUDA and TensorRT, off on CPU (where it gains nothing).
+    #[default]
+    Auto,
+    On,
+    /// Every graph reads and writes host memory.
+    Off,
+}
+
+impl IoBinding {
+    /// Whether to bind on `device`.
+    pub fn enabled(self, device: Device) -> bool {
+        match self {
+            IoBinding::Auto => device != Device::Cpu,
+            IoBinding::On => true,
+            IoBinding::Off => false,
+        }
+    }
+}
+
+/// A tensor that ONNX Runtime holds in the memory of a graph's device (GPU memory for CUDA and
+/// TensorRT, host memory on CPU), produced by [`Graph::run_on_device`] or [`Graph::upload`] and
+/// fed to a graph as [`Input::Device`] without a copy.
+pub struct DeviceTensor {
+    value: DynTensor,
+    shape: Vec<usize>,
+}
+
+impl DeviceTensor {
+    fn new(name: &str, value: DynValue) -> Result<Self> {
+        let ValueType::Tensor { shape, .. } = value.dtype() else {
+            bail!("output {name} is not a tensor");
+        };
+        let shape = shape.iter().map(|&d| d as usize).collect();
+        let value = value
+            .downcast::<DynTensorValueType>()
+            .map_err(|e| anyhow!("output {name}: {e}"))?;
+        Ok(DeviceTensor { value, shape })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Copies the tensor into host memory.
+    pub fn to_host(&self) -> Result<Tensor> {
+        if self.value.memory_info().is_cpu_accessible() {
+            return Tensor::from_value("device tensor", &self.value);
+        }
+        let host = self
+            .value
+            .to(AllocationDevice::CPU, 0)
+            .map_err(|e| anyhow!("copying a device tensor to the host: {e}"))?;
+        Tensor::from_value("device tensor", &host)
+    }
+}
+
+/// A graph input: host data (copied to the device by ONNX Runtime) or a tensor already there.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    Host(&'a Tensor),
+    Device(&'a DeviceTensor),
 }
 
 impl Default for SessionOptions {
@@ -105,6 +182,7 @@ impl Default for SessionOptions {
             fp16: false,
             device_id: 0,
             cache_dir: None,
+            io_binding: IoBinding::Auto,
         }
     }
 }
@@ -113,6 +191,8 @@ impl Default for SessionOptions {
 pub struct Graph {
     session: Session,
     path: PathBuf,
+    device: Device,
+    device_id: i32,
 }
 
 impl Graph {
@@ -142,6 +222,8 @@ impl Graph {
         Ok(Graph {
             session,
             path: path.to_path_buf(),
+            device: opts.device,
+            device_id: opts.device_id,
         })
     }
 
@@ -194,6 +276,105 @@ impl Graph {
             .map(|n| {
                 let t = Tensor::from_value(&n, &outputs[n.as_str()])?;
                 Ok((n, t))
+            })
+            .collect()
+    }
+}
+
+impl Graph {
+    /// Where this graph's execution provider keeps tensors: the GPU for CUDA and TensorRT.
+    fn location(&self) -> (AllocationDevice<'static>, i32) {
+        match self.device {
+            Device::Cpu => (AllocationDevice::CPU, 0),
+            Device::Cuda | Device::Tensorrt => (AllocationDevice::CUDA, self.device_id),
+        }
+    }
+
+    fn device_memory(&self) -> Result<MemoryInfo<'static>> {
+        let (device, id) = self.location();
+        MemoryInfo::new(device, id, AllocatorType::Device, MemoryType::Default)
+            .map_err(|e| anyhow!("memory info for {:?}: {e}", self.device))
+    }
+
+    fn host_memory() -> Result<MemoryInfo<'static>> {
+        MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(|e| anyhow!("host memory info: {e}"))
+    }
+
+    /// Copies a host tensor into this graph's device memory once, to be fed to many runs.
+    pub fn upload(&self, tensor: &Tensor) -> Result<DeviceTensor> {
+        let (device, id) = self.location();
+        let value = tensor
+            .to_value()?
+            .downcast::<DynTensorValueType>()
+            .map_err(|e| anyhow!("{e}"))?
+            .to(device, id)
+            .map_err(|e| anyhow!("copying a tensor to {:?} memory: {e}", self.device))?;
+        DeviceTensor::new("upload", value.into_dyn())
+    }
+
+    /// Runs the graph with its outputs left in the device's memory (I/O binding).
+    pub fn run_on_device(
+        &mut self,
+        inputs: &[(&str, Input)],
+    ) -> Result<Vec<(String, DeviceTensor)>> {
+        let names = self.output_names();
+        let memory = self.device_memory()?;
+        self.run_bound(inputs, &names, &memory)?
+            .into_iter()
+            .map(|(n, v)| Ok((n.clone(), DeviceTensor::new(&n, v)?)))
+            .collect()
+    }
+
+    /// Runs the graph through I/O binding (inputs may be device tensors) and copies the
+    /// `outputs` named (the graph computes only those) into host memory.
+    pub fn run_to_host(
+        &mut self,
+        inputs: &[(&str, Input)],
+        outputs: &[&str],
+    ) -> Result<Vec<(String, Tensor)>> {
+        let names: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
+        let memory = Self::host_memory()?;
+        self.run_bound(inputs, &names, &memory)?
+            .into_iter()
+            .map(|(n, v)| Ok((n.clone(), Tensor::from_value(&n, &v)?)))
+            .collect()
+    }
+
+    fn run_bound(
+        &mut self,
+        inputs: &[(&str, Input)],
+        outputs: &[String],
+        memory: &MemoryInfo,
+    ) -> Result<Vec<(String, DynValue)>> {
+        let path = self.path.clone();
+        let context = || format!("running {} with bound inputs and outputs", path.display());
+        let mut binding = self.session.create_binding().with_context(context)?;
+        for (name, input) in inputs {
+            match input {
+                Input::Host(t) => binding.bind_input(*name, &t.to_value()?),
+                Input::Device(t) => binding.bind_input(*name, &t.value),
+            }
+            .with_context(|| format!("{}: binding input {name}", path.display()))?;
+        }
+        for name in outputs {
+            binding
+                .bind_output_to_device(name.as_str(), memory)
+                .with_context(|| format!("{}: binding output {name}", path.display()))?;
+        }
+        let mut values = self.session.run_binding(&binding).with_context(context)?;
+        outputs
+            .iter()
+            .map(|n| {
+                let v = values
+                    .remove(n.as_str())
+                    .ok_or_else(|| anyhow!("{}: no output {n}", path.display()))?;
+                Ok((n.clone(), v))
             })
             .collect()
     }

@@ -1,7 +1,9 @@
 //! A loaded GLIP-style detector: the three graphs of a model directory on one execution
 //! provider, the model's tokenizer, and the steps between them (text features once per prompt,
-//! image batches through backbone and head, GLIP's post-processing).
-use crate::engine::{Graph, SessionOptions, Tensor};
+//! image batches through backbone and head, GLIP's post-processing). With I/O binding (the
+//! default on CUDA and TensorRT) the backbone's p3..p7 stay in GPU memory for the head, and the
+//! text features are copied to the GPU once per prompt and batch size.
+use crate::engine::{DeviceTensor, Graph, Input, SessionOptions, Tensor};
 use crate::model::{ModelDir, ModelSpec};
 use crate::postprocess::{
     self, BoxLayout, ClassTokenMap, Detection, LevelOutputs, PostprocessConfig,
@@ -9,7 +11,11 @@ use crate::postprocess::{
 use crate::preprocess::{self, RgbImage, PIXEL_MEAN, PIXEL_STD};
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
 use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
 use std::path::Path;
+
+/// The head outputs post-processing reads.
+const HEAD_OUTPUTS: [&str; 3] = ["box_deltas", "centerness", "token_logits"];
 
 pub struct Detector {
     pub model: ModelDir,
@@ -18,6 +24,8 @@ pub struct Detector {
     head: Graph,
     pub tokenizer: PromptTokenizer,
     pub post: PostprocessConfig,
+    /// Whether graphs exchange tensors in the device's memory (I/O binding).
+    pub io_binding: bool,
 }
 
 /// A prompt's text features, computed once and reused for every image of a task.
@@ -27,6 +35,8 @@ pub struct TextFeatures {
     /// Token positions of each class (label `c + 1` → `tokens[c]`).
     pub classes: ClassTokenMap,
     pub positive_map: PositiveMap,
+    /// `hidden` and `mask` repeated to a batch size, in the device's memory (I/O binding).
+    on_device: HashMap<usize, (DeviceTensor, DeviceTensor)>,
 }
 
 /// One image decoded and resized for the model, with its original size.
@@ -58,6 +68,7 @@ impl Detector {
             head: Graph::open(&model.graph("head")?, opts)?,
             tokenizer: PromptTokenizer::from_file(&model.tokenizer())?,
             post,
+            io_binding: opts.io_binding.enabled(opts.device),
             model,
         })
     }
@@ -105,6 +116,7 @@ impl Detector {
             mask,
             classes,
             positive_map,
+            on_device: HashMap::new(),
         })
     }
 
@@ -113,7 +125,7 @@ impl Detector {
     pub fn detect(
         &mut self,
         batch: &[&RgbImage],
-        text: &TextFeatures,
+        text: &mut TextFeatures,
     ) -> Result<Vec<Vec<Detection>>> {
         let b = batch.len();
         let [ih, iw] = self.model.spec.preprocess.input_size;
@@ -127,14 +139,11 @@ impl Detector {
             shape: vec![b, 3, ih, iw],
             data,
         };
-        let features = self.backbone.run(&[("images", &images)])?;
-        let hidden = repeat_batch(&text.hidden, b)?;
-        let mask = repeat_batch(&text.mask, b)?;
-        let mut inputs: Vec<(&str, &Tensor)> =
-            features.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        inputs.push(("text_hidden", &hidden));
-        inputs.push(("attention_mask", &mask));
-        let outputs = self.head.run(&inputs)?;
+        let outputs = if self.io_binding {
+            self.run_bound(&images, text)?
+        } else {
+            self.run_host(&images, text)?
+        };
         let sizes: Vec<(u32, u32)> = batch.iter().map(|i| (i.width, i.height)).collect();
         postprocess_outputs(
             &self.model.spec,
@@ -202,6 +211,47 @@ pub fn postprocess_outputs(
         })
         .collect::<Result<Vec<_>>>()
         .context("post-processing")
+}
+
+impl Detector {
+    /// Backbone and head with every tensor passing through host memory.
+    fn run_host(&mut self, images: &Tensor, text: &TextFeatures) -> Result<Vec<(String, Tensor)>> {
+        let b = images.shape()[0];
+        let features = self.backbone.run(&[("images", images)])?;
+        let hidden = repeat_batch(&text.hidden, b)?;
+        let mask = repeat_batch(&text.mask, b)?;
+        let mut inputs: Vec<(&str, &Tensor)> =
+            features.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        inputs.push(("text_hidden", &hidden));
+        inputs.push(("attention_mask", &mask));
+        self.head.run(&inputs)
+    }
+
+    /// Backbone and head through I/O binding: p3..p7 and the text features stay in the
+    /// device's memory; only the images go in and the head outputs come back.
+    fn run_bound(
+        &mut self,
+        images: &Tensor,
+        text: &mut TextFeatures,
+    ) -> Result<Vec<(String, Tensor)>> {
+        let b = images.shape()[0];
+        let features = self
+            .backbone
+            .run_on_device(&[("images", Input::Host(images))])?;
+        if !text.on_device.contains_key(&b) {
+            let hidden = self.head.upload(&repeat_batch(&text.hidden, b)?)?;
+            let mask = self.head.upload(&repeat_batch(&text.mask, b)?)?;
+            text.on_device.insert(b, (hidden, mask));
+        }
+        let (hidden, mask) = &text.on_device[&b];
+        let mut inputs: Vec<(&str, Input)> = features
+            .iter()
+            .map(|(n, t)| (n.as_str(), Input::Device(t)))
+            .collect();
+        inputs.push(("text_hidden", Input::Device(hidden)));
+        inputs.push(("attention_mask", Input::Device(mask)));
+        self.head.run_to_host(&inputs, &HEAD_OUTPUTS)
+    }
 }
 
 /// Decodes and resizes one image file as GLIP does, with the model's sizes.

@@ -32,6 +32,9 @@ pub struct TaskOutcome {
     pub images: usize,
     pub detections: usize,
     pub seconds: f64,
+    /// Images per second once the first batch is done (decoding, inference and
+    /// post-processing together, warm-up excluded); `None` with a single batch.
+    pub steady_images_per_s: Option<f64>,
     pub caption: String,
 }
 
@@ -100,7 +103,7 @@ pub fn run_task(
     }
 
     let caption = task_caption(task, opts.use_prompt)?;
-    let text = det.encode_text(&caption)?;
+    let mut text = det.encode_text(&caption)?;
     let mut log = format!(
         "task {}\nsplit {}\ncaption {:?}\n",
         task.name, opts.split, caption.text
@@ -115,6 +118,9 @@ pub fn run_task(
     let batch = opts.batch.max(1);
     let spec = det.model.spec.clone();
     let mut results: Vec<RunDetection> = Vec::new();
+    let inference_started = Instant::now();
+    let mut first_batch_done: Option<Instant> = None;
+    let mut images_after_first = 0usize;
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Prepared)>>>(1);
         let chunks: Vec<&[(u64, PathBuf)]> = images.chunks(batch).collect();
@@ -133,7 +139,7 @@ pub fn run_task(
         for prepared in rx {
             let prepared = prepared?;
             let refs: Vec<_> = prepared.iter().map(|(_, p)| &p.image).collect();
-            let dets = det.detect(&refs, &text)?;
+            let dets = det.detect(&refs, &mut text)?;
             for ((id, p), d) in prepared.iter().zip(dets) {
                 let size = (p.image.width, p.image.height);
                 for c in to_coco(&d, size, p.original, *id, &category_ids)? {
@@ -145,9 +151,26 @@ pub fn run_task(
                     });
                 }
             }
+            match first_batch_done {
+                None => first_batch_done = Some(Instant::now()),
+                Some(_) => images_after_first += prepared.len(),
+            }
         }
         Ok(())
     })?;
+    let steady_images_per_s = first_batch_done
+        .filter(|_| images_after_first > 0)
+        .map(|t| images_after_first as f64 / t.elapsed().as_secs_f64());
+    if let Some(first) = first_batch_done {
+        log.push_str(&format!(
+            "inference {} images: first batch {:.3} s{}\n",
+            images.len(),
+            (first - inference_started).as_secs_f64(),
+            steady_images_per_s
+                .map(|r| format!(", then {r:.2} images/s"))
+                .unwrap_or_default()
+        ));
+    }
 
     store.write_predictions(&task.name, None, &results)?;
     let records: Vec<eval::Detection> = results
@@ -177,6 +200,7 @@ pub fn run_task(
         images: images.len(),
         detections: results.len(),
         seconds,
+        steady_images_per_s,
         caption: caption.text,
     })
 }
