@@ -179,8 +179,17 @@ fi
 # ---- HOOK: training step on the GPU (benchmarks/train_step_gpu.py, written separately) ----
 # Runs only when the file exists; its stdout/stderr go to $OUT/logs/train.log and it is expected
 # to write $OUT/train_step.json, which the summary includes as "train_step".
-if [ -f benchmarks/train_step_gpu.py ]; then
-  measured train "${T_TRAIN:-90}" "$PY" benchmarks/train_step_gpu.py --model "$MODEL" --json "$OUT/train_step.json"
+# GLIP-T's prompt and full step graphs are exported into $MODEL/train (fake-tensor tracing) and
+# timed in PyTorch eager; then `odinw bench-step` times the same graphs on ONNX Runtime's CUDA EP.
+if [ -f benchmarks/train_step_gpu.py ] && [ "$have_model" = 1 ]; then
+  TRAIN_ARGS=(--config "$CONFIG" --export-dir "$MODEL/train" --json "$OUT/train_step.json" --step-only)
+  if [ "$SMOKE" = 1 ]; then TRAIN_ARGS+=(--device cpu); fi
+  if measured train "${T_TRAIN:-240}" "$PY" benchmarks/train_step_gpu.py "${TRAIN_ARGS[@]}"; then
+    for track in prompt full; do
+      stage "bench-step-$track" "${T_BENCH:-120}" bash -c "'$ODINW' bench-step --model '$MODEL' --track $track \
+        --device $DEVICE --steps ${BENCH_STEPS:-10} --warmup 3 > '$OUT/bench_step_$track.json'"
+    done
+  fi
 fi
 # ---- end of hook ----
 
