@@ -3,8 +3,8 @@
 # PyTorch eager with the same weights, images and prompt, with GPU utilisation, plus a CUDA-vs-CPU
 # parity check of odinw's predictions. One JSON summary: $OUT/gpu_eval.json (also printed).
 #
-# Run from the repository root on the GPU host (about 5 minutes; every stage has its own time
-# limit and a failed stage is logged and skipped, the others still run):
+# Run from the repository root on the GPU host (about 4-5 minutes, 1-2 of them the export; every
+# stage has its own time limit and a failed stage is logged and skipped, the others still run):
 #
 #   ODINW=.gpubin/odinw bash benchmarks/gpu/run_on_device.sh
 #
@@ -106,6 +106,7 @@ status() {
 env_info() {
   echo "odinw: $ODINW"; "$ODINW" --version
   echo "ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-}"
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
   "$PY" -c 'import sys, torch, onnx; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "onnx", onnx.__version__)'
   "$PY" -c 'import tokenizers; print("tokenizers", tokenizers.__version__)' 2>/dev/null || echo "tokenizers: absent (the committed tokenizer.json is used)"
   nproc
@@ -116,6 +117,14 @@ env_info() {
 if [ ! -x "$ODINW" ]; then log "WARNING: no odinw binary at $ODINW (set ODINW): the odinw stages will fail"; fi
 if [ "$SMOKE" != 1 ] && [ -z "${ORT_DYLIB_PATH:-}" ]; then
   log "WARNING: ORT_DYLIB_PATH is not set: odinw will look for onnxruntime-gpu in Python or try PyPI"
+fi
+if [ "$SMOKE" != 1 ]; then
+  # The CUDA 13 and cuDNN 9 libraries of the Python environment (PyTorch's wheels), for ONNX
+  # Runtime's CUDA provider, where LD_LIBRARY_PATH does not already name them.
+  SP=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)
+  for d in "$SP/nvidia/cu13/lib" "$SP/nvidia/cudnn/lib"; do
+    case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) ;; *) [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;; esac
+  done
 fi
 export -f env_info
 stage env 60 bash -c env_info
