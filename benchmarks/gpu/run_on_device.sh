@@ -189,16 +189,18 @@ fi
 # Runs only when the file exists; its stdout/stderr go to $OUT/logs/train.log and it is expected
 # to write $OUT/train_step.json, which the summary includes as "train_step".
 # GLIP-T's prompt and full step graphs are exported into $MODEL/train (fake-tensor tracing) and
-# timed in PyTorch eager; then `odinw bench-step` times the same graphs on ONNX Runtime's CUDA EP.
+# timed in PyTorch eager, one track at a time; then `odinw bench-step` times each graph on ONNX
+# Runtime's CUDA EP (parameters, inputs and gradients crossing host memory, as the trainer does).
 if [ -f benchmarks/train_step_gpu.py ] && [ "$have_model" = 1 ]; then
-  TRAIN_ARGS=(--config "$CONFIG" --export-dir "$MODEL/train" --json "$OUT/train_step.json" --step-only)
-  if [ "$SMOKE" = 1 ]; then TRAIN_ARGS+=(--device cpu); fi
-  if measured train "${T_TRAIN:-240}" "$PY" benchmarks/train_step_gpu.py "${TRAIN_ARGS[@]}"; then
-    for track in prompt full; do
-      stage "bench-step-$track" "${T_BENCH:-120}" bash -c "'$ODINW' bench-step --model '$MODEL' --track $track \
+  for track in ${TRAIN_TRACKS:-prompt full}; do
+    TRAIN_ARGS=(--config "$CONFIG" --export-dir "$MODEL/train" --tracks "$track" --step-only
+      --json "$OUT/train_step_$track.json")
+    if [ "$SMOKE" = 1 ]; then TRAIN_ARGS+=(--device cpu --iters 2 --warmup 1); fi
+    if measured "train-$track" "${T_TRAIN:-150}" "$PY" benchmarks/train_step_gpu.py "${TRAIN_ARGS[@]}"; then
+      stage "bench-step-$track" "${T_BENCH:-90}" bash -c "'$ODINW' bench-step --model '$MODEL' --track $track \
         --device $DEVICE --steps ${BENCH_STEPS:-10} --warmup 3 > '$OUT/bench_step_$track.json'"
-    done
-  fi
+    fi
+  done
 fi
 # ---- end of hook ----
 
