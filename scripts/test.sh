@@ -14,8 +14,11 @@ fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 export ODINW_PYTHON="$(cd "$venv" && pwd)/bin/python"
 export ODINW_REQUIRE_ORACLES=1
-cargo test --all-targets "$@"
 if [ "${ODINW_SKIP_EXPORT_TESTS:-0}" != 1 ]; then
+  # The export tests make .venv-export (torch); the Rust suite then also compares ATSS, AdamW and
+  # the LR schedule against PyTorch itself.
   bash scripts/test_export.sh
   bash scripts/test_ort_training.sh
+  export ODINW_TORCH_PYTHON="$(pwd)/.venv-export/bin/python"
 fi
+cargo test --all-targets "$@"
