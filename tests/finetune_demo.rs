@@ -25,10 +25,30 @@ fn read_json(p: &Path) -> Value {
         .unwrap()
 }
 
-fn finetune_args<'a>(out: &'a str, track: &'a str, epochs: &'a str, seeds: &'a str) -> Vec<&'a str> {
+fn finetune_args<'a>(
+    out: &'a str,
+    track: &'a str,
+    epochs: &'a str,
+    seeds: &'a str,
+) -> Vec<&'a str> {
     vec![
-        "finetune", "--model", "demo", "--suite", "demo", "--tasks", "NovelShapes", "--track",
-        track, "--shots", "3", "--seeds", seeds, "--max-epochs", epochs, "--out", out,
+        "finetune",
+        "--model",
+        "demo",
+        "--suite",
+        "demo",
+        "--tasks",
+        "NovelShapes",
+        "--track",
+        track,
+        "--shots",
+        "3",
+        "--seeds",
+        seeds,
+        "--max-epochs",
+        epochs,
+        "--out",
+        out,
     ]
 }
 
@@ -59,7 +79,9 @@ fn prompt_tuning_writes_a_few_shot_run_per_seed_and_a_seed_keyed_submission() {
             assert!(e["steps"].as_u64().unwrap() > 0);
         }
         // The generated k-shot files are kept in the unit, with GLIP's sampler's marker.
-        assert!(unit.join(format!("train/train_shot3_seed{seed}.json")).is_file());
+        assert!(unit
+            .join(format!("train/train_shot3_seed{seed}.json"))
+            .is_file());
         assert!(unit.join("predictions.json").is_file());
     }
     let manifest = read_json(&run.join("manifest.json"));
@@ -70,7 +92,12 @@ fn prompt_tuning_writes_a_few_shot_run_per_seed_and_a_seed_keyed_submission() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("done earlier"));
 
     let sub = dir.path().join("sub.json");
-    ok(run_odinw(&["submit", run_s, "--out", sub.to_str().unwrap()]));
+    ok(run_odinw(&[
+        "submit",
+        run_s,
+        "--out",
+        sub.to_str().unwrap(),
+    ]));
     let doc = read_json(&sub);
     let text = doc.to_string();
     assert!(text.contains("\"3\"") && text.contains("\"30\""), "{text}");
@@ -81,7 +108,12 @@ fn an_interrupted_run_resumes_with_the_same_history() {
     let dir = scratch();
     // Uninterrupted reference.
     let full = dir.path().join("full");
-    ok(run_odinw(&finetune_args(full.to_str().unwrap(), "prompt", "3", "3")));
+    ok(run_odinw(&finetune_args(
+        full.to_str().unwrap(),
+        "prompt",
+        "3",
+        "3",
+    )));
     let reference = history(&full, 3);
 
     // Killed once the first epoch's checkpoint is on disk, then resumed.
@@ -110,7 +142,11 @@ fn an_interrupted_run_resumes_with_the_same_history() {
     assert_eq!(resumed.len(), reference.len());
     let log = std::fs::read_to_string(cut.join("NovelShapes/seed3/log.txt")).unwrap();
     if before < 3 {
-        assert!(log.contains(&format!("resumed after epoch {before}")), "{log}\n{:?}", out);
+        assert!(
+            log.contains(&format!("resumed after epoch {before}")),
+            "{log}\n{:?}",
+            out
+        );
     }
     for (a, b) in resumed.iter().zip(&reference) {
         for key in ["loss", "val_ap", "grad_norm"] {
@@ -124,7 +160,10 @@ fn an_interrupted_run_resumes_with_the_same_history() {
     }
     let m1 = read_json(&full.join("NovelShapes/seed3/metrics.json"));
     let m2 = read_json(&cut.join("NovelShapes/seed3/metrics.json"));
-    let (a, b) = (m1["stats"][0].as_f64().unwrap(), m2["stats"][0].as_f64().unwrap());
+    let (a, b) = (
+        m1["stats"][0].as_f64().unwrap(),
+        m2["stats"][0].as_f64().unwrap(),
+    );
     assert!((a - b).abs() < 1e-6, "test AP {a} vs {b}");
 }
 
@@ -133,7 +172,12 @@ fn linear_and_full_tracks_run_one_epoch() {
     let dir = scratch();
     for track in ["linear", "full"] {
         let run = dir.path().join(track);
-        ok(run_odinw(&finetune_args(run.to_str().unwrap(), track, "1", "3")));
+        ok(run_odinw(&finetune_args(
+            run.to_str().unwrap(),
+            track,
+            "1",
+            "3",
+        )));
         let h = history(&run, 3);
         assert_eq!(h.len(), 1);
         assert!(h[0]["loss"].as_f64().unwrap().is_finite());
@@ -143,7 +187,15 @@ fn linear_and_full_tracks_run_one_epoch() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = scratch();
-    let out = run_odinw(&["finetune", "--model", "demo", "--suite", "demo", "--tasks", "NoSuchTask"]);
+    let out = run_odinw(&[
+        "finetune",
+        "--model",
+        "demo",
+        "--suite",
+        "demo",
+        "--tasks",
+        "NoSuchTask",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchTask"));
 
@@ -158,12 +210,22 @@ fn bad_input_is_a_clear_error() {
         }
     }
     let out = run_odinw(&[
-        "finetune", "--model", model.to_str().unwrap(), "--suite", "demo", "--tasks",
-        "NovelShapes", "--out", dir.path().join("r").to_str().unwrap(),
+        "finetune",
+        "--model",
+        model.to_str().unwrap(),
+        "--suite",
+        "demo",
+        "--tasks",
+        "NovelShapes",
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("export_train_step.py") && err.contains("prompt.json"), "{err}");
+    assert!(
+        err.contains("export_train_step.py") && err.contains("prompt.json"),
+        "{err}"
+    );
 
     // A damaged parameter file is refused with its size.
     let train = model.join("train");
@@ -176,12 +238,22 @@ fn bad_input_is_a_clear_error() {
     let bytes = std::fs::read(&bin).unwrap();
     std::fs::write(&bin, &bytes[..bytes.len() - 4]).unwrap();
     let out = run_odinw(&[
-        "finetune", "--model", model.to_str().unwrap(), "--suite", "demo", "--tasks",
-        "NovelShapes", "--out", dir.path().join("r2").to_str().unwrap(),
+        "finetune",
+        "--model",
+        model.to_str().unwrap(),
+        "--suite",
+        "demo",
+        "--tasks",
+        "NovelShapes",
+        "--out",
+        dir.path().join("r2").to_str().unwrap(),
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("prompt_params.bin") && err.contains("bytes"), "{err}");
+    assert!(
+        err.contains("prompt_params.bin") && err.contains("bytes"),
+        "{err}"
+    );
 }
 
 /// The source tree's demo model (what the binary embeds).

@@ -32,7 +32,9 @@ pub struct Args {
 
 /// A deterministic pseudo-random value in [-0.5, 0.5) (no RNG state needed).
 fn noise(i: usize) -> f32 {
-    let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    let x = (i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17);
     (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
 }
 
@@ -79,9 +81,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let data = match name.as_str() {
                 // Every 50th anchor positive, with plausible targets.
                 "positive" => (0..n).map(|i| (i % 50 == 0) as u8 as f32).collect(),
-                "centerness_targets" => (0..n).map(|i| if i % 50 == 0 { 0.6 } else { 0.0 }).collect(),
-                "token_targets" => (0..n).map(|i| ((i / t) % 50 == 0 && i % t == 2) as u8 as f32).collect(),
-                "reg_targets" => (0..n).map(|i| if (i / 4) % 50 == 0 { noise(i) } else { 0.0 }).collect(),
+                "centerness_targets" => (0..n)
+                    .map(|i| if i % 50 == 0 { 0.6 } else { 0.0 })
+                    .collect(),
+                "token_targets" => (0..n)
+                    .map(|i| ((i / t) % 50 == 0 && i % t == 2) as u8 as f32)
+                    .collect(),
+                "reg_targets" => (0..n)
+                    .map(|i| if (i / 4) % 50 == 0 { noise(i) } else { 0.0 })
+                    .collect(),
                 _ => (0..n).map(noise).collect(),
             };
             Tensor::F32 { shape: dims, data }

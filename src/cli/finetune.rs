@@ -231,9 +231,7 @@ fn open_store(
     };
     let mut files = model.files();
     let train_dir = model.dir.join("train");
-    for name in [
-        format!("{}.json", args.track.name()),
-    ] {
+    for name in [format!("{}.json", args.track.name())] {
         files.push(train_dir.join(name));
     }
     m.models = files

@@ -25,8 +25,9 @@ pub fn load(ann: &Path, img_dir: &Path, category_ids: &[u64]) -> Result<Vec<Samp
         .par_iter()
         .map(|im| {
             let file = img_dir.join(&im.file_name);
-            let image = preprocess::decode_file(&file)
-                .with_context(|| format!("{}: image {} ({})", ann.display(), im.id, im.file_name))?;
+            let image = preprocess::decode_file(&file).with_context(|| {
+                format!("{}: image {} ({})", ann.display(), im.id, im.file_name)
+            })?;
             Ok(Sample {
                 id: im.id,
                 file,

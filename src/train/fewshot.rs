@@ -82,13 +82,14 @@ fn fewshot_split(
     let (file, kept) = if split == "train" {
         source.generate(shots, &seed_value)
     } else {
-        let index = SamplingIndex::without_validity_filter(
-            &source.coco,
-            &full.ann.display().to_string(),
-        )?;
+        let index =
+            SamplingIndex::without_validity_filter(&source.coco, &full.ann.display().to_string())?;
         let kept = index.select(shots, &seed_value);
         let marker = source.marker(shots, &seed_value);
-        (write::fewshot_file(&source.coco, &kept, Some(&marker)), kept)
+        (
+            write::fewshot_file(&source.coco, &kept, Some(&marker)),
+            kept,
+        )
     };
     let path = work_dir.join(format!("{split}_shot{shots}_seed{seed}.json"));
     file.write(&path)?;
@@ -114,7 +115,10 @@ pub fn resolve(
 ) -> Result<RunSplits> {
     let val = val_split(task)?;
     let (train, val) = if shots == 0 {
-        (full_split(task, root, "train")?, full_split(task, root, val)?)
+        (
+            full_split(task, root, "train")?,
+            full_split(task, root, val)?,
+        )
     } else {
         (
             fewshot_split(task, root, "train", shots, seed, work_dir)?,

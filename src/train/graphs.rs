@@ -36,7 +36,6 @@ pub struct TrackGraphs {
     text_hidden: Option<Tensor>,
 }
 
-
 impl TrackGraphs {
     pub fn open(model: &ModelDir, manifest: TrainManifest, opts: &SessionOptions) -> Result<Self> {
         let cached = manifest.track != TrainTrack::Full;
@@ -94,7 +93,11 @@ impl TrackGraphs {
     }
 
     /// The cacheable inputs of samples given as normalised `[1,3,H,W]` canvases.
-    pub fn sample_inputs(&mut self, canvases: &[Tensor], text: &TaskText) -> Result<Vec<SampleInputs>> {
+    pub fn sample_inputs(
+        &mut self,
+        canvases: &[Tensor],
+        text: &TaskText,
+    ) -> Result<Vec<SampleInputs>> {
         if self.manifest.track == TrainTrack::Full {
             return Ok(canvases
                 .iter()
@@ -106,7 +109,10 @@ impl TrackGraphs {
         for chunk in canvases.chunks(b) {
             let refs: Vec<&Tensor> = chunk.iter().collect();
             let images = stack(&refs)?;
-            let backbone = self.backbone.as_mut().expect("cached tracks have a backbone");
+            let backbone = self
+                .backbone
+                .as_mut()
+                .expect("cached tracks have a backbone");
             let feats = backbone.run(&[("images", &images)])?;
             let per: Vec<SampleInputs> = match self.features.as_mut() {
                 None => per_sample(&feats, chunk.len())?,
@@ -133,14 +139,17 @@ impl TrackGraphs {
     }
 
     /// The data inputs of a batch of (at most `batch`) samples, padded with repeats.
-    fn data_inputs(&self, samples: &[&SampleInputs], text: &TaskText) -> Result<Vec<(String, Tensor)>> {
+    fn data_inputs(
+        &self,
+        samples: &[&SampleInputs],
+        text: &TaskText,
+    ) -> Result<Vec<(String, Tensor)>> {
         let b = self.batch();
         if samples.is_empty() || samples.len() > b {
             bail!("a batch needs 1..={b} samples, got {}", samples.len());
         }
-        let padded: Vec<&SampleInputs> = (0..b)
-            .map(|i| samples[i.min(samples.len() - 1)])
-            .collect();
+        let padded: Vec<&SampleInputs> =
+            (0..b).map(|i| samples[i.min(samples.len() - 1)]).collect();
         let mut out = Vec::new();
         for name in &self.manifest.data_inputs {
             let t = match name.as_str() {
@@ -201,10 +210,34 @@ impl TrackGraphs {
         }
         let mut named = params.tensors();
         named.extend(self.data_inputs(samples, text)?);
-        named.push(("positive".into(), Tensor::F32 { shape: vec![b, q], data: positive }));
-        named.push(("reg_targets".into(), Tensor::F32 { shape: vec![b, q, 4], data: reg }));
-        named.push(("centerness_targets".into(), Tensor::F32 { shape: vec![b, q], data: ctr }));
-        named.push(("token_targets".into(), Tensor::F32 { shape: vec![b, q, t], data: tokens }));
+        named.push((
+            "positive".into(),
+            Tensor::F32 {
+                shape: vec![b, q],
+                data: positive,
+            },
+        ));
+        named.push((
+            "reg_targets".into(),
+            Tensor::F32 {
+                shape: vec![b, q, 4],
+                data: reg,
+            },
+        ));
+        named.push((
+            "centerness_targets".into(),
+            Tensor::F32 {
+                shape: vec![b, q],
+                data: ctr,
+            },
+        ));
+        named.push((
+            "token_targets".into(),
+            Tensor::F32 {
+                shape: vec![b, q, t],
+                data: tokens,
+            },
+        ));
         let inputs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let outputs = self.step.run(&inputs)?;
         let scalar = |name: &str| -> Result<f32> {
@@ -220,7 +253,12 @@ impl TrackGraphs {
             .map(|s| {
                 let g = find(&outputs, &TrainManifest::grad_name(&s.name))?.as_f32()?;
                 if g.len() != s.numel() {
-                    bail!("gradient of {} has {} values, expected {}", s.name, g.len(), s.numel());
+                    bail!(
+                        "gradient of {} has {} values, expected {}",
+                        s.name,
+                        g.len(),
+                        s.numel()
+                    );
                 }
                 Ok(g.to_vec())
             })

@@ -128,7 +128,11 @@ pub fn run_task(
     let train = dataset::load(&splits.train.ann, &splits.train.img_dir, &category_ids)?;
     let val = dataset::load(&splits.val.ann, &splits.val.img_dir, &category_ids)?;
     if train.is_empty() {
-        anyhow::bail!("task {}: the training split {} has no images", task.name, splits.train.ann.display());
+        anyhow::bail!(
+            "task {}: the training split {} has no images",
+            task.name,
+            splits.train.ann.display()
+        );
     }
     let mut log = header_log(task, seed, opts, &splits, &text, train.len(), val.len());
 
@@ -142,8 +146,14 @@ pub fn run_task(
     let best_path = work.join("best.bin");
     let opt_path = work.join("optimizer.bin");
     let (mut state, mut params, mut adamw) = if state_path.is_file() {
-        let state: TrainState = serde_json::from_slice(&std::fs::read(&state_path)?)
-            .with_context(|| format!("{}: unreadable training state; delete {} to start over", state_path.display(), work.display()))?;
+        let state: TrainState =
+            serde_json::from_slice(&std::fs::read(&state_path)?).with_context(|| {
+                format!(
+                    "{}: unreadable training state; delete {} to start over",
+                    state_path.display(),
+                    work.display()
+                )
+            })?;
         let params = Params::read(&params_path, &ctx.initial.specs)?;
         let mut adamw = run.new_optimizer();
         adamw.load(&opt_path)?;
@@ -229,9 +239,15 @@ pub fn run_task(
     let results = run.predict_all(&best, &test, None)?;
     store.write_predictions(&task.name, Some(seed), &results)?;
     let scored = score(&test_gt, &results, opts.fix_id0, &task.name)?;
-    let mut doc = scored.metrics_json(&test_gt, &Detections::from_records(&test_gt, &records(&results)).map_err(|e| anyhow!("{e}"))?);
+    let mut doc = scored.metrics_json(
+        &test_gt,
+        &Detections::from_records(&test_gt, &records(&results)).map_err(|e| anyhow!("{e}"))?,
+    );
     doc.insert("caption".into(), text.caption.clone().into());
-    doc.insert("ann_file".into(), splits.test.ann.display().to_string().into());
+    doc.insert(
+        "ann_file".into(),
+        splits.test.ann.display().to_string().into(),
+    );
     doc.insert(
         "finetune".into(),
         serde_json::json!({
@@ -313,7 +329,12 @@ fn records(results: &[RunDetection]) -> Vec<eval::Detection> {
         .collect()
 }
 
-fn score(gt: &GroundTruth, results: &[RunDetection], fix_id0: bool, task: &str) -> Result<eval::report::Scored> {
+fn score(
+    gt: &GroundTruth,
+    results: &[RunDetection],
+    fix_id0: bool,
+    task: &str,
+) -> Result<eval::report::Scored> {
     let dt = Detections::from_records(gt, &records(results))
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("scoring task {task}"))?;
@@ -442,7 +463,13 @@ impl<'a, 'g> Run<'a, 'g> {
                 }
             };
             let outputs = self.graphs.predict(params, &ins, self.text)?;
-            let dets = postprocess_outputs(self.ctx.spec, self.ctx.post, &outputs, &sizes, &self.text.classes)?;
+            let dets = postprocess_outputs(
+                self.ctx.spec,
+                self.ctx.post,
+                &outputs,
+                &sizes,
+                &self.text.classes,
+            )?;
             for ((s, size), d) in chunk.iter().zip(&sizes).zip(dets) {
                 let original = (s.image.width, s.image.height);
                 for c in to_coco(&d, *size, original, s.id, self.category_ids)? {
@@ -459,7 +486,13 @@ impl<'a, 'g> Run<'a, 'g> {
     }
 
     /// bbox AP (stats[0]) of `params` on a split.
-    fn score(&mut self, params: &Params, samples: &[Sample], inputs: &[SampleInputs], gt: &GroundTruth) -> Result<f64> {
+    fn score(
+        &mut self,
+        params: &Params,
+        samples: &[Sample],
+        inputs: &[SampleInputs],
+        gt: &GroundTruth,
+    ) -> Result<f64> {
         let results = self.predict_all(params, samples, Some(inputs))?;
         let scored = score(gt, &results, self.opts.fix_id0, "val")?;
         Ok(scored.main.stats[0].max(0.0))
@@ -564,7 +597,10 @@ impl<'a, 'g> Run<'a, 'g> {
             let tgs: Vec<&ImageTargets> = keys.iter().map(|k| &self.targets[&key(k)]).collect();
             let mut out = self.graphs.step(params, &inputs, self.text, &tgs)?;
             if !out.loss.is_finite() {
-                anyhow::bail!("epoch {epoch}: the loss is {} (diverged); try a lower --lr", out.loss);
+                anyhow::bail!(
+                    "epoch {epoch}: the loss is {} (diverged); try a lower --lr",
+                    out.loss
+                );
             }
             let norm = adamw.try_step(
                 &mut params.values,
