@@ -65,7 +65,7 @@ fn bound_and_host_paths_predict_the_same() {
         );
         tasks += 1;
     }
-    assert_eq!(tasks, 3);
+    assert_eq!(tasks, 4);
 }
 
 #[test]
