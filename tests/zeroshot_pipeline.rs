@@ -135,7 +135,7 @@ fn predictions_and_ap_match_the_python_reference_and_reruns_resume() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert_eq!(
         stderr.matches("done earlier, skipped").count(),
-        3,
+        4,
         "{stderr}"
     );
     assert_eq!(

@@ -128,10 +128,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
+    finish_run(&store, args.json)?;
+    if !failed.is_empty() {
+        bail!("{} task(s) failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Closes a run: summary, report files, and the table (or the summary as JSON) on stdout.
+pub(super) fn finish_run(store: &RunStore, json: bool) -> Result<()> {
     let summary = store.finish_run()?;
     let agg = Aggregate::of(&RunResults::load(store.dir())?)?;
     report::write_files(&agg, &store.dir().join("report"))?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         let frame = formats::report_frame(&agg)?;
@@ -141,10 +150,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
         println!("run: {}", store.dir().display());
     }
-    if !failed.is_empty() {
-        bail!("{} task(s) failed: {}", failed.len(), failed.join(", "));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn open_store(

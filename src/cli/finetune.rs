@@ -9,8 +9,7 @@ use crate::pipeline::zeroshot;
 use crate::postprocess::PostprocessConfig;
 use crate::prompt::PromptTokenizer;
 use crate::registry::{self, Suite};
-use crate::report::{self, formats, formats::Format, table::Aggregate};
-use crate::run::{DatasetRecord, FileRecord, Manifest, RunResults, RunStore, RuntimeRecord, Track};
+use crate::run::{DatasetRecord, FileRecord, Manifest, RunStore, RuntimeRecord, Track};
 use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
@@ -129,7 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let loaded = runtime::ensure_loaded(args.device)?;
     let mut graphs = TrackGraphs::open(&model, manifest, &session)?;
-    let store = open_store(&args, &out, &tasks, &root, &model, loaded)?;
+    let store = open_store(&args, &out, &tasks, &root, &model, &graphs.manifest, loaded)?;
     let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
     let spec = &model.spec;
     let post = PostprocessConfig {
@@ -184,19 +183,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    let summary = store.finish_run()?;
-    let agg = Aggregate::of(&RunResults::load(store.dir())?)?;
-    report::write_files(&agg, &store.dir().join("report"))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        let frame = formats::report_frame(&agg)?;
-        print!(
-            "{}",
-            formats::render_text(&frame, Format::Table, &report::summary_notes(&agg))?
-        );
-        println!("run: {}", store.dir().display());
-    }
+    super::eval::finish_run(&store, args.json)?;
     if !failed.is_empty() {
         bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));
     }
@@ -209,6 +196,7 @@ fn open_store(
     tasks: &[&registry::Task],
     root: &Path,
     model: &ModelDir,
+    train: &TrainManifest,
     loaded: &runtime::Loaded,
 ) -> Result<RunStore> {
     let track = if args.shots == 0 {
@@ -230,9 +218,12 @@ fn open_store(
         args.suite.name().into()
     };
     let mut files = model.files();
-    let train_dir = model.dir.join("train");
-    for name in [format!("{}.json", args.track.name())] {
-        files.push(train_dir.join(name));
+    files.push(train.dir.join(format!("{}.json", args.track.name())));
+    for file in [&train.params_file, &train.step.file, &train.predict.file] {
+        files.push(train.path_of(file));
+    }
+    if let Some(f) = &train.features {
+        files.push(train.path_of(&f.file));
     }
     m.models = files
         .iter()
