@@ -46,11 +46,31 @@ fn adamw_matches_torch() {
     // Names as GLIP's groups would have them: weights, biases (lr x 2, no decay), a scalar, a
     // tensor large enough to be updated in parallel chunks.
     let groups = vec![
-        ParamGroup { name: "rpn.head.bbox_pred.weight".into(), lr: 1e-4, weight_decay: 0.05 },
-        ParamGroup { name: "rpn.head.bbox_pred.bias".into(), lr: 2e-4, weight_decay: 0.0 },
-        ParamGroup { name: "rpn.head.log_scale".into(), lr: 2e-4, weight_decay: 0.0 },
-        ParamGroup { name: "rpn.tunable_linear.weight".into(), lr: 0.05, weight_decay: 0.25 },
-        ParamGroup { name: "language_backbone.body.x".into(), lr: 1e-5, weight_decay: 0.05 },
+        ParamGroup {
+            name: "rpn.head.bbox_pred.weight".into(),
+            lr: 1e-4,
+            weight_decay: 0.05,
+        },
+        ParamGroup {
+            name: "rpn.head.bbox_pred.bias".into(),
+            lr: 2e-4,
+            weight_decay: 0.0,
+        },
+        ParamGroup {
+            name: "rpn.head.log_scale".into(),
+            lr: 2e-4,
+            weight_decay: 0.0,
+        },
+        ParamGroup {
+            name: "rpn.tunable_linear.weight".into(),
+            lr: 0.05,
+            weight_decay: 0.25,
+        },
+        ParamGroup {
+            name: "language_backbone.body.x".into(),
+            lr: 1e-5,
+            weight_decay: 0.05,
+        },
     ];
     let lens = [1000usize, 37, 1, 200_000, 64];
     let steps = 50;
@@ -99,7 +119,12 @@ fn adamw_matches_torch() {
         let mut grads: Vec<Vec<f32>> = lens
             .iter()
             .enumerate()
-            .map(|(t, &n)| values(step as u64, t as u64, n).iter().map(|v| v * scale).collect())
+            .map(|(t, &n)| {
+                values(step as u64, t as u64, n)
+                    .iter()
+                    .map(|v| v * scale)
+                    .collect()
+            })
             .collect();
         let norm = opt.step(&mut params, &mut grads, Some(1.0));
         let want = torch_norms[step];
@@ -109,7 +134,10 @@ fn adamw_matches_torch() {
         );
         clipped += usize::from(want > 1.0);
     }
-    assert!(clipped > 5 && clipped < steps, "{clipped} of {steps} steps clipped");
+    assert!(
+        clipped > 5 && clipped < steps,
+        "{clipped} of {steps} steps clipped"
+    );
     let ours: Vec<f32> = params.concat();
     assert_eq!(ours.len(), torch_params.len());
     // Relative error per element; an element that ends near 0 after moving by much more (the
@@ -134,8 +162,12 @@ fn ap_sequences() -> Vec<Vec<f64>> {
     let mut rng = PyRandom::new(&3u64.into());
     let mut out = vec![
         vec![0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3],
-        vec![0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1],
-        vec![0.5, 0.50004, 0.50004, 0.50006, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4],
+        vec![
+            0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1,
+        ],
+        vec![
+            0.5, 0.50004, 0.50004, 0.50006, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4,
+        ],
     ];
     for _ in 0..60 {
         let mut ap: f64 = 0.0;
@@ -183,9 +215,16 @@ fn plateau_schedule_matches_torch() {
         let mut s = WarmupReduceLROnPlateau::new(lrs.clone(), PlateauConfig::glip(i % 2 == 1));
         for (k, &ap) in aps.iter().enumerate() {
             reductions += usize::from(s.step(ap));
-            assert_eq!(s.lrs(), want[k].as_slice(), "sequence {i} after AP {k} ({ap})");
+            assert_eq!(
+                s.lrs(),
+                want[k].as_slice(),
+                "sequence {i} after AP {k} ({ap})"
+            );
         }
     }
-    eprintln!("plateau: {} sequences, {reductions} reductions, learning rates identical", seqs.len());
+    eprintln!(
+        "plateau: {} sequences, {reductions} reductions, learning rates identical",
+        seqs.len()
+    );
     assert!(reductions > 20);
 }
