@@ -1,7 +1,7 @@
 //! Training augmentation (`odinw::train::augment`): without flip and at the model's own short
 //! side, the training input is bit for bit the tensor the inference pipeline builds from the
 //! same file; and a rectangle drawn into an image lands, after resize and flip, where
-//! `transform_boxes` puts its box.
+//! `transform_boxes` puts its box; plans draw what CPython's `random` draws.
 mod common;
 
 use odinw::model::spec::ModelSpec;
@@ -126,4 +126,25 @@ fn a_drawn_box_lands_where_transform_boxes_says() {
             }
         }
     }
+}
+
+#[test]
+fn plans_are_cpythons_choice_then_random() {
+    let Some(python) = common::python_with(&["random"]) else {
+        return;
+    };
+    let scales = odinw::train::augment::train_scales(192);
+    let code = format!(
+        "import json, random\nr = random.Random(7)\nprint(json.dumps([[r.choice({scales:?}), r.random() < 0.5] for _ in range(300)]))"
+    );
+    let want: Vec<(u32, bool)> =
+        serde_json::from_str(&common::run_oracle_code(&python, &code)).unwrap();
+    let mut rng = odinw::splits::rng::PyRandom::new(&7u64.into());
+    let got: Vec<(u32, bool)> = (0..300)
+        .map(|_| {
+            let p = odinw::train::augment::plan(&mut rng, &scales);
+            (p.min_size, p.flip)
+        })
+        .collect();
+    assert_eq!(got, want);
 }
