@@ -150,7 +150,9 @@ impl EarlyStop {
     /// Feeds one evaluation's AP. Like GLIP, a NaN AP is not `< previous_best`, so it counts
     /// as a new best (and then every later AP does too).
     pub fn observe(&mut self, ap: f64) -> EvalOutcome {
-        let new_best = !(ap < self.previous_best);
+        // Python's `if AP < previous_best` is false for NaN too.
+        let worse = ap < self.previous_best;
+        let new_best = !worse;
         if new_best {
             self.counter = 0;
             self.previous_best = ap;

@@ -138,14 +138,14 @@ pub fn try_assign(
         }
     }
     let t = max_text_len;
-    for i in 0..q {
+    for (i, anchor) in anchors.iter().enumerate() {
         let Ok(g) = usize::try_from(out.gt_index[i]) else {
             continue;
         };
-        let deltas = encode(gt_xyxy[g], anchors[i]);
+        let deltas = encode(gt_xyxy[g], *anchor);
         out.positive[i] = 1.0;
         out.reg[4 * i..4 * i + 4].copy_from_slice(&deltas);
-        out.centerness[i] = centerness(deltas, anchors[i]);
+        out.centerness[i] = centerness(deltas, *anchor);
         out.tokens[i * t..(i + 1) * t].copy_from_slice(&gt_tokens[g]);
         out.num_positive += 1;
     }
