@@ -393,7 +393,8 @@ def test_committed_demo_train_files_are_current(track, exports, batch):
         saved = run(committed / desc[key]["file"], {**feed, **extra})
         assert list(fresh) == list(saved)
         for name in fresh:
-            assert max_rel_error(saved[name], fresh[name]) <= 1e-6, (key, name)
+            # Two exports of the same code may order float32 reductions differently.
+            assert max_rel_error(saved[name], fresh[name]) <= 1e-4, (key, name)
 
 
 def test_weights_come_back_from_the_graphs(tmp_path):
