@@ -8,7 +8,7 @@ use super::params::Params;
 use super::targets::ImageTargets;
 use super::tensors::{repeat, split_batch, stack};
 use super::text::TaskText;
-use crate::engine::{Graph, SessionOptions, Tensor};
+use crate::engine::{Device, Graph, SessionOptions, Tensor};
 use crate::model::ModelDir;
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -39,10 +39,17 @@ pub struct TrackGraphs {
 impl TrackGraphs {
     pub fn open(model: &ModelDir, manifest: TrainManifest, opts: &SessionOptions) -> Result<Self> {
         let cached = manifest.track != TrainTrack::Full;
-        let open = |file: &str| {
+        let open = |file: &str, opts: &SessionOptions| {
             let path = manifest.path_of(file);
             Graph::open(&path, opts).with_context(|| format!("loading {}", path.display()))
         };
+        // The full track's gradients go through ScatterND(reduction=add), which ONNX Runtime's
+        // CPU kernel parallelises without synchronisation (microsoft/onnxruntime#18048): wrong,
+        // run-to-run different sums with several threads. One thread keeps them exact.
+        let mut step_opts = opts.clone();
+        if manifest.track == TrainTrack::Full && step_opts.device == Device::Cpu {
+            step_opts.threads = 1;
+        }
         Ok(TrackGraphs {
             backbone: if cached {
                 Some(Graph::open(&model.graph("image_backbone")?, opts)?)
@@ -55,11 +62,11 @@ impl TrackGraphs {
                 None
             },
             features: match &manifest.features {
-                Some(g) => Some(open(&g.file)?),
+                Some(g) => Some(open(&g.file, opts)?),
                 None => None,
             },
-            step: open(&manifest.step.file)?,
-            predict: open(&manifest.predict.file)?,
+            step: open(&manifest.step.file, &step_opts)?,
+            predict: open(&manifest.predict.file, opts)?,
             text_hidden: None,
             manifest,
         })
