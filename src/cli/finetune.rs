@@ -6,7 +6,6 @@ use crate::engine::runtime::{self, Device};
 use crate::engine::SessionOptions;
 use crate::model::{embedded, ModelDir};
 use crate::pipeline::zeroshot;
-use crate::postprocess::PostprocessConfig;
 use crate::prompt::PromptTokenizer;
 use crate::registry::{self, Suite};
 use crate::run::{DatasetRecord, FileRecord, Manifest, RunStore, RuntimeRecord, Track};
@@ -131,12 +130,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let store = open_store(&args, &out, &tasks, &root, &model, &graphs.manifest, loaded)?;
     let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
     let spec = &model.spec;
-    let post = PostprocessConfig {
-        pre_nms_thresh: spec.postprocess.pre_nms_thresh,
-        pre_nms_top_n: spec.postprocess.pre_nms_top_n_per_level,
-        nms_thresh: spec.postprocess.nms_thresh,
-        detections_per_img: spec.postprocess.detections_per_img,
-    };
+    let post = spec.postprocess.config();
     let ctx = RunContext {
         spec,
         tokenizer: &tokenizer,

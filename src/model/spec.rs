@@ -88,6 +88,18 @@ pub struct Postprocess {
     pub detections_per_img: usize,
 }
 
+impl Postprocess {
+    /// These settings as the post-processing module takes them.
+    pub fn config(&self) -> crate::postprocess::PostprocessConfig {
+        crate::postprocess::PostprocessConfig {
+            pre_nms_thresh: self.pre_nms_thresh,
+            pre_nms_top_n: self.pre_nms_top_n_per_level,
+            nms_thresh: self.nms_thresh,
+            detections_per_img: self.detections_per_img,
+        }
+    }
+}
+
 impl ModelSpec {
     /// Checks what the engine relies on; each error says which field is wrong.
     pub fn validate(&self) -> Result<()> {

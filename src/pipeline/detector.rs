@@ -56,12 +56,7 @@ impl Detector {
                 spec.preprocess.std
             );
         }
-        let post = PostprocessConfig {
-            pre_nms_thresh: spec.postprocess.pre_nms_thresh,
-            pre_nms_top_n: spec.postprocess.pre_nms_top_n_per_level,
-            nms_thresh: spec.postprocess.nms_thresh,
-            detections_per_img: spec.postprocess.detections_per_img,
-        };
+        let post = spec.postprocess.config();
         Ok(Detector {
             backbone: Graph::open(&model.graph("image_backbone")?, opts)?,
             text_encoder: Graph::open(&model.graph("text_encoder")?, opts)?,
