@@ -3,7 +3,7 @@
 //! image batches through backbone and head, GLIP's post-processing). With I/O binding (the
 //! default on CUDA and TensorRT) the backbone's p3..p7 stay in GPU memory for the head, and the
 //! text features are copied to the GPU once per prompt and batch size.
-use crate::engine::{DeviceTensor, Graph, Input, SessionOptions, Tensor};
+use crate::engine::{batch_axis, DeviceTensor, Graph, Input, SessionOptions, Tensor};
 use crate::model::{ModelDir, ModelSpec};
 use crate::postprocess::{
     self, BoxLayout, ClassTokenMap, Detection, LevelOutputs, PostprocessConfig,
@@ -73,23 +73,13 @@ impl Detector {
     pub fn encode_text(&mut self, caption: &Caption) -> Result<TextFeatures> {
         let text = &self.model.spec.text;
         let positive_map = PositiveMap::new(caption, &self.tokenizer)?;
-        let mut ids: Vec<i64> = positive_map.token_ids.iter().map(|&i| i as i64).collect();
-        if ids.len() > text.max_text_len {
-            ids.truncate(text.max_text_len);
-            let sep = *text
-                .special_tokens
+        let (ids, classes) = model_tokens(&positive_map, text.max_text_len, || {
+            text.special_tokens
                 .get("sep")
-                .ok_or_else(|| anyhow!("model.json text.special_tokens has no sep"))?;
-            *ids.last_mut().unwrap() = sep;
-        }
+                .copied()
+                .ok_or_else(|| anyhow!("model.json text.special_tokens has no sep"))
+        })?;
         let n = ids.len();
-        let classes = ClassTokenMap {
-            tokens: positive_map
-                .classes
-                .iter()
-                .map(|c| c.tokens.iter().copied().filter(|&t| t < n).collect())
-                .collect(),
-        };
         let input_ids = Tensor::I64 {
             shape: vec![1, n],
             data: ids,
@@ -148,6 +138,32 @@ impl Detector {
             &text.classes,
         )
     }
+}
+
+/// The caption's token ids for a model that reads at most `max_text_len` tokens (truncated with
+/// `[SEP]`, asked of `sep` only then, kept last) and each class's token positions among them.
+pub fn model_tokens(
+    map: &PositiveMap,
+    max_text_len: usize,
+    sep: impl FnOnce() -> Result<i64>,
+) -> Result<(Vec<i64>, ClassTokenMap)> {
+    let mut ids: Vec<i64> = map.token_ids.iter().map(|&i| i as i64).collect();
+    if ids.len() > max_text_len {
+        ids.truncate(max_text_len);
+        let sep = sep()?;
+        if let Some(last) = ids.last_mut() {
+            *last = sep;
+        }
+    }
+    let n = ids.len();
+    let classes = ClassTokenMap {
+        tokens: map
+            .classes
+            .iter()
+            .map(|c| c.tokens.iter().copied().filter(|&t| t < n).collect())
+            .collect(),
+    };
+    Ok((ids, classes))
 }
 
 /// GLIP's post-processing of one batch of head outputs (`box_deltas`, `centerness`,
@@ -213,8 +229,8 @@ impl Detector {
     fn run_host(&mut self, images: &Tensor, text: &TextFeatures) -> Result<Vec<(String, Tensor)>> {
         let b = images.shape()[0];
         let features = self.backbone.run(&[("images", images)])?;
-        let hidden = repeat_batch(&text.hidden, b)?;
-        let mask = repeat_batch(&text.mask, b)?;
+        let hidden = batch_axis::repeat(&text.hidden, b)?;
+        let mask = batch_axis::repeat(&text.mask, b)?;
         let mut inputs: Vec<(&str, &Tensor)> =
             features.iter().map(|(n, t)| (n.as_str(), t)).collect();
         inputs.push(("text_hidden", &hidden));
@@ -234,8 +250,8 @@ impl Detector {
             .backbone
             .run_on_device(&[("images", Input::Host(images))])?;
         if !text.on_device.contains_key(&b) {
-            let hidden = self.head.upload(&repeat_batch(&text.hidden, b)?)?;
-            let mask = self.head.upload(&repeat_batch(&text.mask, b)?)?;
+            let hidden = self.head.upload(&batch_axis::repeat(&text.hidden, b)?)?;
+            let mask = self.head.upload(&batch_axis::repeat(&text.mask, b)?)?;
             text.on_device.insert(b, (hidden, mask));
         }
         let (hidden, mask) = &text.on_device[&b];
@@ -270,27 +286,4 @@ pub fn prepare(spec: &ModelSpec, path: &Path) -> Result<Prepared> {
         preprocess::resize_bilinear(&img, w, h)
     };
     Ok(Prepared { image, original })
-}
-
-/// `t` ([1, ...]) repeated `b` times along the batch axis.
-fn repeat_batch(t: &Tensor, b: usize) -> Result<Tensor> {
-    let mut shape = t.shape().to_vec();
-    if shape.first() != Some(&1) {
-        bail!("expected a batch of one, got shape {shape:?}");
-    }
-    shape[0] = b;
-    Ok(match t {
-        Tensor::F32 { data, .. } => Tensor::F32 {
-            shape,
-            data: data.repeat(b),
-        },
-        Tensor::I64 { data, .. } => Tensor::I64 {
-            shape,
-            data: data.repeat(b),
-        },
-        Tensor::Bool { data, .. } => Tensor::Bool {
-            shape,
-            data: data.repeat(b),
-        },
-    })
 }

@@ -6,8 +6,8 @@
 use super::manifest::{TrainManifest, TrainTrack};
 use super::params::Params;
 use super::targets::ImageTargets;
-use super::tensors::{repeat, split_batch, stack};
 use super::text::TaskText;
+use crate::engine::batch_axis::{repeat, split_batch, stack};
 use crate::engine::{Device, Graph, SessionOptions, Tensor};
 use crate::model::ModelDir;
 use anyhow::{anyhow, bail, Context, Result};

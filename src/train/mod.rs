@@ -17,7 +17,6 @@ pub mod ort_training;
 pub mod params;
 pub mod schedule;
 pub mod targets;
-pub mod tensors;
 pub mod text;
 pub mod torch_topk;
 pub mod trainer;

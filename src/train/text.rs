@@ -3,9 +3,10 @@
 //! length, each class's token positions, and the binary token-target row of each class (§5.2:
 //! the positive map GLIP's collate function turns into 0/1).
 use crate::engine::Tensor;
+use crate::pipeline::detector::model_tokens;
 use crate::postprocess::ClassTokenMap;
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 pub struct TaskText {
     pub caption: String,
@@ -26,22 +27,11 @@ impl TaskText {
         sep_id: i64,
     ) -> Result<Self> {
         let map = PositiveMap::new(caption, tokenizer)?;
-        let mut ids: Vec<i64> = map.token_ids.iter().map(|&i| i as i64).collect();
-        if ids.is_empty() {
+        if map.token_ids.is_empty() {
             bail!("the caption {:?} has no tokens", caption.text);
         }
-        if ids.len() > max_text_len {
-            ids.truncate(max_text_len);
-            *ids.last_mut().ok_or_else(|| anyhow!("empty caption"))? = sep_id;
-        }
+        let (mut ids, classes) = model_tokens(&map, max_text_len, || Ok(sep_id))?;
         let n = ids.len();
-        let classes = ClassTokenMap {
-            tokens: map
-                .classes
-                .iter()
-                .map(|c| c.tokens.iter().copied().filter(|&t| t < n).collect())
-                .collect(),
-        };
         let token_rows = classes
             .tokens
             .iter()

@@ -1,4 +1,4 @@
-//! Batch-axis helpers for host tensors: split a batch into per-sample tensors (for caching),
+//! Batch-axis helpers for host tensors (the detector and the trainer): split a batch into per-sample tensors (for caching),
 //! stack samples back into a batch, repeat a batch-of-one.
 use crate::engine::Tensor;
 use anyhow::{bail, Result};
@@ -98,7 +98,25 @@ pub fn stack(parts: &[&Tensor]) -> Result<Tensor> {
 
 /// `t` (`[1, ...]`) repeated `b` times along the batch axis.
 pub fn repeat(t: &Tensor, b: usize) -> Result<Tensor> {
-    stack(&vec![t; b])
+    let mut shape = t.shape().to_vec();
+    if shape.first() != Some(&1) {
+        bail!("expected a batch of one, got shape {shape:?}");
+    }
+    shape[0] = b;
+    Ok(match t {
+        Tensor::F32 { data, .. } => Tensor::F32 {
+            shape,
+            data: data.repeat(b),
+        },
+        Tensor::I64 { data, .. } => Tensor::I64 {
+            shape,
+            data: data.repeat(b),
+        },
+        Tensor::Bool { data, .. } => Tensor::Bool {
+            shape,
+            data: data.repeat(b),
+        },
+    })
 }
 
 #[cfg(test)]
