@@ -11,7 +11,8 @@ venv=${ODINW_VENV:-.venv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir \
+  -r scripts/requirements-test.txt
 export ODINW_PYTHON="$(cd "$venv" && pwd)/bin/python"
 export ODINW_REQUIRE_ORACLES=1
 if [ "${ODINW_SKIP_EXPORT_TESTS:-0}" != 1 ]; then

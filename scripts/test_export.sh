@@ -9,7 +9,8 @@ start=$(date +%s)
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-export.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir --no-deps \
+  -r scripts/requirements-export.txt
 echo "export venv ready in $(( $(date +%s) - start ))s"
 start=$(date +%s)
 status=0

@@ -11,12 +11,14 @@ export_venv=${ODINW_EXPORT_VENV:-.venv-export}
 start=$(date +%s)
 if [ ! -x "$export_venv/bin/python" ]; then
   python3 -m venv "$export_venv"
-  "$export_venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-export.txt
+  "$export_venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir --no-deps \
+    -r scripts/requirements-export.txt
 fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-ort-training.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir \
+  -r scripts/requirements-ort-training.txt
 echo "onnxruntime-training venv ready in $(( $(date +%s) - start ))s"
 start=$(date +%s)
 status=0
