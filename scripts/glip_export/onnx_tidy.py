@@ -32,14 +32,12 @@ def _castlike_to_cast(proto: onnx.ModelProto) -> None:
             for attr in node.attribute:
                 if attr.name == "value":
                     types[node.output[0]] = attr.t.data_type
-    for i, node in enumerate(graph.node):
+    for node in graph.node:
         if node.op_type != "CastLike" or node.domain not in ("", "ai.onnx"):
             continue
         to = types.get(node.input[1], 0)
         if to:
-            cast = helper.make_node("Cast", [node.input[0]], list(node.output), name=node.name, to=to)
-            graph.node.remove(node)
-            graph.node.insert(i, cast)
+            node.CopyFrom(helper.make_node("Cast", [node.input[0]], list(node.output), name=node.name, to=to))
 
 
 def _merge_initializers(proto: onnx.ModelProto) -> None:
