@@ -17,8 +17,9 @@
    upsample the graphs use). The prompt track's data are the cached p3..p7 and text_hidden.
 3. If onnxruntime is importable here, runs the exported step graph (CUDA EP when present, inputs
    fed from host memory) on the same inputs: median of --ort-iters, ratio to eager, and the max relative
-   error of the loss and gradients against eager. On the H100 machine there is no onnxruntime in
-   Python; time the graphs from Rust (ORT CUDA) with the files this writes.
+   error of the loss and gradients against eager (--no-ort skips it). The H100 image has only
+   onnxruntime's CPU build in Python: there it checks GLIP-T's graphs against CUDA eager but its
+   time means little (use --ort-iters 1); time the graphs from Rust (ORT CUDA) with these files.
 
 Prints one JSON object (also written to --json).
 """
@@ -124,6 +125,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--ort-iters", type=int, default=3, help="timed onnxruntime runs (after one warm-up)")
+    ap.add_argument("--no-ort", action="store_true",
+                    help="skip onnxruntime even if importable (its CPU build takes minutes per GLIP-T step)")
     ap.add_argument("--skip-export", action="store_true", help="time eager only (reuse --export-dir)")
     ap.add_argument("--step-only", action="store_true", help="export the step graph but not the predict graph")
     ap.add_argument("--json", type=Path)
@@ -191,7 +194,8 @@ def main(argv=None) -> int:
             torch.cuda.reset_peak_memory_stats()
         # 3. onnxruntime, when this Python has it
         step_file = args.export_dir / f"{track}_step.onnx"
-        ort_row = _time_ort(step_file, tm, params, track_data, targets, args, ref_loss, ref_grads)
+        ort_row = None if args.no_ort else _time_ort(step_file, tm, params, track_data, targets, args, ref_loss,
+                                                      ref_grads)
         if ort_row:
             row["ort"] = ort_row
             row["ratio_ort_to_eager"] = round(ort_row["median_ms"] / row["eager"]["median_ms"], 3)

@@ -64,12 +64,13 @@ def deform_conv3x3_grid_sample(x, offset, weight, bias, stride: int, mask):
 
 
 def deform_conv3x3_gather(x, offset, weight, bias, stride: int, mask):
-    """The same modulated deformable 3x3 conv (padding 1) as gathers and a matmul.
+    """The same modulated deformable 3x3 conv (padding 1) as one row gather and a matmul.
 
     Each tap's sampling point (y, x) = (oy*stride - 1 + i + dy, ox*stride - 1 + j + dx) reads its
     four integer neighbours with bilinear weights; neighbours outside the map count as zero (the
-    rule of torchvision's and GLIP's kernels). Only gather, arithmetic and matmul, so its
-    gradient exports as ordinary ONNX ops (the gradient of gather is a scatter-add)."""
+    rule of torchvision's and GLIP's kernels). The map is read as channels-last rows
+    [N*H*W, C] with one 1-D index for all points and corners (ONNX Gather; its gradient is a
+    ScatterND add), so no index tensor is ever expanded over the channels."""
     n, c, h, w = x.shape
     oh, ow = offset.shape[-2:]
     taps = torch.arange(9, device=x.device)
@@ -80,20 +81,20 @@ def deform_conv3x3_gather(x, offset, weight, bias, stride: int, mask):
     px = (torch.arange(ow, device=x.device, dtype=x.dtype) * stride - 1)[None, None, None, :] + kx + off[:, :, 1]
     y0, x0 = torch.floor(py), torch.floor(px)
     fy, fx = py - y0, px - x0
-    flat = x.reshape(n, c, h * w)
-    points = 9 * oh * ow
-    cols = None
-    for dy, dx, bilinear in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                             (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-        yy, xx = y0 + dy, x0 + dx
-        inside = ((yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)).to(x.dtype)
-        index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).to(torch.int64).reshape(n, 1, points)
-        values = torch.gather(flat, 2, index.expand(n, c, points))
-        term = values * (bilinear * inside).reshape(n, 1, points)
-        cols = term if cols is None else cols + term
-    cols = cols.reshape(n, c, 9, oh * ow) * mask.reshape(n, 1, 9, oh * ow)
-    out = weight.reshape(weight.shape[0], c * 9) @ cols.reshape(n, c * 9, oh * ow)
-    return out.reshape(n, -1, oh, ow) + bias[None, :, None, None]
+    yy = torch.stack([y0, y0, y0 + 1, y0 + 1], dim=1)  # [N,4,9,oh,ow]: corners (0,0) (0,1) (1,0) (1,1)
+    xx = torch.stack([x0, x0 + 1, x0, x0 + 1], dim=1)
+    bilinear = torch.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], dim=1)
+    inside = ((yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)).to(x.dtype)
+    weights = bilinear * inside * mask.reshape(n, 1, 9, oh, ow)
+    rows = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).to(torch.int64)
+    rows = rows + (torch.arange(n, device=x.device) * (h * w)).reshape(n, 1, 1, 1, 1)
+    table = x.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    values = table.index_select(0, rows.reshape(-1)).reshape(n, 4, 9, oh * ow, c)
+    cols = (values * weights.reshape(n, 4, 9, oh * ow, 1)).sum(dim=1)  # [N,9,L,C]
+    cols = cols.permute(0, 2, 1, 3).reshape(n, oh * ow, 9 * c)  # (tap, channel) per point
+    kernel = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], 9 * c)  # same (tap, channel) order
+    out = cols @ kernel.transpose(0, 1) + bias  # [N,L,Cout]
+    return out.transpose(1, 2).reshape(n, -1, oh, ow)
 
 
 class DeformConv3x3(nn.Module):

@@ -181,23 +181,38 @@ def _calibrate(md: ModelDir, glip: Glip, protos: dict, missing: list[str], log) 
     total = int(offsets[-1])
     flat = np.full(total, np.nan)
     scalar_values = {n: np.nan for n in scalars}
-    passes = max(1, -(-total // CODE_LIMIT))
+    # Passes over whole parameters, each coding at most CODE_LIMIT elements; the other renamed
+    # parameters hold random values (never codes) in that pass.
+    chunks, current, used = [], [], 0
+    for i, size in enumerate(sizes):
+        if size > CODE_LIMIT:
+            raise ModelDirError(f"{md.path}: {tensors[i]} has {size:,} values, more than a calibration export "
+                                f"can code ({CODE_LIMIT:,}); pass --weights CKPT")
+        if used + size > CODE_LIMIT:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += size
+    chunks.append(current)
     calib = Glip(md.cfg).eval()
     calib.load_state_dict(glip.state_dict(), strict=False)
     if glip.rpn.tunable_linear is not None:
         calib.rpn.enable_prompt_tuning(glip.rpn.tunable_linear.weight.detach().clone())
     cparams = dict(calib.named_parameters())
     rng = np.random.default_rng(0)
-    for k in range(passes):
-        lo, hi = k * CODE_LIMIT, min(total, (k + 1) * CODE_LIMIT)
+    for k, chunk in enumerate(chunks):
+        lo = int(offsets[chunk[0]]) if chunk else 0
+        hi = int(offsets[chunk[-1] + 1]) if chunk else 0
         with torch.no_grad():
             for name, start, size in zip(tensors, offsets[:-1], sizes):
-                idx = np.arange(start, start + size)
-                values = np.where((idx >= lo) & (idx < hi), CODE_BASE + (idx - lo), rng.normal(size=size))
+                if lo <= start < hi:
+                    values = CODE_BASE + np.arange(start - lo, start - lo + size)
+                else:
+                    values = rng.normal(size=size)
                 cparams[name].copy_(torch.from_numpy(values.reshape(cparams[name].shape)))
             for i, name in enumerate(scalars):
                 cparams[name].fill_(_scalar_code(i))
-        log(f"calibration export {k + 1}/{passes} ({md.cfg.name}, {md.image_hw[0]}x{md.image_hw[1]}) ...")
+        log(f"calibration export {k + 1}/{len(chunks)} ({md.cfg.name}, {md.image_hw[0]}x{md.image_hw[1]}) ...")
         with tempfile.TemporaryDirectory() as tmp:
             export_graphs(calib, Path(tmp), md.image_hw, md.max_text_len)
             cprotos = {name: onnx.load(str(Path(tmp) / GRAPH_FILES[name])) for name in GRAPH_FILES}

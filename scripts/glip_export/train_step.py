@@ -250,14 +250,21 @@ def predict_function(tm: TrackModel):
 
 
 def trace_step(tm: TrackModel) -> tuple[torch.fx.GraphModule, list[torch.Tensor]]:
-    for p in tm.forward.parameters():
-        p.requires_grad_(False)
     args = [*tm.initial_params(), *example(data_shapes(tm)), *example(target_shapes(tm), seed=1)]
-    # Fake tensors: shapes only, no compute (GLIP-T's step traces in minutes, not hours); the
-    # module's frozen parameters are real tensors and become the graph's constants.
-    with differentiable_ops():
-        gm = make_fx(functionalize(step_function(tm), remove="mutations"), decomposition_table=decompositions.table(),
-                     tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
+    params = list(tm.forward.parameters())
+    saved = [p.requires_grad for p in params]
+    for p in params:  # only the substituted trainable tensors are differentiated
+        p.requires_grad_(False)
+    try:
+        # Fake tensors: shapes only, no compute (GLIP-T's step traces in minutes, not hours); the
+        # module's frozen parameters are real tensors and become the graph's constants.
+        with differentiable_ops():
+            gm = make_fx(functionalize(step_function(tm), remove="mutations"),
+                         decomposition_table=decompositions.table(), tracing_mode="fake",
+                         _allow_non_fake_inputs=True)(*args)
+    finally:
+        for p, flag in zip(params, saved):
+            p.requires_grad_(flag)
     return gm, args
 
 

@@ -18,7 +18,9 @@ from conftest import max_rel_error
 from glip_export import anchors as anchor_lib
 from glip_export.bert import BertLayer, BertModel
 from glip_export.config import GLIP_T, TINY, BertConfig
-from glip_export.dyhead import DeformConv3x3, deform_conv3x3_grid_sample
+from glip_export.decompositions import convolution_backward, upsample_nearest2d_backward
+from glip_export.dyhead import (DeformConv3x3, deform_conv3x3_gather, deform_conv3x3_grid_sample,
+                                upsample_bilinear_matmul)
 from glip_export.swin import SwinBackbone
 
 
@@ -79,9 +81,15 @@ def test_dcn_matches_glip_kernel_including_offset_reinterpretation(stride, in_hw
             got_gs = conv(x, offset, mask)
         finally:
             DeformConv3x3.use_grid_sample = False
+        DeformConv3x3.use_gather = True
+        try:
+            got_gather = conv(x, offset, mask)
+        finally:
+            DeformConv3x3.use_gather = False
     assert got.shape == expected.shape
     assert max_rel_error(got, expected) < 1e-5
     assert max_rel_error(got_gs, expected) < 1e-5
+    assert max_rel_error(got_gather, expected) < 1e-5
 
 
 def test_grid_sample_dcn_gradients_match_torchvision():
@@ -97,6 +105,56 @@ def test_grid_sample_dcn_gradients_match_torchvision():
     grad = torch.randn(a.shape, generator=g)
     for ga, gc in zip(torch.autograd.grad(a, (x, off, m, w, b), grad), torch.autograd.grad(c, (x, off, m, w, b), grad)):
         assert max_rel_error(gc, ga) < 1e-4
+
+
+@pytest.mark.parametrize("stride,in_hw", [(1, (9, 7)), (2, (9, 7)), (1, (1, 1)), (2, (2, 3))])
+def test_gather_dcn_values_and_gradients_match_torchvision(stride, in_hw):
+    """The training graphs' DCN (row gathers) is torchvision's function, gradients included (float64)."""
+    from torchvision.ops import deform_conv2d
+    g = torch.Generator().manual_seed(2)
+    oh, ow = ((d + 2 - 3) // stride + 1 for d in in_hw)
+    x = torch.randn(2, 4, *in_hw, generator=g, dtype=torch.float64, requires_grad=True)
+    off = (torch.randn(2, 18, oh, ow, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    m = torch.rand(2, 9, oh, ow, generator=g, dtype=torch.float64).requires_grad_()
+    w = torch.randn(3, 4, 3, 3, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(3, generator=g, dtype=torch.float64).requires_grad_()
+    a = deform_conv2d(x, off, w, b, stride=stride, padding=1, mask=m)
+    c = deform_conv3x3_gather(x, off, w, b, stride, m)
+    assert max_rel_error(c, a) < 1e-12
+    grad = torch.randn(a.shape, generator=g, dtype=torch.float64)
+    for ga, gc in zip(torch.autograd.grad(a, (x, off, m, w, b), grad), torch.autograd.grad(c, (x, off, m, w, b), grad)):
+        assert max_rel_error(gc, ga) < 1e-10
+
+
+@pytest.mark.parametrize("in_hw,out_hw", [((3, 3), (6, 6)), ((2, 2), (3, 3)), ((25, 42), (50, 84)), ((1, 1), (2, 2))])
+def test_matmul_upsample_matches_interpolate(in_hw, out_hw):
+    x = torch.randn(2, 3, *in_hw, dtype=torch.float64)
+    expected = torch.nn.functional.interpolate(x, size=out_hw, mode="bilinear", align_corners=True)
+    assert max_rel_error(upsample_bilinear_matmul(x, out_hw), expected) < 1e-12
+
+
+@pytest.mark.parametrize("in_hw,out_hw", [((6, 6), (12, 12)), ((25, 42), (50, 84)), ((7, 5), (13, 11))])
+def test_nearest_upsample_backward_decomposition(in_hw, out_hw):
+    x = torch.randn(2, 3, *in_hw, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.interpolate(x, size=out_hw, mode="nearest")
+    grad = torch.randn_like(y)
+    expected, = torch.autograd.grad(y, x, grad)
+    assert max_rel_error(upsample_nearest2d_backward(grad, list(out_hw), list(x.shape)), expected) < 1e-12
+
+
+@pytest.mark.parametrize("stride,padding,kernel", [(1, 1, 3), (2, 1, 3), (1, 0, 1), (2, 0, 3), (4, 0, 4)])
+def test_convolution_backward_decomposition(stride, padding, kernel):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 13, 17, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 3, kernel, kernel, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(x, w, b, stride=stride, padding=padding)
+    grad = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    expected = torch.autograd.grad(y, (x, w, b), grad)
+    got = convolution_backward(grad, x, w, [5], [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1,
+                               [True, True, True])
+    for a, e in zip(got, expected):
+        assert max_rel_error(a, e) < 1e-12
 
 
 # ---------------------------------------------------------------- Swin vs timm

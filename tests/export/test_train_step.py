@@ -215,7 +215,10 @@ def test_step_graph_matches_autograd(track, demo, exports, batch, capsys):
     out, desc = exports(track)
     params = step_params(track, out, desc)
     assert batch["targets"]["positive"].sum() > 10
-    got = run(out / desc["step"]["file"], {**params, **data_feed(track, batch), **batch["targets"]})
+    feed = {**params, **data_feed(track, batch), **batch["targets"]}
+    got = run(out / desc["step"]["file"], feed)
+    again = run(out / desc["step"]["file"], feed)
+    assert all(np.array_equal(got[k], again[k]) for k in got), "two runs of the step graph differ"
     losses, grads = reference(track, glip, params, batch)
     worst_loss = max(max_rel_error(got[k], v) for k, v in losses.items())
     # An attention key bias adds the same q.b to every score of a query, which softmax ignores:
@@ -346,6 +349,9 @@ def test_manifest_and_graph_signatures(track, demo, exports):
             assert inputs == [*names, *desc["data_inputs"], *TARGET_NAMES]
             assert outputs == desc["step"]["outputs"] == [*LOSS_NAMES, *(f"grad:{n}" for n in names)]
             assert not {n.op_type for n in proto.graph.node} & {"DeformConv", "Resize", "GridSample"}
+            # ONNX Runtime's CPU ScatterND races on repeated rows with reduction=add (onnx_tidy)
+            assert not [n for n in proto.graph.node if n.op_type == "ScatterND"
+                        and any(a.name == "reduction" and a.s == b"add" for a in n.attribute)]
         elif key == "predict":
             assert inputs == [*names, *desc["data_inputs"]] and outputs == list(HEAD_OUTPUTS)
         else:
