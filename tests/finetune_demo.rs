@@ -184,6 +184,67 @@ fn linear_and_full_tracks_run_one_epoch() {
     }
 }
 
+/// With `--io-binding on`, parameters and AdamW moments live in the execution provider's memory
+/// and the optimizer graphs (models/optim/) update them; on CPU that path must train exactly
+/// like the host optimizer (the same losses, gradient norms, val AP, parameters and moments).
+#[test]
+fn parameters_kept_on_the_device_train_like_host_parameters() {
+    let dir = scratch();
+    for (track, epochs) in [("prompt", "2"), ("full", "1")] {
+        let runs: Vec<_> = ["off", "on"]
+            .iter()
+            .map(|binding| {
+                let run = dir.path().join(format!("{track}-{binding}"));
+                let mut args = finetune_args(run.to_str().unwrap(), track, epochs, "3");
+                args.extend(["--io-binding", binding]);
+                ok(run_odinw(&args));
+                run
+            })
+            .collect();
+        let (host, bound) = (history(&runs[0], 3), history(&runs[1], 3));
+        assert_eq!(host.len(), bound.len());
+        for (a, b) in host.iter().zip(&bound) {
+            for key in ["loss", "loss_token", "grad_norm", "val_ap"] {
+                let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+                    "{track} epoch {}: {key} {x} on the host vs {y} on the device",
+                    a["epoch"]
+                );
+            }
+        }
+        for file in ["params.bin", "optimizer.bin"] {
+            let read =
+                |run: &Path| std::fs::read(run.join("NovelShapes/seed3/train").join(file)).unwrap();
+            let (x, y) = (read(&runs[0]), read(&runs[1]));
+            assert_eq!(x.len(), y.len(), "{track} {file}");
+            // optimizer.bin: "odinw-adamw\n", a u64 header length, the JSON header, then f32s.
+            let start = if file == "optimizer.bin" {
+                let len = u64::from_le_bytes(x[12..20].try_into().unwrap()) as usize;
+                assert_eq!(x[..20 + len], y[..20 + len], "{track}: optimizer headers");
+                20 + len
+            } else {
+                0
+            };
+            let floats = |b: &[u8]| -> Vec<f32> {
+                b[start..]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            };
+            let worst = floats(&x)
+                .iter()
+                .zip(floats(&y))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 1e-6,
+                "{track} {file}: values differ by up to {worst}"
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = scratch();

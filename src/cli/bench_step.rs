@@ -1,14 +1,17 @@
 //! `odinw bench-step`: times the training graphs of a model on one device with synthetic inputs
 //! of the graphs' shapes (a few positive anchors, real token ids): one step-graph run (forward,
-//! GLIP's loss and the gradients, parameters and gradients crossing host memory as the trainer
-//! does today) and one host AdamW update. For `benchmarks/` and the GPU notes, not for training.
+//! GLIP's loss and the gradients) and one AdamW update, either with parameters, gradients and
+//! moments in host memory, or (`--io-binding on`, the default on a GPU) kept in the device's
+//! memory and updated by the optimizer graphs as `odinw finetune` does. For `benchmarks/` and
+//! the GPU notes, not for training.
 use crate::engine::runtime::{self, Device};
-use crate::engine::{Graph, SessionOptions, Tensor};
+use crate::engine::{Graph, Input, IoBinding, SessionOptions, Tensor};
 use crate::model::ModelDir;
 use crate::train::manifest::{TrainManifest, TrainTrack};
+use crate::train::on_device::OnDevice;
 use crate::train::optimizer::{AdamW, ParamGroup};
 use crate::train::params::Params;
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -28,6 +31,9 @@ pub struct Args {
     warmup: usize,
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Keep parameters, gradients and moments in the device's memory (auto: on for GPUs).
+    #[arg(long, value_enum, default_value = "auto")]
+    io_binding: IoBinding,
 }
 
 /// A deterministic pseudo-random value in [-0.5, 0.5) (no RNG state needed).
@@ -45,8 +51,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let opts = SessionOptions {
         device: args.device,
         threads: args.threads,
+        io_binding: args.io_binding,
         ..SessionOptions::default()
     };
+    let bound = args.io_binding.enabled(args.device);
     let loaded = runtime::ensure_loaded(args.device)?;
     let t_load = Instant::now();
     let mut step = Graph::open(&manifest.path_of(&manifest.step.file), &opts)?;
@@ -108,11 +116,52 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .collect();
     let o = &manifest.optimizer;
     let mut adamw = AdamW::new(groups, (o.betas[0], o.betas[1]), o.eps);
+    let mut on_device = if bound {
+        Some(OnDevice::upload(&opts, &params, &adamw)?)
+    } else {
+        None
+    };
     let mut values = params.values.clone();
     let mut step_ms = Vec::new();
     let mut adam_ms = Vec::new();
     let mut loss = f32::NAN;
     for i in 0..args.warmup + args.steps {
+        if let Some(state) = on_device.as_mut() {
+            let t0 = Instant::now();
+            let mut bound_inputs: Vec<(&str, Input)> = names
+                .iter()
+                .map(String::as_str)
+                .zip(state.params().iter().map(Input::Device))
+                .collect();
+            bound_inputs.extend(
+                inputs
+                    .iter()
+                    .filter(|(n, _)| !names.contains(n))
+                    .map(|(n, t)| (n.as_str(), Input::Host(t))),
+            );
+            let mut out = step.run_on_device(&bound_inputs)?;
+            let mut take = |key: &str| -> Result<_> {
+                let i = out
+                    .iter()
+                    .position(|(k, _)| k == key)
+                    .ok_or_else(|| anyhow!("no output {key}"))?;
+                Ok(out.swap_remove(i).1)
+            };
+            loss = take("loss")?.to_host()?.as_f32()?[0];
+            let grads = names
+                .iter()
+                .map(|n| take(&TrainManifest::grad_name(n)))
+                .collect::<Result<Vec<_>>>()?;
+            let dt = t0.elapsed().as_secs_f64() * 1e3;
+            let t1 = Instant::now();
+            state.step(&mut adamw, &grads, o.clip_grad_norm)?;
+            let da = t1.elapsed().as_secs_f64() * 1e3;
+            if i >= args.warmup {
+                step_ms.push(dt);
+                adam_ms.push(da);
+            }
+            continue;
+        }
         let t0 = Instant::now();
         let out = step.run(&refs)?;
         let dt = t0.elapsed().as_secs_f64() * 1e3;
@@ -145,6 +194,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "model": model.dir.display().to_string(),
         "track": args.track.name(),
         "device": format!("{:?}", args.device).to_lowercase(),
+        "io_binding": bound,
         "ort_version": loaded.version,
         "batch": manifest.batch,
         "image_size": manifest.image_size,

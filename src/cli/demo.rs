@@ -1,5 +1,6 @@
 //! `odinw demo`: the zero-shot track on the bundled demo suite (generated images, classes named
 //! by multi-word phrases or nonce words) with the embedded tiny model; offline, in seconds.
+use super::args::{RunArgs, TaskArgs};
 use super::eval;
 use crate::registry::Suite;
 use anyhow::Result;
@@ -19,19 +20,23 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     eval::run(eval::Args {
         track: eval::EvalTrack::Zeroshot,
-        model: "demo".into(),
-        suite: Suite::Demo,
-        tasks: Vec::new(),
-        split: "test".into(),
-        root: None,
-        device: crate::engine::Device::Cpu,
+        run: RunArgs {
+            model: "demo".into(),
+            select: TaskArgs {
+                suite: Suite::Demo,
+                tasks: Vec::new(),
+                root: None,
+            },
+            split: "test".into(),
+            device: crate::engine::Device::Cpu,
+            threads: 0,
+            io_binding: crate::engine::IoBinding::Auto,
+            no_prompt: false,
+            fix_id0: false,
+            out: Some(args.out),
+            json: args.json,
+        },
         fp16: false,
         batch: 1,
-        io_binding: crate::engine::IoBinding::Auto,
-        threads: 0,
-        no_prompt: false,
-        fix_id0: false,
-        out: Some(args.out),
-        json: args.json,
     })
 }

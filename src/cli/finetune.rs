@@ -2,13 +2,13 @@
 //! on k-shot splits × seeds, trained natively on ONNX Runtime from the model's training graphs,
 //! checkpoint selected on the few-shot val split, scored on test; writes a run store
 //! (`RUN/<task>/seed<S>/`) that `odinw report` and `odinw submit` read. Re-running resumes.
-use crate::engine::runtime::{self, Device};
-use crate::engine::SessionOptions;
-use crate::model::{embedded, ModelDir};
+use super::args::{ModelRecord, RunArgs};
+use crate::engine::runtime;
+use crate::model::ModelDir;
 use crate::pipeline::zeroshot;
 use crate::prompt::PromptTokenizer;
-use crate::registry::{self, Suite};
-use crate::run::{DatasetRecord, FileRecord, Manifest, RunStore, RuntimeRecord, Track};
+use crate::registry;
+use crate::run::{RunStore, Track};
 use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
@@ -27,9 +27,6 @@ pub enum Backend {
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
-    /// A model directory with training graphs (`train/`), or `demo` for the embedded tiny model.
-    #[arg(long, default_value = "demo")]
-    pub model: String,
     /// What to train: `prompt` (GLIP's language_prompt_v2), `linear` (linear_prob) or `full`.
     #[arg(long, value_enum, default_value = "prompt")]
     pub track: TrainTrack,
@@ -39,20 +36,8 @@ pub struct Args {
     /// Seeds of the k-shot subsets (the challenge's are 3, 30, 300).
     #[arg(long, value_delimiter = ',', default_value = "3,30,300")]
     pub seeds: Vec<u64>,
-    /// Which suite's tasks and prompts.
-    #[arg(long, value_enum, default_value = "odinw35")]
-    pub suite: Suite,
-    /// Only these tasks (comma-separated, case-insensitive).
-    #[arg(long, value_delimiter = ',')]
-    pub tasks: Vec<String>,
-    /// Dataset root (default: $ODINW_ROOT, else ./DATASET; the demo suite's bundled data).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
-    /// The split the selected checkpoint is scored on.
-    #[arg(long, default_value = "test")]
-    pub split: String,
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: Device,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// How gradients are computed.
     #[arg(long, value_enum, default_value = "step-graphs")]
     pub backend: Backend,
@@ -72,24 +57,9 @@ pub struct Args {
     /// Base learning rate (default: the track's recipe in the training graphs' manifest).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// ONNX Runtime threads per operator on CPU (0 = its default).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Plain class names, ignoring the tasks' CAPTION_PROMPTs.
-    #[arg(long)]
-    pub no_prompt: bool,
-    /// Score as if annotation ids started at 1 (see `odinw score --help`).
-    #[arg(long)]
-    pub fix_id0: bool,
-    /// The run folder (default: runs/finetune-<track>-<suite>-<shots>shot); re-running resumes.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     /// One line per epoch on stderr.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -99,33 +69,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.backend == Backend::OrtTraining {
         return ort_training(&args);
     }
-    let tasks = registry::select(args.suite, &args.tasks)?;
-    let root = match (&args.root, args.suite) {
-        (Some(r), _) => r.clone(),
-        (None, Suite::Demo) => embedded::demo_data_root()?,
-        (None, _) => registry::data_root(None),
-    };
+    let run = &args.run;
+    let tasks = run.select.select()?;
+    let root = run.select.data_root()?;
     for t in &tasks {
         zeroshot::split_files(t, &root, "train")?;
-        zeroshot::split_files(t, &root, &args.split)?;
+        zeroshot::split_files(t, &root, &run.split)?;
     }
-    let model = ModelDir::resolve(&args.model)?;
+    let model = ModelDir::resolve(&run.model)?;
     let manifest = TrainManifest::load(&model, args.track)?;
     let initial = Params::read(&manifest.path_of(&manifest.params_file), &manifest.params)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "runs/finetune-{}-{}-{}shot",
-            args.track.name(),
-            args.suite.name(),
-            args.shots
-        ))
-    });
-    let session = SessionOptions {
-        device: args.device,
-        threads: args.threads,
-        ..SessionOptions::default()
-    };
-    let loaded = runtime::ensure_loaded(args.device)?;
+    let out = run.out_dir(format!(
+        "runs/finetune-{}-{}-{}shot",
+        args.track.name(),
+        run.select.suite.name(),
+        args.shots
+    ));
+    let session = run.session();
+    let loaded = runtime::ensure_loaded(run.device)?;
     let mut graphs = TrackGraphs::open(&model, manifest, &session)?;
     let store = open_store(&args, &out, &tasks, &root, &model, &graphs.manifest, loaded)?;
     let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
@@ -133,6 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let post = spec.postprocess.config();
     let ctx = RunContext {
         spec,
+        session: &session,
         tokenizer: &tokenizer,
         post: &post,
         initial: &initial,
@@ -144,9 +106,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         step_patience: args.step_patience.unwrap_or(if full_data { 2 } else { 3 }),
         stop_patience: args.stop_patience.unwrap_or(if full_data { 4 } else { 8 }),
         base_lr: args.lr,
-        use_prompt: !args.no_prompt,
-        fix_id0: args.fix_id0,
-        test_split: args.split.clone(),
+        use_prompt: !run.no_prompt,
+        fix_id0: run.fix_id0,
+        test_split: run.split.clone(),
         verbose: args.verbose,
     };
     let mut failed = Vec::new();
@@ -177,7 +139,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    super::eval::finish_run(&store, args.json)?;
+    super::eval::finish_run(&store, run.json)?;
     if !failed.is_empty() {
         bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));
     }
@@ -198,19 +160,6 @@ fn open_store(
     } else {
         Track::FewShot
     };
-    let mut m = Manifest::new(
-        track,
-        args.suite.name(),
-        &args.split,
-        tasks.iter().map(|t| t.name.clone()).collect(),
-    );
-    m.shots = (args.shots > 0).then_some(args.shots);
-    m.seeds = args.seeds.clone();
-    m.prompts = if args.no_prompt {
-        "class-names".into()
-    } else {
-        args.suite.name().into()
-    };
     let mut files = model.files();
     files.push(train.dir.join(format!("{}.json", args.track.name())));
     for file in [&train.params_file, &train.step.file, &train.predict.file] {
@@ -219,26 +168,14 @@ fn open_store(
     if let Some(f) = &train.features {
         files.push(train.path_of(&f.file));
     }
-    m.models = files
-        .iter()
-        .filter(|f| f.is_file())
-        .map(|f| FileRecord::of(f))
-        .collect::<Result<_>>()?;
-    m.runtime = Some(RuntimeRecord {
-        ort_version: loaded.version.clone(),
-        execution_provider: format!("{:?}", args.device).to_lowercase(),
+    let record = ModelRecord {
+        files,
         precision: model.spec.precision.clone(),
-    });
-    m.datasets = tasks
-        .iter()
-        .map(|t| {
-            let ann = t.ann_file(root, &args.split).unwrap();
-            Ok(DatasetRecord {
-                task: t.name.clone(),
-                files: vec![FileRecord::of(&ann)?],
-            })
-        })
-        .collect::<Result<_>>()?;
+        loaded,
+    };
+    let mut m = args.run.manifest(track, tasks, root, &record)?;
+    m.shots = (args.shots > 0).then_some(args.shots);
+    m.seeds = args.seeds.clone();
     m.extra.insert(
         "finetune".into(),
         serde_json::json!({
@@ -248,11 +185,7 @@ fn open_store(
             "lr": args.lr,
         }),
     );
-    if out.join("manifest.json").exists() {
-        RunStore::resume(out, &m)
-    } else {
-        RunStore::create(out, &m)
-    }
+    super::args::open_store(out, &m)
 }
 
 /// Backend 2: opens the onnxruntime-training artifacts through ONNX Runtime's training API.
@@ -260,7 +193,7 @@ fn open_store(
 /// No training-enabled library could be obtained where odinw is developed, so the epoch loop
 /// runs on the step-graph backend only; with such a library this reports what it loaded.
 fn ort_training(args: &Args) -> Result<ExitCode> {
-    let model = ModelDir::resolve(&args.model)?;
+    let model = ModelDir::resolve(&args.run.model)?;
     let dir = args.artifacts.clone().unwrap_or_else(|| {
         model
             .dir
@@ -268,8 +201,8 @@ fn ort_training(args: &Args) -> Result<ExitCode> {
             .join("ort_training")
             .join(args.track.name())
     });
-    runtime::ensure_loaded(args.device)?;
-    let backend = crate::train::ort_training::OrtTrainingBackend::open(&dir, args.device)?;
+    runtime::ensure_loaded(args.run.device)?;
+    let backend = crate::train::ort_training::OrtTrainingBackend::open(&dir, args.run.device)?;
     bail!(
         "{} opened with ONNX Runtime's training API ({} trainable tensors), but odinw's epoch \
          loop is only connected to the default backend (--backend step-graphs); the training-API \

@@ -11,7 +11,7 @@ pub struct Args {
     /// Which suite's record (ODinW-13 has its own names and prompts for 6 tasks).
     #[arg(long, value_enum, default_value = "odinw35")]
     suite: Suite,
-    /// Dataset root (default: $ODINW_ROOT, else ./DATASET).
+    /// Dataset root (default: $ODINW_ROOT, else ./DATASET; the demo suite's bundled data).
     #[arg(long)]
     root: Option<PathBuf>,
     /// Print the record as JSON.
@@ -27,7 +27,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(task)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let root = registry::data_root(args.root.as_deref());
+    let root = super::args::data_root(args.suite, args.root.as_deref())?;
     println!(
         "{} ({}, from GLIP's {})",
         task.name,

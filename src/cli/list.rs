@@ -14,7 +14,7 @@ pub struct Args {
     /// Which suite to list.
     #[arg(long, value_enum, default_value = "odinw35")]
     suite: Suite,
-    /// Dataset root (default: $ODINW_ROOT, else ./DATASET).
+    /// Dataset root (default: $ODINW_ROOT, else ./DATASET; the demo suite's bundled data).
     #[arg(long)]
     root: Option<PathBuf>,
     /// Print JSON instead of a table.
@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root = registry::data_root(args.root.as_deref());
+    let root = super::args::data_root(args.suite, args.root.as_deref())?;
     let state = StateDir::new(&root);
     let mut verified_archives: BTreeMap<&str, bool> = BTreeMap::new();
     let rows: Vec<_> = registry::tasks(args.suite)

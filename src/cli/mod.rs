@@ -1,4 +1,6 @@
-//! Command-line interface: one file per subcommand, each a thin layer over the library.
+//! Command-line interface: one file per subcommand, each a thin layer over the library
+//! (`args` holds the arguments several share).
+mod args;
 mod bench_step;
 mod demo;
 mod doctor;

@@ -1,30 +1,22 @@
 //! `odinw verify`: re-checks installed archives offline against their manifests (every file's
 //! size and sha256), without the network.
+use super::args::TaskArgs;
 use crate::download::manifest::Manifest;
 use crate::download::progress::human_bytes;
 use crate::download::state::StateDir;
-use crate::registry::{self, Suite};
 use anyhow::Result;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which suite's tasks to check.
-    #[arg(long, value_enum, default_value = "odinw35")]
-    suite: Suite,
-    /// Only these tasks (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    tasks: Vec<String>,
-    /// Dataset root (default: $ODINW_ROOT, else ./DATASET).
-    #[arg(long)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    select: TaskArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root = registry::data_root(args.root.as_deref());
+    let root = args.select.data_root()?;
     let state = StateDir::new(&root);
-    let tasks = registry::select(args.suite, &args.tasks)?;
+    let tasks = args.select.select()?;
     let mut archives: Vec<(String, Vec<String>)> = Vec::new();
     for t in tasks {
         match archives.iter_mut().find(|(a, _)| *a == t.archive) {

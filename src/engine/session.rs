@@ -198,10 +198,32 @@ pub struct Graph {
 impl Graph {
     /// Loads `path` for `opts.device`, loading ONNX Runtime first if needed.
     pub fn open(path: &Path, opts: &SessionOptions) -> Result<Self> {
-        runtime::ensure_loaded(opts.device)?;
         if !path.is_file() {
+            runtime::ensure_loaded(opts.device)?;
             bail!("model graph {} does not exist", path.display());
         }
+        let mut builder = Self::builder(path, opts)?;
+        let session = builder
+            .commit_from_file(path)
+            .with_context(|| format!("loading {}", path.display()))?;
+        Ok(Self::new(session, path, opts))
+    }
+
+    /// Loads a graph held in memory (`name` stands for its path in messages).
+    pub fn from_bytes(name: &str, bytes: &[u8], opts: &SessionOptions) -> Result<Self> {
+        let path = Path::new(name);
+        let mut builder = Self::builder(path, opts)?;
+        let session = builder
+            .commit_from_memory(bytes)
+            .with_context(|| format!("loading {name}"))?;
+        Ok(Self::new(session, path, opts))
+    }
+
+    fn builder(
+        path: &Path,
+        opts: &SessionOptions,
+    ) -> Result<ort::session::builder::SessionBuilder> {
+        runtime::ensure_loaded(opts.device)?;
         let env = runtime::environment()?;
         let mut builder = Session::builder(env)?;
         if opts.threads > 0 {
@@ -216,15 +238,16 @@ impl Graph {
                 .map_err(|e| anyhow!("{e}"))
                 .with_context(|| format!("enabling {:?} for {}", opts.device, path.display()))?;
         }
-        let session = builder
-            .commit_from_file(path)
-            .with_context(|| format!("loading {}", path.display()))?;
-        Ok(Graph {
+        Ok(builder)
+    }
+
+    fn new(session: Session, path: &Path, opts: &SessionOptions) -> Self {
+        Graph {
             session,
             path: path.to_path_buf(),
             device: opts.device,
             device_id: opts.device_id,
-        })
+        }
     }
 
     pub fn input_names(&self) -> Vec<String> {

@@ -142,14 +142,7 @@ pub fn run_task(
             let dets = det.detect(&refs, &mut text)?;
             for ((id, p), d) in prepared.iter().zip(dets) {
                 let size = (p.image.width, p.image.height);
-                for c in to_coco(&d, size, p.original, *id, &category_ids)? {
-                    results.push(RunDetection {
-                        image_id: c.image_id,
-                        category_id: c.category_id,
-                        bbox: c.bbox,
-                        score: c.score,
-                    });
-                }
+                results.extend(to_coco(&d, size, p.original, *id, &category_ids)?);
             }
             match first_batch_done {
                 None => first_batch_done = Some(Instant::now()),
@@ -173,15 +166,7 @@ pub fn run_task(
     }
 
     store.write_predictions(&task.name, None, &results)?;
-    let records: Vec<eval::Detection> = results
-        .iter()
-        .map(|r| eval::Detection {
-            image_id: r.image_id.into(),
-            category_id: r.category_id.into(),
-            bbox: r.bbox,
-            score: r.score,
-        })
-        .collect();
+    let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
     let dt = Detections::from_records(&gt, &records)
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("scoring task {}", task.name))?;

@@ -3,15 +3,32 @@
 //! else per axis), then `[x, y, w, h]` with "+1" widths; labels become json category ids.
 use super::Detection;
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// One COCO detection result.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One COCO detection result (an entry of a results file such as `predictions.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CocoDetection {
     pub image_id: u64,
     pub category_id: u64,
+    /// `[x, y, w, h]` in pixels.
     pub bbox: [f64; 4],
     pub score: f64,
+}
+
+impl CocoDetection {
+    /// Finite score and box, non-negative width and height.
+    pub fn validate(&self) -> Result<()> {
+        if !self.score.is_finite() {
+            bail!("score is {}", self.score);
+        }
+        if self.bbox.iter().any(|v| !v.is_finite()) {
+            bail!("bbox {:?} has a non-finite number", self.bbox);
+        }
+        if self.bbox[2] < 0.0 || self.bbox[3] < 0.0 {
+            bail!("bbox {:?} has a negative width or height", self.bbox);
+        }
+        Ok(())
+    }
 }
 
 /// `dets` of an image resized to `resized` `(w, h)` whose json size is `original` `(w, h)`.

@@ -1,35 +1,23 @@
 //! `predictions.json`: a COCO results list, written one detection per line as it is produced
 //! and read back one detection at a time, so neither side holds the whole list in memory.
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Deserializer;
 use std::fmt;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
-/// One COCO detection result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Detection {
-    pub image_id: u64,
-    pub category_id: u64,
-    /// `[x, y, w, h]` in pixels.
-    pub bbox: [f64; 4],
-    pub score: f64,
-}
+pub use crate::postprocess::CocoDetection as Detection;
 
-impl Detection {
-    /// Finite score and box, non-negative width and height.
-    pub fn validate(&self) -> Result<()> {
-        if !self.score.is_finite() {
-            bail!("score is {}", self.score);
+/// The evaluator's in-memory form of a result.
+impl From<&Detection> for crate::eval::Detection {
+    fn from(d: &Detection) -> Self {
+        crate::eval::Detection {
+            image_id: d.image_id.into(),
+            category_id: d.category_id.into(),
+            bbox: d.bbox,
+            score: d.score,
         }
-        if self.bbox.iter().any(|v| !v.is_finite()) {
-            bail!("bbox {:?} has a non-finite number", self.bbox);
-        }
-        if self.bbox[2] < 0.0 || self.bbox[3] < 0.0 {
-            bail!("bbox {:?} has a negative width or height", self.bbox);
-        }
-        Ok(())
     }
 }
 

@@ -8,22 +8,28 @@ use super::params::Params;
 use super::targets::ImageTargets;
 use super::text::TaskText;
 use crate::engine::batch_axis::{repeat, split_batch, stack};
-use crate::engine::{Device, Graph, SessionOptions, Tensor};
+use crate::engine::{DeviceTensor, Graph, Input, SessionOptions, Tensor};
 use crate::model::ModelDir;
 use anyhow::{anyhow, bail, Context, Result};
 
 /// One sample's cached inputs (batch axis of one), by graph input name.
 pub type SampleInputs = Vec<(String, Tensor)>;
 
-/// What one training step gave.
-#[derive(Clone, Debug)]
-pub struct StepOutput {
+/// The losses of one training step.
+#[derive(Clone, Copy, Debug)]
+pub struct Losses {
     pub loss: f32,
     pub loss_token: f32,
     pub loss_reg: f32,
     pub loss_centerness: f32,
-    /// One gradient per parameter, in the manifest's order.
-    pub grads: Vec<Vec<f32>>,
+}
+
+/// What one training step gave: the losses and one gradient per parameter, in the manifest's
+/// order (host vectors, or [`DeviceTensor`]s left in the device's memory).
+#[derive(Debug)]
+pub struct StepOutput<G> {
+    pub losses: Losses,
+    pub grads: Vec<G>,
 }
 
 pub struct TrackGraphs {
@@ -43,13 +49,6 @@ impl TrackGraphs {
             let path = manifest.path_of(file);
             Graph::open(&path, opts).with_context(|| format!("loading {}", path.display()))
         };
-        // The full track's gradients go through ScatterND(reduction=add), which ONNX Runtime's
-        // CPU kernel parallelises without synchronisation (microsoft/onnxruntime#18048): wrong,
-        // run-to-run different sums with several threads. One thread keeps them exact.
-        let mut step_opts = opts.clone();
-        if manifest.track == TrainTrack::Full && step_opts.device == Device::Cpu {
-            step_opts.threads = 1;
-        }
         Ok(TrackGraphs {
             backbone: if cached {
                 Some(Graph::open(&model.graph("image_backbone")?, opts)?)
@@ -65,7 +64,7 @@ impl TrackGraphs {
                 Some(g) => Some(open(&g.file, opts)?),
                 None => None,
             },
-            step: open(&manifest.step.file, &step_opts)?,
+            step: open(&manifest.step.file, opts)?,
             predict: open(&manifest.predict.file, opts)?,
             text_hidden: None,
             manifest,
@@ -181,14 +180,13 @@ impl TrackGraphs {
         Ok(out)
     }
 
-    /// One forward/backward pass: the loss and the gradient of every parameter.
-    pub fn step(
-        &mut self,
-        params: &Params,
+    /// The step graph's inputs other than the parameters: the batch's data and its targets.
+    fn step_feed(
+        &self,
         samples: &[&SampleInputs],
         text: &TaskText,
         targets: &[&ImageTargets],
-    ) -> Result<StepOutput> {
+    ) -> Result<Vec<(String, Tensor)>> {
         let b = self.batch();
         if samples.len() != b || targets.len() != b {
             bail!(
@@ -215,68 +213,67 @@ impl TrackGraphs {
             ctr.extend_from_slice(&tg.centerness);
             tokens.extend_from_slice(&tg.tokens);
         }
+        let mut named = self.data_inputs(samples, text)?;
+        let f32s = |shape: Vec<usize>, data| Tensor::F32 { shape, data };
+        named.push(("positive".into(), f32s(vec![b, q], positive)));
+        named.push(("reg_targets".into(), f32s(vec![b, q, 4], reg)));
+        named.push(("centerness_targets".into(), f32s(vec![b, q], ctr)));
+        named.push(("token_targets".into(), f32s(vec![b, q, t], tokens)));
+        Ok(named)
+    }
+
+    /// One forward/backward pass: the loss and the gradient of every parameter.
+    pub fn step(
+        &mut self,
+        params: &Params,
+        samples: &[&SampleInputs],
+        text: &TaskText,
+        targets: &[&ImageTargets],
+    ) -> Result<StepOutput<Vec<f32>>> {
         let mut named = params.tensors();
-        named.extend(self.data_inputs(samples, text)?);
-        named.push((
-            "positive".into(),
-            Tensor::F32 {
-                shape: vec![b, q],
-                data: positive,
-            },
-        ));
-        named.push((
-            "reg_targets".into(),
-            Tensor::F32 {
-                shape: vec![b, q, 4],
-                data: reg,
-            },
-        ));
-        named.push((
-            "centerness_targets".into(),
-            Tensor::F32 {
-                shape: vec![b, q],
-                data: ctr,
-            },
-        ));
-        named.push((
-            "token_targets".into(),
-            Tensor::F32 {
-                shape: vec![b, q, t],
-                data: tokens,
-            },
-        ));
+        named.extend(self.step_feed(samples, text, targets)?);
         let inputs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let outputs = self.step.run(&inputs)?;
-        let scalar = |name: &str| -> Result<f32> {
-            let t = find(&outputs, name)?;
-            t.as_f32()?
-                .first()
-                .copied()
-                .ok_or_else(|| anyhow!("step output {name} is empty"))
-        };
+        let mut outputs = self.step.run(&inputs)?;
+        let losses = losses(|name| take(&mut outputs, name))?;
         let grads = params
             .specs
             .iter()
             .map(|s| {
-                let g = find(&outputs, &TrainManifest::grad_name(&s.name))?.as_f32()?;
-                if g.len() != s.numel() {
-                    bail!(
-                        "gradient of {} has {} values, expected {}",
-                        s.name,
-                        g.len(),
-                        s.numel()
-                    );
+                let g = take(&mut outputs, &TrainManifest::grad_name(&s.name))?;
+                check_grad(&s.name, g.shape(), s.numel())?;
+                match g {
+                    Tensor::F32 { data, .. } => Ok(data),
+                    _ => bail!("the gradient of {} is not f32", s.name),
                 }
-                Ok(g.to_vec())
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(StepOutput {
-            loss: scalar("loss")?,
-            loss_token: scalar("loss_token")?,
-            loss_reg: scalar("loss_reg")?,
-            loss_centerness: scalar("loss_centerness")?,
-            grads,
-        })
+        Ok(StepOutput { losses, grads })
+    }
+
+    /// [`TrackGraphs::step`] with the parameters already in the device's memory; the gradients
+    /// stay there.
+    pub fn step_on_device(
+        &mut self,
+        params: &[DeviceTensor],
+        samples: &[&SampleInputs],
+        text: &TaskText,
+        targets: &[&ImageTargets],
+    ) -> Result<StepOutput<DeviceTensor>> {
+        let feed = self.step_feed(samples, text, targets)?;
+        let inputs = bound_inputs(&self.manifest, params, &feed)?;
+        let mut outputs = self.step.run_on_device(&inputs)?;
+        let losses = losses(|name| take(&mut outputs, name)?.to_host())?;
+        let grads = self
+            .manifest
+            .params
+            .iter()
+            .map(|s| {
+                let g = take(&mut outputs, &TrainManifest::grad_name(&s.name))?;
+                check_grad(&s.name, g.shape(), s.numel())?;
+                Ok(g)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StepOutput { losses, grads })
     }
 
     /// The head's outputs for up to `batch` samples with `params` (rows past the samples are
@@ -292,14 +289,77 @@ impl TrackGraphs {
         let inputs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
         self.predict.run(&inputs)
     }
+
+    /// [`TrackGraphs::predict`] with the parameters in the device's memory.
+    pub fn predict_on_device(
+        &mut self,
+        params: &[DeviceTensor],
+        samples: &[&SampleInputs],
+        text: &TaskText,
+    ) -> Result<Vec<(String, Tensor)>> {
+        let feed = self.data_inputs(samples, text)?;
+        let inputs = bound_inputs(&self.manifest, params, &feed)?;
+        let names = self.predict.output_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.predict.run_to_host(&inputs, &names)
+    }
 }
 
-fn find<'a>(outputs: &'a [(String, Tensor)], name: &str) -> Result<&'a Tensor> {
-    outputs
+/// Device parameters by the manifest's names, then host inputs.
+fn bound_inputs<'a>(
+    manifest: &'a TrainManifest,
+    params: &'a [DeviceTensor],
+    feed: &'a [(String, Tensor)],
+) -> Result<Vec<(&'a str, Input<'a>)>> {
+    if params.len() != manifest.params.len() {
+        bail!(
+            "{} parameter tensors for the {} of the manifest",
+            params.len(),
+            manifest.params.len()
+        );
+    }
+    let mut inputs: Vec<(&str, Input)> = manifest
+        .params
         .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, t)| t)
-        .ok_or_else(|| anyhow!("the graph has no output {name}"))
+        .zip(params)
+        .map(|(s, p)| (s.name.as_str(), Input::Device(p)))
+        .collect();
+    inputs.extend(feed.iter().map(|(n, t)| (n.as_str(), Input::Host(t))));
+    Ok(inputs)
+}
+
+/// The step graph's four loss scalars, fetched by name.
+fn losses(mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Losses> {
+    let mut scalar = |name: &str| -> Result<f32> {
+        get(name)?
+            .as_f32()?
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("step output {name} is empty"))
+    };
+    Ok(Losses {
+        loss: scalar("loss")?,
+        loss_token: scalar("loss_token")?,
+        loss_reg: scalar("loss_reg")?,
+        loss_centerness: scalar("loss_centerness")?,
+    })
+}
+
+fn check_grad(name: &str, shape: &[usize], numel: usize) -> Result<()> {
+    let n: usize = shape.iter().product();
+    if n != numel {
+        bail!("gradient of {name} has {n} values, expected {numel}");
+    }
+    Ok(())
+}
+
+/// Removes the output called `name`.
+fn take<T>(outputs: &mut Vec<(String, T)>, name: &str) -> Result<T> {
+    let i = outputs
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| anyhow!("the graph has no output {name}"))?;
+    Ok(outputs.swap_remove(i).1)
 }
 
 /// Per-sample slices of every output, for the first `n` items.

@@ -2,7 +2,8 @@
 //! [`fewshot`] (which k-shot train/val files) → [`dataset`] (decoded images and boxes) →
 //! [`augment`] (seeded multi-scale resize and flips) → [`targets`] (ATSS assignment, token
 //! targets) → [`graphs`] (frozen features, cached; the step graph's loss and gradients; the
-//! predict graph) → [`optimizer`] (AdamW, GLIP's parameter groups, gradient clipping) →
+//! predict graph) → [`optimizer`] (AdamW, GLIP's parameter groups, gradient clipping; with
+//! I/O binding, [`on_device`] keeps parameters and moments in GPU memory) →
 //! [`schedule`] (ReduceLROnPlateau, early stopping) → [`trainer`] (epochs, validation,
 //! checkpoints, test scoring). [`manifest`] and [`params`] read the model's training graphs
 //! (`<model>/train/`, made by `scripts/export_train_step.py`). [`ort_training`] is the second
@@ -12,6 +13,7 @@ pub mod dataset;
 pub mod fewshot;
 pub mod graphs;
 pub mod manifest;
+pub mod on_device;
 pub mod optimizer;
 pub mod ort_training;
 pub mod params;

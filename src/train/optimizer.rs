@@ -140,32 +140,20 @@ impl AdamW {
         if !norm.is_finite() {
             return Ok(norm);
         }
-        if let Some(max_norm) = clip {
-            let coef = (max_norm / (norm + 1e-6)).min(1.0);
+        if clip.is_some() {
+            let coef = clip_coefficient(norm, clip);
             for g in grads.iter_mut() {
                 g.par_iter_mut()
                     .with_min_len(CHUNK)
                     .for_each(|x| *x *= coef);
             }
         }
-        self.step += 1;
-        let t = self.step as f64;
-        let (b1, b2) = (decimal_f64(self.betas.0), decimal_f64(self.betas.1));
-        for i in 0..params.len() {
+        let scalars = self.next_step();
+        for (i, s) in scalars.iter().enumerate() {
             if self.m[i].is_empty() && !params[i].is_empty() {
                 self.m[i] = vec![0.0; params[i].len()];
                 self.v[i] = vec![0.0; params[i].len()];
             }
-            let lr = self.lrs[i];
-            let s = Scalars {
-                decay: (1.0 - lr * decimal_f64(self.groups[i].weight_decay)) as f32,
-                one_minus_b1: (1.0 - b1) as f32,
-                b2: self.betas.1,
-                one_minus_b2: (1.0 - b2) as f32,
-                bc2_sqrt: (1.0 - b2.powf(t)).sqrt() as f32,
-                neg_step_size: (-(lr / (1.0 - b1.powf(t)))) as f32,
-                eps: self.eps,
-            };
             let (p, g) = (&mut params[i], &grads[i]);
             let (m, v) = (&mut self.m[i], &mut self.v[i]);
             p.par_chunks_mut(CHUNK)
@@ -175,6 +163,47 @@ impl AdamW {
                 .for_each(|(((p, g), m), v)| s.update(p, g, m, v));
         }
         Ok(norm)
+    }
+
+    /// Counts a step and returns each group's scalars for it (for updates done elsewhere, such
+    /// as the optimizer graphs of [`super::on_device`]).
+    pub(crate) fn next_step(&mut self) -> Vec<Scalars> {
+        self.step += 1;
+        let t = self.step as f64;
+        let (b1, b2) = (decimal_f64(self.betas.0), decimal_f64(self.betas.1));
+        self.lrs
+            .iter()
+            .zip(&self.groups)
+            .map(|(&lr, g)| Scalars {
+                decay: (1.0 - lr * decimal_f64(g.weight_decay)) as f32,
+                one_minus_b1: (1.0 - b1) as f32,
+                b2: self.betas.1,
+                one_minus_b2: (1.0 - b2) as f32,
+                bc2_sqrt: (1.0 - b2.powf(t)).sqrt() as f32,
+                neg_step_size: (-(lr / (1.0 - b1.powf(t)))) as f32,
+                eps: self.eps,
+            })
+            .collect()
+    }
+
+    /// The first and second moments per tensor (empty before the first step).
+    pub(crate) fn moments(&self) -> (&[Vec<f32>], &[Vec<f32>]) {
+        (&self.m, &self.v)
+    }
+
+    /// Replaces the moments (each empty, or as long as its tensor).
+    pub(crate) fn set_moments(&mut self, m: Vec<Vec<f32>>, v: Vec<Vec<f32>>) -> Result<()> {
+        if m.len() != self.groups.len() || v.len() != self.groups.len() {
+            bail!(
+                "moments for {} and {} tensors, but {} parameter groups",
+                m.len(),
+                v.len(),
+                self.groups.len()
+            );
+        }
+        self.m = m;
+        self.v = v;
+        Ok(())
     }
 
     fn check(&self, params: &[Vec<f32>], grads: &[Vec<f32>]) -> Result<()> {
@@ -302,8 +331,8 @@ impl AdamW {
 }
 
 /// The per-step scalars of one group, rounded to f32 as torch passes them to its kernels.
-#[derive(Clone, Copy)]
-struct Scalars {
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scalars {
     decay: f32,
     one_minus_b1: f32,
     b2: f32,
@@ -314,6 +343,20 @@ struct Scalars {
 }
 
 impl Scalars {
+    /// The `scalars` input of `models/optim/adamw_update.onnx`, with the clipping coefficient.
+    pub(crate) fn graph_input(&self, clip_coef: f32) -> [f32; 8] {
+        [
+            clip_coef,
+            self.decay,
+            self.one_minus_b1,
+            self.b2,
+            self.one_minus_b2,
+            self.bc2_sqrt,
+            self.neg_step_size,
+            self.eps,
+        ]
+    }
+
     fn update(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             *p *= self.decay;
@@ -335,18 +378,24 @@ fn decimal_f64(x: f32) -> f64 {
 /// `clip_grad_norm_`'s total norm: the L2 norm of the per-tensor L2 norms (f64 sums, f32
 /// result).
 pub fn global_norm(grads: &[Vec<f32>]) -> f32 {
-    let sq: f64 = grads
-        .iter()
-        .map(|g| {
-            let s: f64 = g
-                .par_chunks(CHUNK)
-                .map(|c| c.iter().map(|&x| x as f64 * x as f64).sum::<f64>())
-                .sum();
-            let n = s.sqrt() as f32;
-            n as f64 * n as f64
-        })
-        .sum();
+    combine_norms(grads.iter().map(|g| {
+        let s: f64 = g
+            .par_chunks(CHUNK)
+            .map(|c| c.iter().map(|&x| x as f64 * x as f64).sum::<f64>())
+            .sum();
+        s.sqrt() as f32
+    }))
+}
+
+/// The global norm from each tensor's L2 norm (f32, as torch computes them).
+pub(crate) fn combine_norms(norms: impl Iterator<Item = f32>) -> f32 {
+    let sq: f64 = norms.map(|n| n as f64 * n as f64).sum();
     sq.sqrt() as f32
+}
+
+/// `clip_grad_norm_`'s factor for gradients of global norm `norm` (1 without clipping).
+pub(crate) fn clip_coefficient(norm: f32, clip: Option<f32>) -> f32 {
+    clip.map_or(1.0, |max_norm| (max_norm / (norm + 1e-6)).min(1.0))
 }
 
 fn write_f32s(w: &mut impl Write, v: &[f32]) -> Result<()> {

@@ -11,12 +11,13 @@ use super::dataset::{self, Sample};
 use super::fewshot::{self, RunSplits};
 use super::graphs::{SampleInputs, TrackGraphs};
 use super::manifest::TrainTrack;
+use super::on_device::OnDevice;
 use super::optimizer::{AdamW, ParamGroup};
 use super::params::Params;
 use super::schedule::{EarlyStop, GlipSchedule, PlateauConfig, WarmupReduceLROnPlateau};
 use super::targets::{self, ImageTargets};
 use super::text::TaskText;
-use crate::engine::Tensor;
+use crate::engine::{SessionOptions, Tensor};
 use crate::eval::{self, Detections, GroundTruth};
 use crate::model::ModelSpec;
 use crate::pipeline::detector::postprocess_outputs;
@@ -92,6 +93,9 @@ pub struct Outcome {
 /// The model-level things every run of a track shares.
 pub struct RunContext<'a> {
     pub spec: &'a ModelSpec,
+    /// The execution provider; with I/O binding on, parameters and optimizer state stay in its
+    /// memory during training ([`OnDevice`]).
+    pub session: &'a SessionOptions,
     pub tokenizer: &'a PromptTokenizer,
     pub post: &'a PostprocessConfig,
     pub initial: &'a Params,
@@ -163,7 +167,7 @@ pub fn run_task(
         let params = ctx.initial.clone();
         let adamw = run.new_optimizer();
         let vi = run.base_inputs(&val)?;
-        let initial_val_ap = run.score(&params, &val, &vi, &val_gt)?;
+        let initial_val_ap = run.score(Weights::Host(&params), &val, &vi, &val_gt)?;
         val_inputs = Some(vi);
         let mut plateau = PlateauConfig::glip(opts.shots == 0);
         plateau.patience = opts.step_patience as u32;
@@ -187,11 +191,38 @@ pub fn run_task(
     };
 
     let copies = fewshot::general_copy(opts.shots);
+    let mut on_device = if ctx.session.io_binding.enabled(ctx.session.device)
+        && state.epochs_done < opts.max_epochs
+        && !state.stopped_early
+    {
+        Some(OnDevice::upload(ctx.session, &params, &adamw)?)
+    } else {
+        None
+    };
     while state.epochs_done < opts.max_epochs && !state.stopped_early {
         let epoch = state.epochs_done + 1;
         let t0 = Instant::now();
-        let mut rec = run.train_epoch(&mut params, &mut adamw, &train, copies, seed, epoch)?;
-        let ap = run.score(&params, &val, &val_inputs, &val_gt)?;
+        let mut rec = match on_device.as_mut() {
+            Some(d) => {
+                run.train_epoch(Stepper::Device(d), &mut adamw, &train, copies, seed, epoch)?
+            }
+            None => run.train_epoch(
+                Stepper::Host(&mut params),
+                &mut adamw,
+                &train,
+                copies,
+                seed,
+                epoch,
+            )?,
+        };
+        if let Some(d) = &on_device {
+            d.download(&mut params, &mut adamw)?;
+        }
+        let weights = match &on_device {
+            Some(d) => Weights::Device(d),
+            None => Weights::Host(&params),
+        };
+        let ap = run.score(weights, &val, &val_inputs, &val_gt)?;
         rec.val_ap = ap;
         rec.seconds = t0.elapsed().as_secs_f64();
         let (outcome, _reduced) = state.schedule.after_eval(ap);
@@ -236,13 +267,12 @@ pub fn run_task(
     // Test.
     let test_gt = GroundTruth::read(&splits.test.ann).map_err(|e| anyhow!("{e}"))?;
     let test = dataset::load(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
-    let results = run.predict_all(&best, &test, None)?;
+    drop(on_device);
+    let results = run.predict_all(Weights::Host(&best), &test, None)?;
     store.write_predictions(&task.name, Some(seed), &results)?;
-    let scored = score(&test_gt, &results, opts.fix_id0, &task.name)?;
-    let mut doc = scored.metrics_json(
-        &test_gt,
-        &Detections::from_records(&test_gt, &records(&results)).map_err(|e| anyhow!("{e}"))?,
-    );
+    let test_dt = detections(&test_gt, &results, &task.name)?;
+    let scored = eval::report::score(&test_gt, &test_dt, opts.fix_id0);
+    let mut doc = scored.metrics_json(&test_gt, &test_dt);
     doc.insert("caption".into(), text.caption.clone().into());
     doc.insert(
         "ann_file".into(),
@@ -317,28 +347,11 @@ fn header_log(
     )
 }
 
-fn records(results: &[RunDetection]) -> Vec<eval::Detection> {
-    results
-        .iter()
-        .map(|r| eval::Detection {
-            image_id: r.image_id.into(),
-            category_id: r.category_id.into(),
-            bbox: r.bbox,
-            score: r.score,
-        })
-        .collect()
-}
-
-fn score(
-    gt: &GroundTruth,
-    results: &[RunDetection],
-    fix_id0: bool,
-    task: &str,
-) -> Result<eval::report::Scored> {
-    let dt = Detections::from_records(gt, &records(results))
+fn detections(gt: &GroundTruth, results: &[RunDetection], task: &str) -> Result<Detections> {
+    let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
+    Detections::from_records(gt, &records)
         .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("scoring task {task}"))?;
-    Ok(eval::report::score(gt, &dt, fix_id0))
+        .with_context(|| format!("scoring task {task}"))
 }
 
 /// The per-run machinery: graphs, prompt, anchors, caches.
@@ -434,7 +447,7 @@ impl<'a, 'g> Run<'a, 'g> {
     /// Detections of `samples` (COCO results in original pixels) with `params`.
     fn predict_all(
         &mut self,
-        params: &Params,
+        params: Weights,
         samples: &[Sample],
         inputs: Option<&[SampleInputs]>,
     ) -> Result<Vec<RunDetection>> {
@@ -462,7 +475,10 @@ impl<'a, 'g> Run<'a, 'g> {
                     owned.iter().collect()
                 }
             };
-            let outputs = self.graphs.predict(params, &ins, self.text)?;
+            let outputs = match params {
+                Weights::Host(p) => self.graphs.predict(p, &ins, self.text)?,
+                Weights::Device(d) => self.graphs.predict_on_device(d.params(), &ins, self.text)?,
+            };
             let dets = postprocess_outputs(
                 self.ctx.spec,
                 self.ctx.post,
@@ -472,14 +488,7 @@ impl<'a, 'g> Run<'a, 'g> {
             )?;
             for ((s, size), d) in chunk.iter().zip(&sizes).zip(dets) {
                 let original = (s.image.width, s.image.height);
-                for c in to_coco(&d, *size, original, s.id, self.category_ids)? {
-                    results.push(RunDetection {
-                        image_id: c.image_id,
-                        category_id: c.category_id,
-                        bbox: c.bbox,
-                        score: c.score,
-                    });
-                }
+                results.extend(to_coco(&d, *size, original, s.id, self.category_ids)?);
             }
         }
         Ok(results)
@@ -488,13 +497,14 @@ impl<'a, 'g> Run<'a, 'g> {
     /// bbox AP (stats[0]) of `params` on a split.
     fn score(
         &mut self,
-        params: &Params,
+        params: Weights,
         samples: &[Sample],
         inputs: &[SampleInputs],
         gt: &GroundTruth,
     ) -> Result<f64> {
         let results = self.predict_all(params, samples, Some(inputs))?;
-        let scored = score(gt, &results, self.opts.fix_id0, "val")?;
+        let dt = detections(gt, &results, "val")?;
+        let scored = eval::report::score(gt, &dt, self.opts.fix_id0);
         Ok(scored.main.stats[0].max(0.0))
     }
 
@@ -550,7 +560,7 @@ impl<'a, 'g> Run<'a, 'g> {
 
     fn train_epoch(
         &mut self,
-        params: &mut Params,
+        mut params: Stepper,
         adamw: &mut AdamW,
         train: &[Sample],
         copies: usize,
@@ -595,23 +605,27 @@ impl<'a, 'g> Run<'a, 'g> {
             }
             let inputs: Vec<&SampleInputs> = keys.iter().map(|k| &self.cache[&key(k)]).collect();
             let tgs: Vec<&ImageTargets> = keys.iter().map(|k| &self.targets[&key(k)]).collect();
-            let mut out = self.graphs.step(params, &inputs, self.text, &tgs)?;
-            if !out.loss.is_finite() {
-                anyhow::bail!(
-                    "epoch {epoch}: the loss is {} (diverged); try a lower --lr",
-                    out.loss
-                );
-            }
-            let norm = adamw.try_step(
-                &mut params.values,
-                &mut out.grads,
-                self.graphs.manifest.optimizer.clip_grad_norm,
-            )?;
+            let clip = self.graphs.manifest.optimizer.clip_grad_norm;
+            let (losses, norm) = match &mut params {
+                Stepper::Host(p) => {
+                    let mut out = self.graphs.step(p, &inputs, self.text, &tgs)?;
+                    check_loss(out.losses.loss, epoch)?;
+                    let norm = adamw.try_step(&mut p.values, &mut out.grads, clip)?;
+                    (out.losses, norm)
+                }
+                Stepper::Device(d) => {
+                    let out = self
+                        .graphs
+                        .step_on_device(d.params(), &inputs, self.text, &tgs)?;
+                    check_loss(out.losses.loss, epoch)?;
+                    (out.losses, d.step(adamw, &out.grads, clip)?)
+                }
+            };
             rec.steps += 1;
-            rec.loss += out.loss as f64;
-            rec.loss_token += out.loss_token as f64;
-            rec.loss_reg += out.loss_reg as f64;
-            rec.loss_centerness += out.loss_centerness as f64;
+            rec.loss += losses.loss as f64;
+            rec.loss_token += losses.loss_token as f64;
+            rec.loss_reg += losses.loss_reg as f64;
+            rec.loss_centerness += losses.loss_centerness as f64;
             rec.grad_norm += norm as f64;
             if full {
                 for k in &keys {
@@ -630,6 +644,26 @@ impl<'a, 'g> Run<'a, 'g> {
         rec.lr = adamw.lrs().first().copied().unwrap_or(0.0);
         Ok(rec)
     }
+}
+
+/// The parameters a prediction reads.
+#[derive(Clone, Copy)]
+enum Weights<'p> {
+    Host(&'p Params),
+    Device(&'p OnDevice),
+}
+
+/// The parameters a training epoch updates, with where the optimizer runs.
+enum Stepper<'p> {
+    Host(&'p mut Params),
+    Device(&'p mut OnDevice),
+}
+
+fn check_loss(loss: f32, epoch: usize) -> Result<()> {
+    if !loss.is_finite() {
+        anyhow::bail!("epoch {epoch}: the loss is {loss} (diverged); try a lower --lr");
+    }
+    Ok(())
 }
 
 /// Where a run keeps a unit's training files.
