@@ -201,17 +201,7 @@ fn real_bccd_export_installs_in_glip_layout_and_a_rerun_skips_it_without_the_net
     // Registry categories (GLIP's config) are the independent reference for the result.
     let info = ok(run(&["info", "BCCD", "--json"]));
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    let want_cats: Vec<(u64, String)> = info["categories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_u64().unwrap(),
-                c["name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let want_cats = id_names(&info["categories"]);
     let task_dir = root.path().join("odinw/BCCD/BCCD.v3-raw.coco");
     for split in ["train", "valid", "test"] {
         let got = digest_tree(&task_dir.join(split));
@@ -232,17 +222,7 @@ fn real_bccd_export_installs_in_glip_layout_and_a_rerun_skips_it_without_the_net
             .unwrap(),
         )
         .unwrap();
-        let cats: Vec<(u64, String)> = ann["categories"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["id"].as_u64().unwrap(),
-                    c["name"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let cats = id_names(&ann["categories"]);
         assert_eq!(cats, want_cats, "{split}");
         let raw: serde_json::Value = serde_json::from_slice(
             &std::fs::read(src.join(split).join("_annotations.coco.json")).unwrap(),
@@ -1042,4 +1022,19 @@ fn registry_suites_match_glip_download_list_and_configs() {
         .map(|a| a.to_string())
         .collect();
     assert_eq!(archives, expected);
+}
+
+/// `(id, name)` of each entry of a COCO `categories` list.
+fn id_names(categories: &serde_json::Value) -> Vec<(u64, String)> {
+    categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_u64().unwrap(),
+                c["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }

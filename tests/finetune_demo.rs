@@ -262,27 +262,9 @@ fn bad_input_is_a_clear_error() {
 
     // A model directory without training graphs names the missing file and the script.
     let model = dir.path().join("model");
-    std::fs::create_dir_all(&model).unwrap();
     let demo = odinw_demo_model();
-    for f in std::fs::read_dir(&demo).unwrap() {
-        let p = f.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, model.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    let out = run_odinw(&[
-        "finetune",
-        "--model",
-        model.to_str().unwrap(),
-        "--suite",
-        "demo",
-        "--tasks",
-        "NovelShapes",
-        "--out",
-        dir.path().join("r").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    copy_files(&demo, &model);
+    let err = finetune_error(&model, &dir.path().join("r"));
     assert!(
         err.contains("export_train_step.py") && err.contains("prompt.json"),
         "{err}"
@@ -290,14 +272,30 @@ fn bad_input_is_a_clear_error() {
 
     // A damaged parameter file is refused with its size.
     let train = model.join("train");
-    std::fs::create_dir_all(&train).unwrap();
-    for f in std::fs::read_dir(demo.join("train")).unwrap() {
-        let p = f.unwrap().path();
-        std::fs::copy(&p, train.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_files(&demo.join("train"), &train);
     let bin = train.join("prompt_params.bin");
     let bytes = std::fs::read(&bin).unwrap();
     std::fs::write(&bin, &bytes[..bytes.len() - 4]).unwrap();
+    let err = finetune_error(&model, &dir.path().join("r2"));
+    assert!(
+        err.contains("prompt_params.bin") && err.contains("bytes"),
+        "{err}"
+    );
+}
+
+/// Copies the files (not the folders) of `from` into `to`.
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in std::fs::read_dir(from).unwrap() {
+        let p = f.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// What `odinw finetune` with `model` says on stderr when it fails (it must).
+fn finetune_error(model: &Path, out: &Path) -> String {
     let out = run_odinw(&[
         "finetune",
         "--model",
@@ -307,14 +305,10 @@ fn bad_input_is_a_clear_error() {
         "--tasks",
         "NovelShapes",
         "--out",
-        dir.path().join("r2").to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("prompt_params.bin") && err.contains("bytes"),
-        "{err}"
-    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The source tree's demo model (what the binary embeds).
