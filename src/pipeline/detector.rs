@@ -11,6 +11,7 @@ use crate::postprocess::{
 use crate::preprocess::{self, RgbImage, PIXEL_MEAN, PIXEL_STD};
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
 use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -199,7 +200,9 @@ pub fn postprocess_outputs(
         );
     }
     let levels = &spec.anchors.levels;
+    // Images are independent: a batch's post-processing runs on the rayon pool (in order).
     (0..b)
+        .into_par_iter()
         .map(|i| {
             let outs: Vec<LevelOutputs> = levels
                 .iter()

@@ -42,11 +42,6 @@ impl OnDevice {
             m: Vec::new(),
             v: Vec::new(),
         };
-        state.params = params
-            .tensors()
-            .iter()
-            .map(|(_, t)| state.update.upload(t))
-            .collect::<Result<_>>()?;
         let (m, v) = adamw.moments();
         for (i, (name, t)) in params.tensors().into_iter().enumerate() {
             let shape = t.shape().to_vec();
@@ -63,6 +58,7 @@ impl OnDevice {
                     data,
                 })
             };
+            state.params.push(state.update.upload(&t)?);
             state.m.push(state.update.upload(&moment(m)?)?);
             state.v.push(state.update.upload(&moment(v)?)?);
         }
