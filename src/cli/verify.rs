@@ -4,6 +4,7 @@ use super::args::TaskArgs;
 use crate::download::manifest::Manifest;
 use crate::download::progress::human_bytes;
 use crate::download::state::StateDir;
+use crate::registry::Suite;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -14,6 +15,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    if args.select.suite == Suite::Demo && args.select.root.is_none() {
+        println!("the demo suite is built into odinw (nothing was downloaded, nothing to verify)");
+        return Ok(ExitCode::SUCCESS);
+    }
     let root = args.select.data_root()?;
     let state = StateDir::new(&root);
     let tasks = args.select.select()?;
