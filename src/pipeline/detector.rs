@@ -113,23 +113,7 @@ impl Detector {
         batch: &[&RgbImage],
         text: &mut TextFeatures,
     ) -> Result<Vec<Vec<Detection>>> {
-        let b = batch.len();
-        let [ih, iw] = self.model.spec.preprocess.input_size;
-        let (ih, iw) = (ih as usize, iw as usize);
-        let plane = 3 * ih * iw;
-        let mut data = vec![0f32; plane * b];
-        for (img, out) in batch.iter().zip(data.chunks_exact_mut(plane)) {
-            preprocess::normalize::normalize_into(img, out, iw, ih);
-        }
-        let images = Tensor::F32 {
-            shape: vec![b, 3, ih, iw],
-            data,
-        };
-        let outputs = if self.io_binding {
-            self.run_bound(&images, text)?
-        } else {
-            self.run_host(&images, text)?
-        };
+        let outputs = self.infer(batch, text)?;
         let sizes: Vec<(u32, u32)> = batch.iter().map(|i| (i.width, i.height)).collect();
         postprocess_outputs(
             &self.model.spec,
@@ -138,6 +122,32 @@ impl Detector {
             &sizes,
             &text.classes,
         )
+    }
+
+    /// The head's outputs for a batch (normalised and padded into one input tensor), in host
+    /// memory, for [`postprocess_outputs`].
+    pub fn infer(
+        &mut self,
+        batch: &[&RgbImage],
+        text: &mut TextFeatures,
+    ) -> Result<Vec<(String, Tensor)>> {
+        let b = batch.len();
+        let [ih, iw] = self.model.spec.preprocess.input_size;
+        let (ih, iw) = (ih as usize, iw as usize);
+        let plane = 3 * ih * iw;
+        let mut data = vec![0f32; plane * b];
+        data.par_chunks_exact_mut(plane)
+            .zip(batch.par_iter())
+            .for_each(|(out, img)| preprocess::normalize::normalize_into(img, out, iw, ih));
+        let images = Tensor::F32 {
+            shape: vec![b, 3, ih, iw],
+            data,
+        };
+        if self.io_binding {
+            self.run_bound(&images, text)
+        } else {
+            self.run_host(&images, text)
+        }
     }
 }
 

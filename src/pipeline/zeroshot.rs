@@ -2,8 +2,9 @@
 //! resized on the rayon pool one batch ahead of inference; backbone + head; GLIP's
 //! post-processing; COCO results in the original image size; AP from the Rust evaluator;
 //! predictions, metrics and log written into the run store.
-use super::detector::{Detector, Prepared};
+use super::detector::{postprocess_outputs, Detector, Prepared};
 use crate::data::coco::CocoFile;
+use crate::engine::Tensor;
 use crate::eval::{self, Detections, GroundTruth};
 use crate::postprocess::to_coco;
 use crate::prompt::task_caption;
@@ -13,6 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// A batch's head outputs by name.
+type Outputs = Vec<(String, Tensor)>;
 
 /// How to evaluate.
 #[derive(Clone, Debug)]
@@ -115,20 +119,22 @@ pub fn run_task(
         ));
     }
 
+    // Three stages overlap: decoding and resizing the next batch (rayon), inference on this
+    // one (this thread), post-processing the previous one (its own thread, rayon inside).
     let batch = opts.batch.max(1);
     let spec = det.model.spec.clone();
-    let mut results: Vec<RunDetection> = Vec::new();
+    let post = det.post.clone();
+    let classes = text.classes.clone();
     let inference_started = Instant::now();
-    let mut first_batch_done: Option<Instant> = None;
-    let mut images_after_first = 0usize;
-    std::thread::scope(|s| -> Result<()> {
+    let (results, first_batch_done, images_after_first) = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Prepared)>>>(1);
         let chunks: Vec<&[(u64, PathBuf)]> = images.chunks(batch).collect();
+        let decode_spec = spec.clone();
         s.spawn(move || {
             for chunk in chunks {
                 let prepared = chunk
                     .par_iter()
-                    .map(|(id, p)| Ok((*id, super::detector::prepare(&spec, p)?)))
+                    .map(|(id, p)| Ok((*id, super::detector::prepare(&decode_spec, p)?)))
                     .collect::<Result<Vec<_>>>();
                 let failed = prepared.is_err();
                 if tx.send(prepared).is_err() || failed {
@@ -136,20 +142,49 @@ pub fn run_task(
                 }
             }
         });
-        for prepared in rx {
-            let prepared = prepared?;
-            let refs: Vec<_> = prepared.iter().map(|(_, p)| &p.image).collect();
-            let dets = det.detect(&refs, &mut text)?;
-            for ((id, p), d) in prepared.iter().zip(dets) {
-                let size = (p.image.width, p.image.height);
-                results.extend(to_coco(&d, size, p.original, *id, &category_ids)?);
+        let (out_tx, out_rx) =
+            std::sync::mpsc::sync_channel::<(Vec<Prepared>, Vec<u64>, Outputs)>(1);
+        let category_ids = &category_ids;
+        let (spec, post, classes) = (&spec, &post, &classes);
+        let postprocess = s.spawn(
+            move || -> Result<(Vec<RunDetection>, Option<Instant>, usize)> {
+                let mut results: Vec<RunDetection> = Vec::new();
+                let mut first_batch_done: Option<Instant> = None;
+                let mut images_after_first = 0usize;
+                for (prepared, ids, outputs) in out_rx {
+                    let sizes: Vec<(u32, u32)> = prepared
+                        .iter()
+                        .map(|p| (p.image.width, p.image.height))
+                        .collect();
+                    let dets = postprocess_outputs(spec, post, &outputs, &sizes, classes)?;
+                    for (((p, id), d), size) in prepared.iter().zip(&ids).zip(dets).zip(&sizes) {
+                        results.extend(to_coco(&d, *size, p.original, *id, category_ids)?);
+                    }
+                    match first_batch_done {
+                        None => first_batch_done = Some(Instant::now()),
+                        Some(_) => images_after_first += prepared.len(),
+                    }
+                }
+                Ok((results, first_batch_done, images_after_first))
+            },
+        );
+        let inferred = (|| -> Result<()> {
+            for prepared in rx {
+                let (ids, prepared): (Vec<u64>, Vec<Prepared>) = prepared?.into_iter().unzip();
+                let refs: Vec<_> = prepared.iter().map(|p| &p.image).collect();
+                let outputs = det.infer(&refs, &mut text)?;
+                if out_tx.send((prepared, ids, outputs)).is_err() {
+                    break; // post-processing failed; its error is reported below
+                }
             }
-            match first_batch_done {
-                None => first_batch_done = Some(Instant::now()),
-                Some(_) => images_after_first += prepared.len(),
-            }
-        }
-        Ok(())
+            Ok(())
+        })();
+        drop(out_tx);
+        let done = postprocess
+            .join()
+            .map_err(|_| anyhow!("the post-processing thread panicked"))?;
+        inferred?;
+        done
     })?;
     let steady_images_per_s = first_batch_done
         .filter(|_| images_after_first > 0)
