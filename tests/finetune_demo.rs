@@ -116,11 +116,15 @@ fn an_interrupted_run_resumes_with_the_same_history() {
     )));
     let reference = history(&full, 3);
 
-    // Killed once the first epoch's checkpoint is on disk, then resumed.
+    // Killed once the first epoch's checkpoint is on disk, then resumed; this run keeps its
+    // parameters and optimizer state "on the device" (I/O binding on CPU), so resuming also
+    // reloads them there from the checkpoint.
     let cut = dir.path().join("cut");
     let cut_s = cut.to_str().unwrap();
+    let mut cut_args = finetune_args(cut_s, "prompt", "3", "3");
+    cut_args.extend(["--io-binding", "on"]);
     let mut child = odinw()
-        .args(finetune_args(cut_s, "prompt", "3", "3"))
+        .args(&cut_args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -137,7 +141,7 @@ fn an_interrupted_run_resumes_with_the_same_history() {
     let _ = child.wait();
     let before = history(&cut, 3).len();
     assert!(before >= 1);
-    let out = ok(run_odinw(&finetune_args(cut_s, "prompt", "3", "3")));
+    let out = ok(run_odinw(&cut_args));
     let resumed = history(&cut, 3);
     assert_eq!(resumed.len(), reference.len());
     let log = std::fs::read_to_string(cut.join("NovelShapes/seed3/log.txt")).unwrap();
