@@ -14,6 +14,8 @@ use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
 use crate::train::trainer::{self, RunContext};
 use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -110,17 +112,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
         fix_id0: run.fix_id0,
         test_split: run.split.clone(),
         verbose: args.verbose,
+        progress: if std::io::stderr().is_terminal() && !args.verbose && !run.json {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        } else {
+            ProgressBar::hidden()
+        },
     };
     let mut failed = Vec::new();
+    // Lines go above the progress line (plain eprintln when there is none).
+    let say = |line: String| opts.progress.suspend(|| eprintln!("{line}"));
     for task in &tasks {
         for &seed in &args.seeds {
             if store.is_done(&task.name, Some(seed)) {
-                eprintln!("{:<24} seed {seed:<4} done earlier, skipped", task.name);
+                say(format!(
+                    "{:<24} seed {seed:<4} done earlier, skipped",
+                    task.name
+                ));
                 continue;
             }
             let started = std::time::Instant::now();
             match trainer::run_task(&ctx, &mut graphs, task, &root, seed, &opts, &store) {
-                Ok(o) => eprintln!(
+                Ok(o) => say(format!(
                     "{:<24} seed {seed:<4} test AP {:5.1}  (val AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, {:.1} s)",
                     task.name,
                     o.stats[0] * 100.0,
@@ -129,16 +144,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     o.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
                     o.epochs,
                     o.seconds
-                ),
+                )),
                 Err(e) => {
                     let msg = format!("{e:#}");
-                    eprintln!("{:<24} seed {seed:<4} FAILED: {msg}", task.name);
+                    say(format!("{:<24} seed {seed:<4} FAILED: {msg}", task.name));
                     store.fail_task(&task.name, Some(seed), &msg, started.elapsed().as_secs_f64())?;
                     failed.push(format!("{}/seed{seed}", task.name));
                 }
             }
         }
     }
+    opts.progress.finish_and_clear();
     super::eval::finish_run(&store, run.json)?;
     if !failed.is_empty() {
         bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));

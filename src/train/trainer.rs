@@ -49,6 +49,8 @@ pub struct Options {
     pub test_split: String,
     /// Print one line per epoch.
     pub verbose: bool,
+    /// A status line updated every step (a spinner on a terminal; hidden by default).
+    pub progress: indicatif::ProgressBar,
 }
 
 /// One epoch's record in `train/state.json` and the log.
@@ -141,6 +143,11 @@ pub fn run_task(
     let mut log = header_log(task, seed, opts, &splits, &text, train.len(), val.len());
 
     let mut run = Run::new(ctx, graphs, &text, &category_ids, opts);
+    run.label = format!("{} seed {seed}", task.name);
+    opts.progress.set_message(format!(
+        "{}: frozen features and the initial val AP",
+        run.label
+    ));
     let val_gt = GroundTruth::read(&splits.val.ann).map_err(|e| anyhow!("{e}"))?;
     let mut val_inputs: Option<Vec<SampleInputs>> = None;
 
@@ -218,6 +225,8 @@ pub fn run_task(
         if let Some(d) = &on_device {
             d.download(&mut params, &mut adamw)?;
         }
+        opts.progress
+            .set_message(format!("{} epoch {epoch}: val AP", run.label));
         let weights = match &on_device {
             Some(d) => Weights::Device(d),
             None => Weights::Host(&params),
@@ -268,6 +277,8 @@ pub fn run_task(
     let test_gt = GroundTruth::read(&splits.test.ann).map_err(|e| anyhow!("{e}"))?;
     let test = dataset::load(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
     drop(on_device);
+    opts.progress
+        .set_message(format!("{}: test AP of the best epoch", run.label));
     let results = run.predict_all(Weights::Host(&best), &test, None)?;
     store.write_predictions(&task.name, Some(seed), &results)?;
     let test_dt = detections(&test_gt, &results, &task.name)?;
@@ -357,6 +368,8 @@ fn detections(gt: &GroundTruth, results: &[RunDetection], task: &str) -> Result<
 /// The per-run machinery: graphs, prompt, anchors, caches.
 struct Run<'a, 'g> {
     ctx: &'a RunContext<'a>,
+    /// `<task> seed <S>`, for the progress line.
+    label: String,
     graphs: &'g mut TrackGraphs,
     text: &'a TaskText,
     category_ids: &'a [u64],
@@ -379,6 +392,7 @@ impl<'a, 'g> Run<'a, 'g> {
         let (anchors, level_counts) = targets::anchor_grid(&ctx.spec.anchors.levels);
         Run {
             ctx,
+            label: String::new(),
             graphs,
             text,
             category_ids,
@@ -622,6 +636,13 @@ impl<'a, 'g> Run<'a, 'g> {
                 }
             };
             rec.steps += 1;
+            self.opts.progress.set_message(format!(
+                "{} epoch {epoch} step {}/{} loss {:.4}",
+                self.label,
+                rec.steps + rec.skipped_batches,
+                order.len() / b,
+                losses.loss
+            ));
             rec.loss += losses.loss as f64;
             rec.loss_token += losses.loss_token as f64;
             rec.loss_reg += losses.loss_reg as f64;
