@@ -1,7 +1,8 @@
 //! The zero-shot track for one task: the task's caption encoded once; images decoded and
 //! resized on the rayon pool one batch ahead of inference; backbone + head; GLIP's
-//! post-processing; COCO results in the original image size; AP from the Rust evaluator;
-//! predictions, metrics and log written into the run store.
+//! post-processing and COCO results in the original image size in a thread of their own, one
+//! batch behind inference; AP from the Rust evaluator; predictions, metrics and log written
+//! into the run store.
 use super::detector::{postprocess_outputs, Detector, Prepared};
 use crate::data::coco::CocoFile;
 use crate::engine::Tensor;
