@@ -3,14 +3,20 @@
 //! GLIP's loss and the gradients) and one AdamW update, either with parameters, gradients and
 //! moments in host memory, or (`--io-binding on`, the default on a GPU) kept in the device's
 //! memory and updated by the optimizer graphs as `odinw finetune` does. For `benchmarks/` and
-//! the GPU notes, not for training.
+//! the GPU notes, not for training. For the cached tracks (`prompt`, `linear`) it also times the
+//! frozen front a step would need without odinw's feature cache (text encoder, image backbone,
+//! and the DyHead tower for `linear`, on a batch of images: what GLIP recomputes every step)
+//! and reports the ratio.
 use crate::engine::runtime::{self, Device};
 use crate::engine::{Graph, Input, IoBinding, SessionOptions, Tensor};
 use crate::model::ModelDir;
+use crate::prompt::{build_caption, CaptionPart, PromptTokenizer};
+use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::on_device::OnDevice;
 use crate::train::optimizer::{AdamW, ParamGroup};
 use crate::train::params::Params;
+use crate::train::text::TaskText;
 use anyhow::{anyhow, bail, Result};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -61,6 +67,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let load_s = t_load.elapsed().as_secs_f64();
     let names: Vec<String> = params.specs.iter().map(|s| s.name.clone()).collect();
     let t = manifest.max_text_len;
+    let text = bench_text(&model)?;
     let mut inputs: Vec<(String, Tensor)> = params.tensors();
     for (name, is_int, shape) in step.input_specs() {
         if names.contains(&name) {
@@ -72,18 +79,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         let n: usize = dims.iter().product();
         let tensor = if is_int {
-            // ids: [CLS] a few words [SEP] then padding; mask: 1 over those.
-            let words = 12.min(t);
-            let data = (0..n)
-                .map(|i| {
-                    let pos = i % t;
-                    match (name.as_str(), pos < words) {
-                        ("attention_mask", ok) => ok as i64,
-                        (_, true) => 1000 + pos as i64,
-                        _ => 0,
-                    }
-                })
-                .collect();
+            // The real caption's ids (or mask), one row per batch item.
+            let row = match name.as_str() {
+                "attention_mask" => &text.attention_mask,
+                _ => &text.input_ids,
+            };
+            let Tensor::I64 { data: row, .. } = row else {
+                bail!("token ids are not int64");
+            };
+            if row.len() != t {
+                bail!("the caption has {} token slots, the graphs {t}", row.len());
+            }
+            let data = (0..n).map(|i| row[i % t]).collect();
             Tensor::I64 { shape: dims, data }
         } else {
             let data = match name.as_str() {
@@ -104,7 +111,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         inputs.push((name, tensor));
     }
-    let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let groups: Vec<ParamGroup> = manifest
         .params
         .iter()
@@ -162,7 +168,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             continue;
         }
+        // As the trainer does: this step's parameter values go in (the first inputs).
         let t0 = Instant::now();
+        for ((_, slot), v) in inputs.iter_mut().zip(&values) {
+            if let Tensor::F32 { data, .. } = slot {
+                data.clone_from(v);
+            }
+        }
+        let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let out = step.run(&refs)?;
         let dt = t0.elapsed().as_secs_f64() * 1e3;
         let mut grads: Vec<Vec<f32>> = names
@@ -190,6 +203,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    let mut front_ms = if args.track == TrainTrack::Full {
+        Vec::new()
+    } else {
+        time_frozen_front(&model, &manifest, &text, &opts, args.warmup, args.steps)?
+    };
+    let front = median(&mut front_ms);
+    let (step, adam) = (median(&mut step_ms), median(&mut adam_ms));
     let doc = serde_json::json!({
         "model": model.dir.display().to_string(),
         "track": args.track.name(),
@@ -200,11 +220,75 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "image_size": manifest.image_size,
         "trainable_values": params.numel(),
         "session_load_s": load_s,
-        "step_ms_median": median(&mut step_ms),
-        "adamw_ms_median": median(&mut adam_ms),
+        "step_ms_median": step,
+        "adamw_ms_median": adam,
+        // Cached tracks only: the frozen front of one batch, and how many times longer a step
+        // would take if it recomputed that front (as GLIP does).
+        "frozen_front_ms_median": (!front.is_nan()).then_some(front),
+        "uncached_over_cached": (!front.is_nan()).then(|| (front + step + adam) / (step + adam)),
         "steps": args.steps,
         "loss": loss,
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Times the cached tracks' frozen front per step with the trainer's own code
+/// ([`TrackGraphs::set_text`] and [`TrackGraphs::sample_inputs`] on `batch` noise images).
+fn time_frozen_front(
+    model: &ModelDir,
+    manifest: &TrainManifest,
+    text: &TaskText,
+    opts: &SessionOptions,
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<f64>> {
+    let mut graphs = TrackGraphs::open(model, manifest.clone(), opts)?;
+    let spec = &model.spec;
+    let [h, w] = spec.preprocess.input_size;
+    let canvases: Vec<Tensor> = (0..manifest.batch)
+        .map(|b| Tensor::F32 {
+            shape: vec![1, 3, h as usize, w as usize],
+            data: (0..3 * (h * w) as usize).map(|i| noise(i + b)).collect(),
+        })
+        .collect();
+    let mut times = Vec::new();
+    for i in 0..warmup + steps {
+        let t0 = Instant::now();
+        graphs.set_text(text)?;
+        std::hint::black_box(graphs.sample_inputs(&canvases, text)?);
+        if i >= warmup {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(times)
+}
+
+/// A four-class caption ("person. car. traffic light. dog") as the model tokenizes it.
+fn bench_text(model: &ModelDir) -> Result<TaskText> {
+    let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
+    let spec = &model.spec;
+    let sep = *spec
+        .text
+        .special_tokens
+        .get("sep")
+        .ok_or_else(|| anyhow!("model.json text.special_tokens has no sep"))?;
+    let names = ["person", "car", "traffic light", "dog"];
+    let parts: Vec<CaptionPart> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| CaptionPart {
+            id: i as u64 + 1,
+            category: n.to_string(),
+            prefix: String::new(),
+            text: n.to_string(),
+            suffix: String::new(),
+        })
+        .collect();
+    TaskText::new(
+        &build_caption(&parts),
+        &tokenizer,
+        spec.text.max_text_len,
+        sep,
+    )
 }
