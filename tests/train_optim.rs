@@ -8,17 +8,6 @@ use odinw::splits::rng::PyRandom;
 use odinw::train::optimizer::{AdamW, ParamGroup};
 use odinw::train::schedule::{PlateauConfig, WarmupReduceLROnPlateau};
 use serde_json::json;
-use std::path::PathBuf;
-
-fn torch_python() -> Option<PathBuf> {
-    match std::env::var_os("ODINW_TORCH_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!("skipping: ODINW_TORCH_PYTHON is not set (a Python with torch)");
-            None
-        }
-    }
-}
 
 /// splitmix64, as tests/oracles/adamw_torch.py computes it.
 fn splitmix(x: u64) -> u64 {
@@ -40,7 +29,7 @@ fn values(step: u64, tensor: u64, n: usize) -> Vec<f32> {
 
 #[test]
 fn adamw_matches_torch() {
-    let Some(python) = torch_python() else {
+    let Some(python) = common::torch_python() else {
         return;
     };
     // Names as GLIP's groups would have them: weights, biases (lr x 2, no decay), a scalar, a
@@ -195,7 +184,7 @@ fn ap_sequences() -> Vec<Vec<f64>> {
 
 #[test]
 fn plateau_schedule_matches_torch() {
-    let Some(python) = torch_python() else {
+    let Some(python) = common::torch_python() else {
         return;
     };
     let lrs = vec![0.05, 0.1, 1e-5, 1e-4, 2e-6];

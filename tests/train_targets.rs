@@ -370,20 +370,9 @@ fn atss_matches_the_numpy_oracle() {
     );
 }
 
-/// `$ODINW_TORCH_PYTHON`, a Python with torch (the export environment); `None` when unset.
-fn torch_python() -> Option<PathBuf> {
-    match std::env::var_os("ODINW_TORCH_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!("skipping: ODINW_TORCH_PYTHON is not set (a Python with torch)");
-            None
-        }
-    }
-}
-
 #[test]
 fn atss_matches_the_pytorch_reference() {
-    let Some(python) = torch_python() else {
+    let Some(python) = common::torch_python() else {
         return;
     };
     compare_with(&python, "atss_torch.py", &cases());
@@ -391,7 +380,7 @@ fn atss_matches_the_pytorch_reference() {
 
 #[test]
 fn topk_ties_match_torch_on_the_cpu() {
-    let Some(python) = torch_python() else {
+    let Some(python) = common::torch_python() else {
         return;
     };
     let mut rng = PyRandom::new(&5u64.into());

@@ -106,24 +106,6 @@ impl Detector {
         })
     }
 
-    /// Runs a batch through backbone and head and post-processes every image; detections are
-    /// in the resized image's pixels.
-    pub fn detect(
-        &mut self,
-        batch: &[&RgbImage],
-        text: &mut TextFeatures,
-    ) -> Result<Vec<Vec<Detection>>> {
-        let outputs = self.infer(batch, text)?;
-        let sizes: Vec<(u32, u32)> = batch.iter().map(|i| (i.width, i.height)).collect();
-        postprocess_outputs(
-            &self.model.spec,
-            &self.post,
-            &outputs,
-            &sizes,
-            &text.classes,
-        )
-    }
-
     /// The head's outputs for a batch (normalised and padded into one input tensor), in host
     /// memory, for [`postprocess_outputs`].
     pub fn infer(

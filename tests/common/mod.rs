@@ -44,6 +44,18 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     None
 }
 
+/// `$ODINW_TORCH_PYTHON`, a Python with torch (the export environment); `None` (the test
+/// skips, saying why) when unset.
+pub fn torch_python() -> Option<PathBuf> {
+    match std::env::var_os("ODINW_TORCH_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            eprintln!("skipping: ODINW_TORCH_PYTHON is not set (a Python with torch)");
+            None
+        }
+    }
+}
+
 /// Runs an oracle script from `tests/oracles/` with `args`; panics with its stderr on failure.
 pub fn run_oracle(python: &Path, script: &str, args: &[&str]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
