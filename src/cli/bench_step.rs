@@ -8,10 +8,10 @@
 //! and the DyHead tower for `linear`, on a batch of images: what GLIP recomputes every step)
 //! and reports the ratio.
 use crate::engine::runtime::{self, Device};
-use crate::engine::{Graph, Input, IoBinding, SessionOptions, Tensor};
+use crate::engine::{Graph, IoBinding, SessionOptions, Tensor};
 use crate::model::ModelDir;
 use crate::prompt::{build_caption, CaptionPart, PromptTokenizer};
-use crate::train::graphs::TrackGraphs;
+use crate::train::graphs::{bound_inputs, take_output, TrackGraphs};
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::on_device::OnDevice;
 use crate::train::optimizer::{AdamW, ParamGroup};
@@ -131,69 +131,49 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut step_ms = Vec::new();
     let mut adam_ms = Vec::new();
     let mut loss = f32::NAN;
+    // The parameters lead `inputs` (in manifest order); the batch's data follow.
+    let data = inputs.split_off(names.len());
+    let mut param_inputs = inputs;
     for i in 0..args.warmup + args.steps {
-        if let Some(state) = on_device.as_mut() {
-            let t0 = Instant::now();
-            let mut bound_inputs: Vec<(&str, Input)> = names
-                .iter()
-                .map(String::as_str)
-                .zip(state.params().iter().map(Input::Device))
-                .collect();
-            bound_inputs.extend(
-                inputs
-                    .iter()
-                    .filter(|(n, _)| !names.contains(n))
-                    .map(|(n, t)| (n.as_str(), Input::Host(t))),
-            );
+        let t0 = Instant::now();
+        let (dt, da) = if let Some(state) = on_device.as_mut() {
+            let bound_inputs = bound_inputs(&manifest, state.params(), &data)?;
             let mut out = step.run_on_device(&bound_inputs)?;
-            let mut take = |key: &str| -> Result<_> {
-                let i = out
-                    .iter()
-                    .position(|(k, _)| k == key)
-                    .ok_or_else(|| anyhow!("no output {key}"))?;
-                Ok(out.swap_remove(i).1)
-            };
-            loss = take("loss")?.to_host()?.as_f32()?[0];
+            loss = take_output(&mut out, "loss")?.to_host()?.as_f32()?[0];
             let grads = names
                 .iter()
-                .map(|n| take(&TrainManifest::grad_name(n)))
+                .map(|n| take_output(&mut out, &TrainManifest::grad_name(n)))
                 .collect::<Result<Vec<_>>>()?;
             let dt = t0.elapsed().as_secs_f64() * 1e3;
             let t1 = Instant::now();
             state.step(&mut adamw, &grads, o.clip_grad_norm)?;
-            let da = t1.elapsed().as_secs_f64() * 1e3;
-            if i >= args.warmup {
-                step_ms.push(dt);
-                adam_ms.push(da);
+            (dt, t1.elapsed().as_secs_f64() * 1e3)
+        } else {
+            // As the trainer does: this step's parameter values go in.
+            for ((_, slot), v) in param_inputs.iter_mut().zip(&values) {
+                if let Tensor::F32 { data, .. } = slot {
+                    data.clone_from(v);
+                }
             }
-            continue;
-        }
-        // As the trainer does: this step's parameter values go in (the first inputs).
-        let t0 = Instant::now();
-        for ((_, slot), v) in inputs.iter_mut().zip(&values) {
-            if let Tensor::F32 { data, .. } = slot {
-                data.clone_from(v);
-            }
-        }
-        let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let out = step.run(&refs)?;
-        let dt = t0.elapsed().as_secs_f64() * 1e3;
-        let mut grads: Vec<Vec<f32>> = names
-            .iter()
-            .map(|n| {
-                let key = TrainManifest::grad_name(n);
-                out.iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, t)| t.as_f32().map(|d| d.to_vec()))
-                    .unwrap_or_else(|| bail!("no output {key}"))
-            })
-            .collect::<Result<_>>()?;
-        if let Some((_, l)) = out.iter().find(|(k, _)| k == "loss") {
-            loss = l.as_f32()?[0];
-        }
-        let t1 = Instant::now();
-        adamw.try_step(&mut values, &mut grads, o.clip_grad_norm)?;
-        let da = t1.elapsed().as_secs_f64() * 1e3;
+            let refs: Vec<(&str, &Tensor)> = param_inputs
+                .iter()
+                .chain(&data)
+                .map(|(n, t)| (n.as_str(), t))
+                .collect();
+            let mut out = step.run(&refs)?;
+            let dt = t0.elapsed().as_secs_f64() * 1e3;
+            loss = take_output(&mut out, "loss")?.as_f32()?[0];
+            let mut grads: Vec<Vec<f32>> = names
+                .iter()
+                .map(|n| {
+                    let g = take_output(&mut out, &TrainManifest::grad_name(n))?;
+                    Ok(g.as_f32()?.to_vec())
+                })
+                .collect::<Result<_>>()?;
+            let t1 = Instant::now();
+            adamw.try_step(&mut values, &mut grads, o.clip_grad_norm)?;
+            (dt, t1.elapsed().as_secs_f64() * 1e3)
+        };
         if i >= args.warmup {
             step_ms.push(dt);
             adam_ms.push(da);

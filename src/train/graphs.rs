@@ -234,12 +234,12 @@ impl TrackGraphs {
         named.extend(self.step_feed(samples, text, targets)?);
         let inputs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let mut outputs = self.step.run(&inputs)?;
-        let losses = losses(|name| take(&mut outputs, name))?;
+        let losses = losses(|name| take_output(&mut outputs, name))?;
         let grads = params
             .specs
             .iter()
             .map(|s| {
-                let g = take(&mut outputs, &TrainManifest::grad_name(&s.name))?;
+                let g = take_output(&mut outputs, &TrainManifest::grad_name(&s.name))?;
                 check_grad(&s.name, g.shape(), s.numel())?;
                 match g {
                     Tensor::F32 { data, .. } => Ok(data),
@@ -262,13 +262,13 @@ impl TrackGraphs {
         let feed = self.step_feed(samples, text, targets)?;
         let inputs = bound_inputs(&self.manifest, params, &feed)?;
         let mut outputs = self.step.run_on_device(&inputs)?;
-        let losses = losses(|name| take(&mut outputs, name)?.to_host())?;
+        let losses = losses(|name| take_output(&mut outputs, name)?.to_host())?;
         let grads = self
             .manifest
             .params
             .iter()
             .map(|s| {
-                let g = take(&mut outputs, &TrainManifest::grad_name(&s.name))?;
+                let g = take_output(&mut outputs, &TrainManifest::grad_name(&s.name))?;
                 check_grad(&s.name, g.shape(), s.numel())?;
                 Ok(g)
             })
@@ -306,7 +306,7 @@ impl TrackGraphs {
 }
 
 /// Device parameters by the manifest's names, then host inputs.
-fn bound_inputs<'a>(
+pub(crate) fn bound_inputs<'a>(
     manifest: &'a TrainManifest,
     params: &'a [DeviceTensor],
     feed: &'a [(String, Tensor)],
@@ -354,7 +354,7 @@ fn check_grad(name: &str, shape: &[usize], numel: usize) -> Result<()> {
 }
 
 /// Removes the output called `name`.
-fn take<T>(outputs: &mut Vec<(String, T)>, name: &str) -> Result<T> {
+pub(crate) fn take_output<T>(outputs: &mut Vec<(String, T)>, name: &str) -> Result<T> {
     let i = outputs
         .iter()
         .position(|(n, _)| n == name)
