@@ -319,3 +319,37 @@ fn finetune_error(model: &Path, out: &Path) -> String {
 fn odinw_demo_model() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo")
 }
+
+/// `odinw bench-step` runs every track of the demo model, and its host and device paths take
+/// the same steps (the same loss after the same updates).
+#[test]
+fn bench_step_runs_every_track_and_both_paths_agree() {
+    for track in ["prompt", "linear", "full"] {
+        let loss = |binding: &str| {
+            let out = ok(run_odinw(&[
+                "bench-step",
+                "--model",
+                "demo",
+                "--track",
+                track,
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+                "--io-binding",
+                binding,
+            ]));
+            let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if track != "full" {
+                assert!(doc["uncached_over_cached"].as_f64().unwrap() > 1.0, "{doc}");
+            }
+            doc["loss"].as_f64().unwrap()
+        };
+        let (host, device) = (loss("off"), loss("on"));
+        assert!(host.is_finite(), "{track}: loss {host}");
+        assert!(
+            (host - device).abs() <= 1e-5 * host.abs(),
+            "{track}: loss {host} on the host vs {device} on the device"
+        );
+    }
+}
