@@ -42,12 +42,10 @@ def reinterpret_offsets(t: torch.Tensor, channels: int, height: int, width: int)
     return t.reshape(n, -1)[:, : channels * height * width].reshape(n, channels, height, width)
 
 
-def deform_conv3x3_grid_sample(x, offset, weight, bias, stride: int, mask):
-    """The same modulated deformable 3x3 conv (padding 1) written with `grid_sample`.
-
-    Equal to torchvision's `deform_conv2d` (bilinear sampling, zeros outside the map); its CPU
-    backward is faster, so training uses it. Offsets are (dy, dx) per tap, tap = 3*i + j."""
-    n, c, h, w = x.shape
+def tap_points(x, offset, stride: int):
+    """Where each tap of a deformable 3x3 conv (padding 1) samples: `py`, `px` of shape
+    [N, 9, oh, ow], (oy*stride - 1 + i + dy, ox*stride - 1 + j + dx) for tap 3*i + j."""
+    n = x.shape[0]
     oh, ow = offset.shape[-2:]
     taps = torch.arange(9, device=x.device)
     ky = (taps // 3).to(x.dtype)[None, :, None, None]
@@ -55,6 +53,17 @@ def deform_conv3x3_grid_sample(x, offset, weight, bias, stride: int, mask):
     off = offset.reshape(n, 9, 2, oh, ow)
     py = (torch.arange(oh, device=x.device, dtype=x.dtype) * stride - 1)[None, None, :, None] + ky + off[:, :, 0]
     px = (torch.arange(ow, device=x.device, dtype=x.dtype) * stride - 1)[None, None, None, :] + kx + off[:, :, 1]
+    return py, px
+
+
+def deform_conv3x3_grid_sample(x, offset, weight, bias, stride: int, mask):
+    """The same modulated deformable 3x3 conv (padding 1) written with `grid_sample`.
+
+    Equal to torchvision's `deform_conv2d` (bilinear sampling, zeros outside the map); its CPU
+    backward is faster, so training uses it. Offsets are (dy, dx) per tap, tap = 3*i + j."""
+    n, c, h, w = x.shape
+    oh, ow = offset.shape[-2:]
+    py, px = tap_points(x, offset, stride)
     grid = torch.stack([2 * px / max(w - 1, 1) - 1, 2 * py / max(h - 1, 1) - 1], dim=-1)
     cols = F.grid_sample(x, grid.reshape(n, 9 * oh, ow, 2), mode="bilinear", padding_mode="zeros",
                          align_corners=True)
@@ -73,12 +82,7 @@ def deform_conv3x3_gather(x, offset, weight, bias, stride: int, mask):
     ScatterND add), so no index tensor is ever expanded over the channels."""
     n, c, h, w = x.shape
     oh, ow = offset.shape[-2:]
-    taps = torch.arange(9, device=x.device)
-    ky = (taps // 3).to(x.dtype)[None, :, None, None]
-    kx = (taps % 3).to(x.dtype)[None, :, None, None]
-    off = offset.reshape(n, 9, 2, oh, ow)
-    py = (torch.arange(oh, device=x.device, dtype=x.dtype) * stride - 1)[None, None, :, None] + ky + off[:, :, 0]
-    px = (torch.arange(ow, device=x.device, dtype=x.dtype) * stride - 1)[None, None, None, :] + kx + off[:, :, 1]
+    py, px = tap_points(x, offset, stride)
     y0, x0 = torch.floor(py), torch.floor(px)
     fy, fx = py - y0, px - x0
     yy = torch.stack([y0, y0, y0 + 1, y0 + 1], dim=1)  # [N,4,9,oh,ow]: corners (0,0) (0,1) (1,0) (1,1)
