@@ -198,8 +198,8 @@ pub struct Graph {
 impl Graph {
     /// Loads `path` for `opts.device`, loading ONNX Runtime first if needed.
     pub fn open(path: &Path, opts: &SessionOptions) -> Result<Self> {
+        runtime::ensure_loaded(opts.device)?;
         if !path.is_file() {
-            runtime::ensure_loaded(opts.device)?;
             bail!("model graph {} does not exist", path.display());
         }
         let mut builder = Self::builder(path, opts)?;

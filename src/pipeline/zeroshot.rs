@@ -130,12 +130,12 @@ pub fn run_task(
     let (results, first_batch_done, images_after_first) = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Prepared)>>>(1);
         let chunks: Vec<&[(u64, PathBuf)]> = images.chunks(batch).collect();
-        let decode_spec = spec.clone();
+        let spec = &spec;
         s.spawn(move || {
             for chunk in chunks {
                 let prepared = chunk
                     .par_iter()
-                    .map(|(id, p)| Ok((*id, super::detector::prepare(&decode_spec, p)?)))
+                    .map(|(id, p)| Ok((*id, super::detector::prepare(spec, p)?)))
                     .collect::<Result<Vec<_>>>();
                 let failed = prepared.is_err();
                 if tx.send(prepared).is_err() || failed {
@@ -146,7 +146,7 @@ pub fn run_task(
         let (out_tx, out_rx) =
             std::sync::mpsc::sync_channel::<(Vec<Prepared>, Vec<u64>, Outputs)>(1);
         let category_ids = &category_ids;
-        let (spec, post, classes) = (&spec, &post, &classes);
+        let (post, classes) = (&post, &classes);
         let postprocess = s.spawn(
             move || -> Result<(Vec<RunDetection>, Option<Instant>, usize)> {
                 let mut results: Vec<RunDetection> = Vec::new();
