@@ -6,6 +6,7 @@
 //! gradients and moments stay put. The updates are the host [`AdamW`]'s, in the same f32
 //! operation order, and the host optimizer keeps the step count and learning rates; the
 //! tensors come back to the host only for checkpoints ([`OnDevice::download`]).
+use super::graphs::take_output;
 use super::optimizer::{clip_coefficient, combine_norms, AdamW};
 use super::params::Params;
 use crate::engine::{Device, DeviceTensor, Graph, Input, SessionOptions, Tensor};
@@ -106,21 +107,16 @@ impl OnDevice {
                 shape: vec![8],
                 data: s.graph_input(coef).to_vec(),
             };
-            let mut out = self
-                .update
-                .run_on_device(&[
-                    ("param", Input::Device(&self.params[i])),
-                    ("grad", Input::Device(&grads[i])),
-                    ("m", Input::Device(&self.m[i])),
-                    ("v", Input::Device(&self.v[i])),
-                    ("scalars", Input::Host(&scalars)),
-                ])?
-                .into_iter()
-                .map(|(_, t)| t);
-            let (Some(p), Some(m), Some(v)) = (out.next(), out.next(), out.next()) else {
-                bail!("adamw_update.onnx gave fewer than 3 outputs");
-            };
-            (self.params[i], self.m[i], self.v[i]) = (p, m, v);
+            let mut out = self.update.run_on_device(&[
+                ("param", Input::Device(&self.params[i])),
+                ("grad", Input::Device(&grads[i])),
+                ("m", Input::Device(&self.m[i])),
+                ("v", Input::Device(&self.v[i])),
+                ("scalars", Input::Host(&scalars)),
+            ])?;
+            self.params[i] = take_output(&mut out, "param_out")?;
+            self.m[i] = take_output(&mut out, "m_out")?;
+            self.v[i] = take_output(&mut out, "v_out")?;
         }
         Ok(norm)
     }
@@ -129,7 +125,10 @@ impl OnDevice {
     pub fn download(&self, params: &mut Params, adamw: &mut AdamW) -> Result<()> {
         let host = |ts: &[DeviceTensor]| -> Result<Vec<Vec<f32>>> {
             ts.iter()
-                .map(|t| Ok(t.to_host()?.as_f32()?.to_vec()))
+                .map(|t| match t.to_host()? {
+                    Tensor::F32 { data, .. } => Ok(data),
+                    _ => bail!("a training tensor on the device is not f32"),
+                })
                 .collect()
         };
         params.values = host(&self.params)?;
