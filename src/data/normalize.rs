@@ -7,6 +7,7 @@
 //! sha256) in `.odinw-normalized.json` beside the file; an existing target that differs from
 //! what would be written and is not recorded there is left alone, and the outcome says so.
 use super::coco::CocoFile;
+use super::validate::{validate, Finding};
 use crate::util::hash::{hex, sha256_file};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -207,6 +208,47 @@ pub fn normalize_file(source: &Path, target: &Path) -> Result<Outcome> {
     );
     crate::util::fs::write_json_atomic(&record_path, &record)?;
     Ok(outcome(Action::Written))
+}
+
+/// What `normalize_tree` did with one RoboFlow file.
+#[derive(Debug)]
+pub struct FileReport {
+    pub source: PathBuf,
+    /// The outcome and the validation findings of the target; `Err` (the reason, naming the
+    /// file) when the file could not be normalised or read back.
+    pub result: Result<(Outcome, Vec<Finding>), String>,
+}
+
+impl FileReport {
+    /// Whether this file failed, or its image paths leave its folder.
+    pub fn failed(&self) -> bool {
+        match &self.result {
+            Err(_) => true,
+            Ok((_, findings)) => findings.iter().any(Finding::is_error),
+        }
+    }
+}
+
+/// Normalises every RoboFlow file under `dir` ([`find_exports`]) and validates each result
+/// against the images beside it; one bad file does not stop the others.
+pub fn normalize_tree(dir: &Path) -> Result<Vec<FileReport>> {
+    let sources = find_exports(dir)?;
+    Ok(sources
+        .into_iter()
+        .map(|source| {
+            let result = normalize_one(&source).map_err(|e| format!("{e:#}"));
+            FileReport { source, result }
+        })
+        .collect())
+}
+
+fn normalize_one(source: &Path) -> Result<(Outcome, Vec<Finding>)> {
+    let target = target_for(source)
+        .with_context(|| format!("{} is not a RoboFlow annotation file", source.display()))?;
+    let outcome = normalize_file(source, &target)?;
+    let coco = CocoFile::read(&target)?;
+    let findings = validate(&coco, target.parent());
+    Ok((outcome, findings))
 }
 
 /// Every RoboFlow annotation file under `dir` (recursively, sorted; hidden folders skipped).
