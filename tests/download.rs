@@ -1247,6 +1247,13 @@ fn a_damaged_cached_archive_is_deleted_named_and_fetched_again() {
     );
 }
 
+/// The next GET of `path` ends after 100 000 bytes (with no listing, a HEAD asks for the size
+/// first and takes the first queued fault).
+fn cut_after_head(server: &Server, path: &str) {
+    server.push_fault(path, Fault::Truncate(100_000));
+    server.push_fault(path, Fault::Truncate(100_000));
+}
+
 #[test]
 fn a_resume_after_the_servers_file_changed_starts_over() {
     let (old, _o) = generated_zip("pothole", 22, 6, 40_000, true);
@@ -1263,7 +1270,7 @@ fn a_resume_after_the_servers_file_changed_starts_over() {
     let server = Server::start();
     let path = "/mirror/pothole.zip";
     server.add(path, old.clone());
-    server.push_fault(path, Fault::Truncate(100_000));
+    cut_after_head(&server, path);
     let root = scratch();
     let out = download_from_mirror(root.path(), &server, "pothole", &["--retries", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -1291,7 +1298,7 @@ fn a_resume_after_the_servers_file_changed_starts_over() {
 
     // Same file, same ETag: the resume goes ahead.
     let root = scratch();
-    server.push_fault(path, Fault::Truncate(100_000));
+    cut_after_head(&server, path);
     let _ = download_from_mirror(root.path(), &server, "pothole", &["--retries", "0"]);
     let out = ok(download_from_mirror(root.path(), &server, "pothole", &[]));
     assert!(
@@ -1305,7 +1312,7 @@ fn a_resume_after_the_servers_file_changed_starts_over() {
     // partial file is of the same version, so it is not resumed.
     let root = scratch();
     server.set_always(path, vec![Fault::NoValidators]);
-    server.push_fault(path, Fault::Truncate(100_000));
+    cut_after_head(&server, path);
     let _ = download_from_mirror(root.path(), &server, "pothole", &["--retries", "0"]);
     let before = server.requests_for(path).len();
     let out = ok(download_from_mirror(root.path(), &server, "pothole", &[]));

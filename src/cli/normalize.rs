@@ -30,27 +30,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if r.failed() {
             failed += 1;
         }
-        let (outcome, findings) = match &r.result {
-            Ok(done) => done,
-            Err(e) => {
-                println!("{}: FAILED: {e}", r.source.display());
-                continue;
+        if let Some(outcome) = &r.outcome {
+            match outcome.action {
+                Action::Written => written += 1,
+                Action::Unchanged => unchanged += 1,
+                Action::LeftForeign => foreign += 1,
             }
-        };
-        match outcome.action {
-            Action::Written => written += 1,
-            Action::Unchanged => unchanged += 1,
-            Action::LeftForeign => foreign += 1,
+            println!("{}", outcome.describe());
         }
-        println!("{}", outcome.describe());
-        for finding in findings {
+        if let Some(e) = &r.error {
+            println!("{}: FAILED: {e}", r.source.display());
+        }
+        let target = normalize::target_for(&r.source).unwrap_or_default();
+        for finding in &r.findings {
             problems += 1;
             let level = if finding.is_error() {
                 "error"
             } else {
                 "warning"
             };
-            println!("  {level}: {}", finding.describe(&outcome.target));
+            println!("  {level}: {}", finding.describe(&target));
         }
     }
     println!(

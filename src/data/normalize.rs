@@ -214,41 +214,53 @@ pub fn normalize_file(source: &Path, target: &Path) -> Result<Outcome> {
 #[derive(Debug)]
 pub struct FileReport {
     pub source: PathBuf,
-    /// The outcome and the validation findings of the target; `Err` (the reason, naming the
-    /// file) when the file could not be normalised or read back.
-    pub result: Result<(Outcome, Vec<Finding>), String>,
+    /// What happened to the target (`None` when the source could not be normalised).
+    pub outcome: Option<Outcome>,
+    /// Validation findings of the target.
+    pub findings: Vec<Finding>,
+    /// Why the file failed (naming it): unreadable or invalid source or target.
+    pub error: Option<String>,
 }
 
 impl FileReport {
     /// Whether this file failed, or its image paths leave its folder.
     pub fn failed(&self) -> bool {
-        match &self.result {
-            Err(_) => true,
-            Ok((_, findings)) => findings.iter().any(Finding::is_error),
-        }
+        self.error.is_some() || self.findings.iter().any(Finding::is_error)
     }
 }
 
 /// Normalises every RoboFlow file under `dir` ([`find_exports`]) and validates each result
 /// against the images beside it; one bad file does not stop the others.
 pub fn normalize_tree(dir: &Path) -> Result<Vec<FileReport>> {
-    let sources = find_exports(dir)?;
-    Ok(sources
-        .into_iter()
-        .map(|source| {
-            let result = normalize_one(&source).map_err(|e| format!("{e:#}"));
-            FileReport { source, result }
-        })
-        .collect())
+    Ok(find_exports(dir)?.into_iter().map(normalize_one).collect())
 }
 
-fn normalize_one(source: &Path) -> Result<(Outcome, Vec<Finding>)> {
-    let target = target_for(source)
-        .with_context(|| format!("{} is not a RoboFlow annotation file", source.display()))?;
-    let outcome = normalize_file(source, &target)?;
-    let coco = CocoFile::read(&target)?;
-    let findings = validate(&coco, target.parent());
-    Ok((outcome, findings))
+fn normalize_one(source: PathBuf) -> FileReport {
+    let mut report = FileReport {
+        outcome: None,
+        findings: Vec::new(),
+        error: None,
+        source,
+    };
+    let Some(target) = target_for(&report.source) else {
+        report.error = Some(format!(
+            "{} is not a RoboFlow annotation file",
+            report.source.display()
+        ));
+        return report;
+    };
+    match normalize_file(&report.source, &target) {
+        Ok(outcome) => report.outcome = Some(outcome),
+        Err(e) => {
+            report.error = Some(format!("{e:#}"));
+            return report;
+        }
+    }
+    match CocoFile::read(&target) {
+        Ok(coco) => report.findings = validate(&coco, target.parent()),
+        Err(e) => report.error = Some(format!("{e:#}")),
+    }
+    report
 }
 
 /// Every RoboFlow annotation file under `dir` (recursively, sorted; hidden folders skipped).
