@@ -321,9 +321,10 @@ pub fn fetch(
                 let _ = fs::remove_file(part);
                 anyhow::bail!(
                     "{from}: sha256 mismatch: expected {want}, got {sha256} ({size} bytes). \
-                     The download was discarded; nothing installed earlier was touched. \
+                     The download ({}) was deleted; nothing installed earlier was touched. \
                      Run again to retry; if it persists the mirror serves a different file \
-                     than the listing (try another --revision or --mirror)"
+                     than the listing (try another --revision or --mirror)",
+                    part.display()
                 );
             }
             _ => {}
