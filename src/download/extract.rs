@@ -544,7 +544,9 @@ mod tests {
         p.split('/').map(String::from).collect()
     }
 
-    fn zip_of(build: &dyn Fn(&mut zip::ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
+    type Writer = zip::ZipWriter<Cursor<Vec<u8>>>;
+
+    fn zip_of(build: &dyn Fn(&mut Writer)) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         build(&mut w);
         w.finish().unwrap().into_inner()
