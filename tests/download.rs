@@ -650,6 +650,19 @@ fn zip_slip_absolute_paths_and_escaping_links_are_rejected_before_writing() {
             }),
         ),
         (
+            // An annotation file naming an image outside its split folder.
+            "image-outside",
+            {
+                let mut z = ZipBuilder::new();
+                z.file(
+                    "pothole/train/_annotations.coco.json",
+                    br#"{"images": [{"id": 1, "file_name": "/etc/passwd"}],
+                         "categories": [{"id": 1, "name": "pothole"}], "annotations": []}"#,
+                );
+                z.finish()
+            },
+        ),
+        (
             // Two entries of exactly one name: the zip crate keeps only the last.
             "exact-duplicate",
             zips::rename_entry(
@@ -672,6 +685,9 @@ fn zip_slip_absolute_paths_and_escaping_links_are_rejected_before_writing() {
             "link-chain" => "leaves the folder once every link is followed",
             "file-beneath-a-link" => "lies beneath the link",
             "exact-duplicate" => "\"pothole/train/a.jpg\" appears twice",
+            "image-outside" => {
+                "1 image paths that leave the split folder (e.g. image 1 \"/etc/passwd\")"
+            }
             _ => "",
         };
         assert!(text(&out).contains(why), "{what}: {}", text(&out));
