@@ -628,6 +628,52 @@ fn zip_slip_absolute_paths_and_escaping_links_are_rejected_before_writing() {
                 z.file("pothole/l2/x", b"x");
             }),
         ),
+        (
+            // Issue #12: each link looks harmless on its own text; followed, `x` is `/etc`.
+            "link-chain",
+            malicious(&|z| {
+                z.symlink("pothole/a", "..");
+                for (l, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d")] {
+                    z.symlink(&format!("pothole/{l}"), &format!("{prev}/.."));
+                }
+                z.symlink("pothole/f", "e/../../..");
+                z.symlink("pothole/g", "f/..");
+                z.symlink("pothole/h", "g/..");
+                z.symlink("pothole/x", "h/etc");
+            }),
+        ),
+        (
+            "file-beneath-a-link",
+            malicious(&|z| {
+                z.symlink("pothole/train/d", ".");
+                z.file("pothole/train/d/owned.txt", b"x");
+            }),
+        ),
+        (
+            // An annotation file naming an image outside its split folder.
+            "image-outside",
+            {
+                let mut z = ZipBuilder::new();
+                z.file(
+                    "pothole/train/_annotations.coco.json",
+                    br#"{"images": [{"id": 1, "file_name": "/etc/passwd"}],
+                         "categories": [{"id": 1, "name": "pothole"}], "annotations": []}"#,
+                );
+                z.finish()
+            },
+        ),
+        (
+            // Two entries of exactly one name: the zip crate keeps only the last.
+            "exact-duplicate",
+            zips::rename_entry(
+                malicious(&|z| {
+                    z.file("pothole/train/a.jpg", b"first");
+                    z.file("pothole/train/b.jpg", b"second");
+                }),
+                "pothole/train/b.jpg",
+                "pothole/train/a.jpg",
+            ),
+        ),
     ];
     for (what, zip) in cases {
         let server = hub(&[("pothole.zip", &zip)]);
@@ -635,6 +681,16 @@ fn zip_slip_absolute_paths_and_escaping_links_are_rejected_before_writing() {
         let out = download(root.path(), &server, "pothole", &[]);
         assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
         assert!(text(&out).contains("is unsafe"), "{what}: {}", text(&out));
+        let why = match what {
+            "link-chain" => "leaves the folder once every link is followed",
+            "file-beneath-a-link" => "lies beneath the link",
+            "exact-duplicate" => "\"pothole/train/a.jpg\" appears twice",
+            "image-outside" => {
+                "1 image paths that leave the split folder (e.g. image 1 \"/etc/passwd\")"
+            }
+            _ => "",
+        };
+        assert!(text(&out).contains(why), "{what}: {}", text(&out));
         assert!(!target.exists(), "{what}");
         assert!(
             !root.path().join("odinw").exists(),
@@ -1054,4 +1110,285 @@ fn id_names(categories: &serde_json::Value) -> Vec<(u64, String)> {
             )
         })
         .collect()
+}
+
+/// `odinw download --mirror <server>/mirror` without `--hub`: no listing, so no sha256.
+fn download_from_mirror(root: &Path, server: &Server, task: &str, extra: &[&str]) -> Output {
+    let mirror = format!("{}/mirror", server.url());
+    let mut args = vec![
+        "download",
+        "--tasks",
+        task,
+        "--root",
+        root.to_str().unwrap(),
+        "--mirror",
+        &mirror,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn verify_and_list_catch_an_installed_link_chain_that_leaves_the_folder() {
+    let (zip, _src) = generated_zip("pothole", 20, 2, 300, true);
+    let server = hub(&[("pothole.zip", &zip)]);
+    let root = scratch();
+    ok(download(root.path(), &server, "pothole", &[]));
+    let r = root.path().to_str().unwrap();
+    ok(run(&["verify", "--tasks", "pothole", "--root", r]));
+    // Planted after the install (by hand, or by an older odinw): `x` resolves to /etc.
+    let dir = root.path().join("odinw/pothole");
+    let link = |t: &str, l: &str| std::os::unix::fs::symlink(t, dir.join(l)).unwrap();
+    link("..", "a");
+    link("a/..", "b");
+    link("b/..", "c");
+    link("c/../../../../../../../../../..", "h");
+    link("h/etc", "x");
+    assert_eq!(
+        std::fs::canonicalize(dir.join("x")).unwrap(),
+        Path::new("/etc"),
+        "the planted chain really leads out"
+    );
+    let out = run(&["verify", "--tasks", "pothole", "--root", r]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("DAMAGED: 5 links leaving the folder (pothole/a, pothole/b, pothole/c, ...)"),
+        "{said}"
+    );
+    assert_eq!(list_status(root.path(), "pothole"), "present");
+    // A re-run reinstalls the archive, and the links are gone.
+    ok(download(root.path(), &server, "pothole", &[]));
+    assert!(std::fs::symlink_metadata(dir.join("x")).is_err());
+    ok(run(&["verify", "--tasks", "pothole", "--root", r]));
+}
+
+#[test]
+fn a_zip_bomb_is_refused_before_anything_is_written() {
+    // ~100 MB of zeros in a ~100 KB zip: over 100 times its size and over the 64 MiB floor.
+    let mut z = ZipBuilder::new();
+    z.file("pothole/train/_annotations.coco.json", b"{}");
+    z.zeros("pothole/train/zeros.jpg", 100 << 20);
+    let zip = z.finish();
+    assert!(zip.len() < 1 << 20, "{}", zip.len());
+    let server = hub(&[("pothole.zip", &zip)]);
+    let root = scratch();
+    let out = download(root.path(), &server, "pothole", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("more than 100x its own") && text(&out).contains("zip bomb"),
+        "{}",
+        text(&out)
+    );
+    assert!(!root.path().join("odinw").exists());
+    assert_eq!(
+        digest_tree(&root.path().join(".odinw/staging")).len(),
+        0,
+        "nothing was extracted"
+    );
+    assert!(!root.path().join(".odinw/archives/pothole.zip").exists());
+}
+
+#[test]
+fn a_damaged_cached_archive_is_deleted_named_and_fetched_again() {
+    let (good, _g) = generated_zip("pothole", 21, 3, 2_000, true);
+    let clean = scratch();
+    ok(download(
+        clean.path(),
+        &hub(&[("pothole.zip", &good)]),
+        "pothole",
+        &[],
+    ));
+
+    // An earlier run left a zip in archives/ that has since been damaged; there is no listing
+    // (a mirror without --hub), so only installing it shows the damage.
+    let server = Server::start();
+    server.add("/mirror/pothole.zip", good.clone());
+    let root = scratch();
+    let cached = root.path().join(".odinw/archives/pothole.zip");
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    let mut bad = good.clone();
+    let pos = bad.windows(4).position(|w| w == b".jpg").unwrap() + 200;
+    bad[pos] ^= 0xff;
+    std::fs::write(&cached, &bad).unwrap();
+    let out = ok(download_from_mirror(root.path(), &server, "pothole", &[]));
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("deleted {}", cached.display()))
+            && said.contains("fetching it again from the start"),
+        "{said}"
+    );
+    assert_eq!(
+        server
+            .requests_for("/mirror/pothole.zip")
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count(),
+        1
+    );
+    assert_eq!(
+        digest_tree(&root.path().join("odinw")),
+        digest_tree(&clean.path().join("odinw"))
+    );
+
+    // A mirror serving a zip whose annotation file is broken: the zip is deleted (and named),
+    // not reused; once the mirror is fixed, the next run installs the good one.
+    let mut z = ZipBuilder::new();
+    z.file("pothole/train/_annotations.coco.json", b"{\"images\": [tru");
+    z.file("pothole/valid/_annotations.coco.json", b"{}");
+    let broken = z.finish();
+    let server = Server::start();
+    server.add("/mirror/pothole.zip", broken);
+    let root = scratch();
+    let cached = root.path().join(".odinw/archives/pothole.zip");
+    let out = download_from_mirror(root.path(), &server, "pothole", &["--keep-archives"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("deleted {}", cached.display())),
+        "{}",
+        text(&out)
+    );
+    assert!(!cached.exists());
+    server.add("/mirror/pothole.zip", good.clone());
+    let out = ok(download_from_mirror(
+        root.path(),
+        &server,
+        "pothole",
+        &["--recheck"],
+    ));
+    assert!(!text(&out).contains("earlier run"), "{}", text(&out));
+    assert_eq!(
+        digest_tree(&root.path().join("odinw")),
+        digest_tree(&clean.path().join("odinw"))
+    );
+}
+
+/// The next GET of `path` ends after 100 000 bytes (with no listing, a HEAD asks for the size
+/// first and takes the first queued fault).
+fn cut_after_head(server: &Server, path: &str) {
+    server.push_fault(path, Fault::Truncate(100_000));
+    server.push_fault(path, Fault::Truncate(100_000));
+}
+
+#[test]
+fn a_resume_after_the_servers_file_changed_starts_over() {
+    let (old, _o) = generated_zip("pothole", 22, 6, 40_000, true);
+    let (new, _n) = generated_zip("pothole", 23, 6, 40_000, true);
+    assert_ne!(old, new);
+    let clean = scratch();
+    ok(download(
+        clean.path(),
+        &hub(&[("pothole.zip", &new)]),
+        "pothole",
+        &[],
+    ));
+
+    let server = Server::start();
+    let path = "/mirror/pothole.zip";
+    server.add(path, old.clone());
+    cut_after_head(&server, path);
+    let root = scratch();
+    let out = download_from_mirror(root.path(), &server, "pothole", &["--retries", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let part = root.path().join(".odinw/partial/pothole.zip.part");
+    assert_eq!(std::fs::read(&part).unwrap(), old[..100_000]);
+
+    // The file changes on the server; the next run's resume carries the old ETag in If-Range,
+    // the server answers with the whole new file, and nothing of the old one is spliced in.
+    server.replace_body(path, new.clone());
+    let out = ok(download_from_mirror(root.path(), &server, "pothole", &[]));
+    let said = text(&out);
+    assert!(said.contains("starting over"), "{said}");
+    let gets: Vec<_> = server
+        .requests_for(path)
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect();
+    let last = gets.last().unwrap();
+    assert_eq!(last.range.as_deref(), Some("bytes=100000-"));
+    assert_eq!(last.if_range, Some(common::server::etag_of(&old)));
+    assert_eq!(
+        digest_tree(&root.path().join("odinw")),
+        digest_tree(&clean.path().join("odinw"))
+    );
+
+    // Same file, same ETag: the resume goes ahead.
+    let root = scratch();
+    cut_after_head(&server, path);
+    let _ = download_from_mirror(root.path(), &server, "pothole", &["--retries", "0"]);
+    let out = ok(download_from_mirror(root.path(), &server, "pothole", &[]));
+    assert!(
+        text(&out).contains("resuming at byte 100000"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("starting over"), "{}", text(&out));
+
+    // A server with no validator at all, and no published sha256: nothing can show that the
+    // partial file is of the same version, so it is not resumed.
+    let root = scratch();
+    server.set_always(path, vec![Fault::NoValidators]);
+    cut_after_head(&server, path);
+    let _ = download_from_mirror(root.path(), &server, "pothole", &["--retries", "0"]);
+    let before = server.requests_for(path).len();
+    let out = ok(download_from_mirror(root.path(), &server, "pothole", &[]));
+    assert!(text(&out).contains("no validator"), "{}", text(&out));
+    let after: Vec<_> = server.requests_for(path)[before..]
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.range.clone())
+        .collect();
+    assert_eq!(after, [None], "fetched whole");
+}
+
+#[test]
+fn a_malformed_listing_from_an_explicit_hub_stops_the_run() {
+    let (zip, _z) = generated_zip("pothole", 24, 2, 300, true);
+    let mut listing: serde_json::Value =
+        serde_json::from_slice(&hub_listing(&[("pothole.zip", &zip)])).unwrap();
+    listing[0]["lfs"]["oid"] = serde_json::json!("not-a-sha256-zzzz");
+    for (what, body) in [
+        ("non-hex oid", serde_json::to_vec(&listing).unwrap()),
+        ("not a list", br#"{"error": "busy"}"#.to_vec()),
+    ] {
+        let server = hub(&[("pothole.zip", &zip)]);
+        server.add(&hub_tree_path(REV), body);
+        let root = scratch();
+        let out = download(root.path(), &server, "pothole", &[]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+        let said = text(&out);
+        assert!(
+            said.contains("listing") && said.contains("sha256 could not be checked"),
+            "{what}: {said}"
+        );
+        assert!(
+            server
+                .requests_for(&hub_zip_path(REV, "pothole.zip"))
+                .is_empty(),
+            "{what}: nothing downloaded"
+        );
+        assert!(!root.path().join("odinw").exists());
+    }
+}
+
+#[test]
+fn a_server_that_trickles_bytes_is_given_up_at_the_deadline() {
+    let (zip, _z) = generated_zip("pothole", 25, 4, 40_000, true);
+    let server = hub(&[("pothole.zip", &zip)]);
+    let path = hub_zip_path(REV, "pothole.zip");
+    // 16 KiB every 0.8 s: each read succeeds well within --timeout, so only a deadline ends it.
+    server.set_always(&path, vec![Fault::Throttle(20_000)]);
+    let root = scratch();
+    let out = download(root.path(), &server, "pothole", &["--deadline", "1.5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("longer than its deadline of 1.5 s (--deadline)"),
+        "{}",
+        text(&out)
+    );
+    let kept = std::fs::metadata(root.path().join(".odinw/partial/pothole.zip.part"))
+        .unwrap()
+        .len();
+    assert!(kept > 0 && kept < zip.len() as u64, "{kept}");
+    assert_eq!(ranges(&server.requests_for(&path)), [None], "not retried");
 }

@@ -168,3 +168,50 @@ fn files_it_did_not_write_are_left_alone_and_problems_are_counted() {
         text(&out)
     );
 }
+
+#[test]
+fn every_bad_split_is_reported_and_image_paths_must_stay_in_their_folder() {
+    let dir = scratch();
+    let good = r#"{"categories": [{"id": 0, "name": "root", "supercategory": "none"},
+                                  {"id": 1, "name": "x", "supercategory": "root"}],
+      "images": [{"id": 1, "file_name": "a.jpg"}],
+      "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]}"#;
+    let escaping = good.replace(
+        r#"[{"id": 1, "file_name": "a.jpg"}]"#,
+        r#"[{"id": 1, "file_name": "/etc/passwd"}, {"id": 2, "file_name": "../train/a.jpg"}]"#,
+    );
+    for (split, text) in [
+        ("a_train", good.to_string()),
+        ("b_valid", "{\"images\": [".to_string()),
+        ("c_test", "[1, 2]".to_string()),
+        ("d_escape", escaping),
+    ] {
+        let d = dir.path().join(split);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("a.jpg"), b"x").unwrap();
+        std::fs::write(d.join("_annotations.coco.json"), text).unwrap();
+    }
+    let out = run(&["normalize", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    for split in ["b_valid", "c_test"] {
+        let shown = dir.path().join(split).join("_annotations.coco.json");
+        assert!(
+            said.contains(&format!("{}: FAILED", shown.display())),
+            "{split} not reported:\n{said}"
+        );
+    }
+    assert!(
+        said.contains("2 image paths that leave the split folder (e.g. image 1 \"/etc/passwd\")"),
+        "{said}"
+    );
+    assert!(
+        said.contains("4 annotation files: 2 written, 0 up to date, 0 left as found, 3 failed"),
+        "{said}"
+    );
+    // The good split was still written.
+    assert!(dir
+        .path()
+        .join("a_train/annotations_without_background.json")
+        .is_file());
+}

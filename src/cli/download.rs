@@ -1,5 +1,6 @@
 //! `odinw download`: fetch, verify, extract and normalise ODinW datasets into GLIP's layout.
-use crate::download::{self, fetch::RetryPolicy, roboflow, source, Outcome, Source};
+use crate::download::fetch::{self, RetryPolicy};
+use crate::download::{self, roboflow, source, Listing, Outcome, Source};
 use crate::registry::{self, Suite};
 use anyhow::{bail, Result};
 use std::io::IsTerminal;
@@ -36,7 +37,8 @@ pub struct Args {
     #[arg(long, default_value = source::GLIP_REVISION)]
     revision: String,
     /// Hugging Face endpoint, for the default source and for its file listing (sizes,
-    /// sha256). Given explicitly, the listing is also used with --mirror.
+    /// sha256). Given explicitly (or by $HF_ENDPOINT), the listing is also used with --mirror,
+    /// and a listing that cannot be read or is malformed stops the run.
     #[arg(long, env = "HF_ENDPOINT")]
     hub: Option<String>,
     /// Parallel downloads.
@@ -48,6 +50,10 @@ pub struct Args {
     /// Seconds to wait for a connection or for the next bytes before retrying.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
+    /// Seconds one archive's transfer may take in all, retries included (a server that
+    /// trickles bytes is given up after this); the bytes received are kept for the next run.
+    #[arg(long, default_value_t = fetch::DEFAULT_DEADLINE.as_secs_f64())]
+    deadline: f64,
     /// Keep the verified zips in <root>/.odinw/archives/ after installing them.
     #[arg(long)]
     keep_archives: bool,
@@ -71,13 +77,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.roboflow_project.is_some() && tasks.len() != 1 {
         bail!("--roboflow-project names one project: use it with exactly one --tasks entry");
     }
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    let seconds = |v: f64, flag: &str| match Duration::try_from_secs_f64(v) {
+        Ok(d) if v > 0.0 => Ok(d),
+        _ => Err(anyhow::anyhow!(
+            "{flag} must be a positive number of seconds (got {v})"
+        )),
+    };
+    let timeout = seconds(args.timeout, "--timeout")?;
+    let deadline = seconds(args.deadline, "--deadline")?;
     let root = registry::data_root(args.root.as_deref());
     let source = match args.source {
         SourceKind::Glip => Source::Glip {
-            listing: args.mirror.is_none() || args.hub.is_some(),
+            listing: match (&args.hub, &args.mirror) {
+                (Some(_), _) => Listing::Required,
+                (None, None) => Listing::BestEffort,
+                (None, Some(_)) => Listing::Off,
+            },
             hub: args.hub.unwrap_or_else(|| source::HF_ENDPOINT.to_string()),
             mirror: args.mirror,
             revision: args.revision,
@@ -96,9 +111,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         jobs: args.jobs.max(1),
         policy: RetryPolicy {
             retries: args.retries,
+            deadline,
             ..RetryPolicy::default()
         },
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout,
         keep_archives: args.keep_archives,
         recheck: args.recheck,
         tty: std::io::stderr().is_terminal(),

@@ -1,8 +1,8 @@
 //! `odinw normalize DIR`: turns every RoboFlow `_annotations.coco.json` under DIR into GLIP's
 //! `annotations_without_background.json` (root category removed), then validates each file.
-use crate::data::coco::CocoFile;
+//! Every file is reported; the exit status is 1 when any failed or names images outside its
+//! folder.
 use crate::data::normalize::{self, Action};
-use crate::data::validate::validate;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,41 +17,49 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.dir.is_dir() {
         bail!("{} is not a folder", args.dir.display());
     }
-    let sources = normalize::find_exports(&args.dir)?;
-    if sources.is_empty() {
+    let reports = normalize::normalize_tree(&args.dir)?;
+    if reports.is_empty() {
         bail!(
             "no RoboFlow annotation file ({}) under {}",
             normalize::ROBOFLOW_FILE,
             args.dir.display()
         );
     }
-    let (mut written, mut unchanged, mut foreign, mut problems) = (0, 0, 0, 0);
-    for source in &sources {
-        let target = normalize::target_for(source).expect("found by its name");
-        let outcome = normalize::normalize_file(source, &target)?;
-        match outcome.action {
-            Action::Written => written += 1,
-            Action::Unchanged => unchanged += 1,
-            Action::LeftForeign => foreign += 1,
+    let (mut written, mut unchanged, mut foreign, mut problems, mut failed) = (0, 0, 0, 0, 0);
+    for r in &reports {
+        if r.failed() {
+            failed += 1;
         }
-        println!("{}", outcome.describe());
-        let coco = match CocoFile::read(&target) {
-            Ok(c) => c,
-            Err(e) => {
-                problems += 1;
-                println!("  warning: {e:#}");
-                continue;
+        if let Some(outcome) = &r.outcome {
+            match outcome.action {
+                Action::Written => written += 1,
+                Action::Unchanged => unchanged += 1,
+                Action::LeftForeign => foreign += 1,
             }
-        };
-        let image_dir = target.parent().map(PathBuf::from);
-        for finding in validate(&coco, image_dir.as_deref()) {
+            println!("{}", outcome.describe());
+        }
+        if let Some(e) = &r.error {
+            println!("{}: FAILED: {e}", r.source.display());
+        }
+        let target = normalize::target_for(&r.source).unwrap_or_default();
+        for finding in &r.findings {
             problems += 1;
-            println!("  warning: {}", finding.describe(&target));
+            let level = if finding.is_error() {
+                "error"
+            } else {
+                "warning"
+            };
+            println!("  {level}: {}", finding.describe(&target));
         }
     }
     println!(
-        "{} annotation files: {written} written, {unchanged} up to date, {foreign} left as found; {problems} kinds of problems",
-        sources.len()
+        "{} annotation files: {written} written, {unchanged} up to date, {foreign} left as found, \
+         {failed} failed; {problems} kinds of problems",
+        reports.len()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

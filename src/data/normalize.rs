@@ -7,6 +7,7 @@
 //! sha256) in `.odinw-normalized.json` beside the file; an existing target that differs from
 //! what would be written and is not recorded there is left alone, and the outcome says so.
 use super::coco::CocoFile;
+use super::validate::{validate, Finding};
 use crate::util::hash::{hex, sha256_file};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -207,6 +208,59 @@ pub fn normalize_file(source: &Path, target: &Path) -> Result<Outcome> {
     );
     crate::util::fs::write_json_atomic(&record_path, &record)?;
     Ok(outcome(Action::Written))
+}
+
+/// What `normalize_tree` did with one RoboFlow file.
+#[derive(Debug)]
+pub struct FileReport {
+    pub source: PathBuf,
+    /// What happened to the target (`None` when the source could not be normalised).
+    pub outcome: Option<Outcome>,
+    /// Validation findings of the target.
+    pub findings: Vec<Finding>,
+    /// Why the file failed (naming it): unreadable or invalid source or target.
+    pub error: Option<String>,
+}
+
+impl FileReport {
+    /// Whether this file failed, or its image paths leave its folder.
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// Normalises every RoboFlow file under `dir` ([`find_exports`]) and validates each result
+/// against the images beside it; one bad file does not stop the others.
+pub fn normalize_tree(dir: &Path) -> Result<Vec<FileReport>> {
+    Ok(find_exports(dir)?.into_iter().map(normalize_one).collect())
+}
+
+fn normalize_one(source: PathBuf) -> FileReport {
+    let mut report = FileReport {
+        outcome: None,
+        findings: Vec::new(),
+        error: None,
+        source,
+    };
+    let Some(target) = target_for(&report.source) else {
+        report.error = Some(format!(
+            "{} is not a RoboFlow annotation file",
+            report.source.display()
+        ));
+        return report;
+    };
+    match normalize_file(&report.source, &target) {
+        Ok(outcome) => report.outcome = Some(outcome),
+        Err(e) => {
+            report.error = Some(format!("{e:#}"));
+            return report;
+        }
+    }
+    match CocoFile::read(&target) {
+        Ok(coco) => report.findings = validate(&coco, target.parent()),
+        Err(e) => report.error = Some(format!("{e:#}")),
+    }
+    report
 }
 
 /// Every RoboFlow annotation file under `dir` (recursively, sorted; hidden folders skipped).

@@ -1,6 +1,8 @@
 //! Checks of a COCO annotation file: duplicate ids, annotations pointing at missing images or
-//! categories, malformed, non-finite, negative or empty boxes, and images missing on disk.
-//! Each kind of problem is reported once, with its count and a first example.
+//! categories, malformed, non-finite, negative or empty boxes, images missing on disk, and
+//! image paths that leave the split folder (absolute, `..` above it, or a link out of it).
+//! Each kind of problem is reported once, with its count and a first example; the last kind is
+//! an error ([`Finding::is_error`]), the others are warnings.
 use super::coco::CocoFile;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -14,6 +16,12 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Whether the file must be refused (its image paths point outside its folder), rather than
+    /// only warned about.
+    pub fn is_error(&self) -> bool {
+        self.kind == OUTSIDE_FOLDER
+    }
+
     /// `<file>: <count> <kind> (e.g. <example>)`.
     pub fn describe(&self, file: &Path) -> String {
         format!(
@@ -68,6 +76,35 @@ pub const NEGATIVE_SIZE: &str = "boxes with negative width or height";
 pub const NEGATIVE_POS: &str = "boxes with negative x or y";
 pub const EMPTY_BOX: &str = "boxes of zero width or height";
 pub const MISSING_ON_DISK: &str = "images missing on disk";
+pub const OUTSIDE_FOLDER: &str = "image paths that leave the split folder";
+
+/// Whether `file_name` names a path inside `dir`: not absolute, no `..` above `dir`, and (when
+/// it exists) not reached through a link that leads out of `dir`.
+pub fn stays_inside(dir: &Path, file_name: &str) -> bool {
+    let name = file_name.replace('\\', "/");
+    let b = name.as_bytes();
+    if b.first() == Some(&b'/')
+        || (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':')
+        || name.contains('\0')
+    {
+        return false;
+    }
+    let mut depth = 0usize;
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    match (dir.join(file_name).canonicalize(), dir.canonicalize()) {
+        (Ok(file), Ok(dir)) => file.starts_with(dir),
+        _ => true, // missing: reported as missing, nothing outside is read
+    }
+}
 
 /// Checks `coco`; with `image_dir`, also that every image file exists under it.
 pub fn validate(coco: &CocoFile, image_dir: Option<&Path>) -> Vec<Finding> {
@@ -122,7 +159,11 @@ pub fn validate(coco: &CocoFile, image_dir: Option<&Path>) -> Vec<Finding> {
     }
     if let Some(dir) = image_dir {
         for img in &coco.images {
-            if img.file_name.is_empty() || !dir.join(&img.file_name).is_file() {
+            if !stays_inside(dir, &img.file_name) {
+                t.add(OUTSIDE_FOLDER, || {
+                    format!("image {} {:?}", img.id, img.file_name)
+                });
+            } else if img.file_name.is_empty() || !dir.join(&img.file_name).is_file() {
                 t.add(MISSING_ON_DISK, || {
                     format!("image {} {:?}", img.id, img.file_name)
                 });
@@ -175,6 +216,38 @@ mod tests {
             line,
             "x.json: 1 annotations pointing at missing images (e.g. annotation 1 -> image 9)"
         );
+    }
+
+    #[test]
+    fn image_paths_must_stay_in_the_split_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let split = dir.path().join("train");
+        std::fs::create_dir_all(split.join("sub")).unwrap();
+        std::fs::write(split.join("a.jpg"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret.jpg"), b"x").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("../secret.jpg", split.join("l.jpg")).unwrap();
+        for ok in ["a.jpg", "sub/../a.jpg", "./a.jpg", "missing.jpg"] {
+            assert!(stays_inside(&split, ok), "{ok}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../secret.jpg",
+            "sub/../../secret.jpg",
+            "C:/x.jpg",
+            "\\\\h\\x",
+        ] {
+            assert!(!stays_inside(&split, bad), "{bad}");
+        }
+        #[cfg(unix)]
+        assert!(!stays_inside(&split, "l.jpg"), "a link out of the folder");
+        let text = r#"{"images": [{"id": 1, "file_name": "/etc/passwd"}, {"id": 2, "file_name": "a.jpg"},
+          {"id": 3, "file_name": "../secret.jpg"}], "categories": [], "annotations": []}"#;
+        let coco = CocoFile::from_slice(text.as_bytes()).unwrap();
+        let found = validate(&coco, Some(&split));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].kind, found[0].count), (OUTSIDE_FOLDER, 2));
+        assert!(found[0].is_error() && found[0].example.contains("/etc/passwd"));
     }
 
     #[test]

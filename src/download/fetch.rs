@@ -2,18 +2,26 @@
 //! requests (checked against `Content-Range`; a server that ignores Range restarts from 0),
 //! retries with exponential backoff on 5xx/408/429, timeouts, resets and truncated bodies, and
 //! checks size and sha256 at the end. `file://` sources are read the same way.
+//!
+//! A resume is only ever spliced onto bytes of the same file: the server's validator (a strong
+//! `ETag`, else `Last-Modified`) is kept beside the `.part` file (`.part.validator`) and sent
+//! as `If-Range`, so a server whose file changed answers with the whole new file; a `206`
+//! whose `ETag` differs from the kept one is discarded too. Without a validator, a partial
+//! file is resumed only when a published sha256 will catch a splice; otherwise it starts over.
+//! Each transfer has an overall deadline ([`RetryPolicy::deadline`]), checked between reads
+//! and retries, so a server that trickles bytes cannot hold a run forever.
 use super::progress::FileProgress;
 use super::source::{decode_percent, Expected};
 use crate::util::hash::hex;
 use anyhow::{anyhow, Context, Result};
 use reqwest::blocking::Client;
-use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where a file is read from.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +67,12 @@ pub struct RetryPolicy {
     /// First wait; doubled after each failure without progress, up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// Overall time allowed for one transfer, retries included.
+    pub deadline: Duration,
 }
+
+/// The default [`RetryPolicy::deadline`]: three hours per archive.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(3 * 3600);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -67,6 +80,7 @@ impl Default for RetryPolicy {
             retries: 6,
             backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
+            deadline: DEFAULT_DEADLINE,
         }
     }
 }
@@ -135,10 +149,68 @@ fn part_len(part: &Path) -> u64 {
     fs::metadata(part).map(|m| m.len()).unwrap_or(0)
 }
 
+/// Empties `part` (and forgets the validator of the bytes it held).
 fn truncate(part: &Path) -> Result<()> {
+    let _ = fs::remove_file(validator_path(part));
     File::create(part)
         .map(|_| ())
         .with_context(|| format!("truncating {}", part.display()))
+}
+
+/// Where the server's validator of the bytes in `part` is kept.
+pub fn validator_path(part: &Path) -> PathBuf {
+    let mut name = part.as_os_str().to_os_string();
+    name.push(".validator");
+    PathBuf::from(name)
+}
+
+/// The server's validators for the bytes of a `.part` file.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Validator {
+    /// A strong ETag (weak ones cannot be used with If-Range).
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validator {
+    fn from_headers(h: &reqwest::header::HeaderMap) -> Self {
+        let get = |k: reqwest::header::HeaderName| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Validator {
+            etag: get(ETAG).filter(|e| !e.starts_with("W/")),
+            last_modified: get(LAST_MODIFIED),
+        }
+    }
+
+    /// The value for `If-Range`.
+    fn if_range(&self) -> Option<&str> {
+        self.etag.as_deref().or(self.last_modified.as_deref())
+    }
+
+    fn read(part: &Path) -> Option<Self> {
+        let bytes = fs::read(validator_path(part)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn write(&self, part: &Path) -> Result<()> {
+        crate::util::fs::write_json_atomic(&validator_path(part), self)
+    }
+}
+
+/// Fails once `deadline` has passed.
+fn check_deadline(deadline: Instant, allowed: Duration, from: &str) -> Result<(), Failure> {
+    if Instant::now() >= deadline {
+        return fatal(anyhow!(
+            "{from}: gave up: the transfer took longer than its deadline of {} s \
+             (--deadline); the bytes received so far are kept for the next run",
+            allowed.as_secs_f64()
+        ));
+    }
+    Ok(())
 }
 
 /// Downloads `from` into `part`, resuming, retrying and verifying as described in the module
@@ -168,6 +240,11 @@ pub fn fetch(
     if resumed_from > 0 {
         log(format!("{from}: resuming at byte {resumed_from}"));
     }
+    let started = Instant::now();
+    let deadline = started
+        .checked_add(policy.deadline.min(Duration::from_secs(100 * 365 * 86_400)))
+        .or_else(|| started.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(started);
     let mut hash = PartHash::new();
     let mut restarted_after_mismatch = false;
     loop {
@@ -179,12 +256,21 @@ pub fn fetch(
             if expected.size == Some(before) && before > 0 {
                 break before; // complete already (killed after the last byte arrived)
             }
-            let outcome = match from {
-                Location::Http(url) => {
-                    attempt_http(client, url, part, expected, &mut hash, progress)
+            let shown = from.to_string();
+            let outcome = check_deadline(deadline, policy.deadline, &shown).and_then(|_| {
+                let ends = Ends {
+                    deadline,
+                    allowed: policy.deadline,
+                };
+                match from {
+                    Location::Http(url) => {
+                        attempt_http(client, url, part, expected, &mut hash, progress, &ends, log)
+                    }
+                    Location::File(path) => {
+                        attempt_file(path, part, expected, &mut hash, progress, &ends)
+                    }
                 }
-                Location::File(path) => attempt_file(path, part, expected, &mut hash, progress),
-            };
+            });
             match outcome {
                 Ok(total) => break total,
                 Err(Failure::Fatal(e)) => return Err(e),
@@ -202,7 +288,8 @@ pub fn fetch(
                     let wait = policy
                         .backoff
                         .saturating_mul(1 << (failures - 1).min(16))
-                        .min(policy.max_backoff);
+                        .min(policy.max_backoff)
+                        .min(deadline.saturating_duration_since(Instant::now()));
                     log(format!(
                         "{from}: {e:#}; retry {failures}/{} in {:.1} s",
                         policy.retries,
@@ -234,13 +321,15 @@ pub fn fetch(
                 let _ = fs::remove_file(part);
                 anyhow::bail!(
                     "{from}: sha256 mismatch: expected {want}, got {sha256} ({size} bytes). \
-                     The download was discarded; nothing installed earlier was touched. \
+                     The download ({}) was deleted; nothing installed earlier was touched. \
                      Run again to retry; if it persists the mirror serves a different file \
-                     than the listing (try another --revision or --mirror)"
+                     than the listing (try another --revision or --mirror)",
+                    part.display()
                 );
             }
             _ => {}
         }
+        let _ = fs::remove_file(validator_path(part));
         return Ok(Fetched {
             size,
             sha256,
@@ -283,6 +372,13 @@ fn check_total(total: Option<u64>, expected: &Expected, from: &str) -> Result<()
     Ok(())
 }
 
+/// The overall deadline of a transfer.
+struct Ends {
+    deadline: Instant,
+    allowed: Duration,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn attempt_http(
     client: &Client,
     url: &str,
@@ -290,11 +386,30 @@ fn attempt_http(
     expected: &Expected,
     hash: &mut PartHash,
     progress: &FileProgress,
+    ends: &Ends,
+    log: &dyn Fn(String),
 ) -> Result<u64, Failure> {
-    let offset = part_len(part);
+    let mut offset = part_len(part);
+    let kept = Validator::read(part);
+    if offset > 0
+        && kept.as_ref().and_then(Validator::if_range).is_none()
+        && expected.sha256.is_none()
+    {
+        log(format!(
+            "{url}: the partial file has no validator (ETag or Last-Modified) to check that the \
+             server's file is unchanged, and no published sha256; starting over"
+        ));
+        truncate(part).map_err(Failure::Fatal)?;
+        *hash = PartHash::new();
+        progress.set_position(0);
+        offset = 0;
+    }
     let mut req = client.get(url);
     if offset > 0 {
         req = req.header(RANGE, format!("bytes={offset}-"));
+        if let Some(v) = kept.as_ref().and_then(Validator::if_range) {
+            req = req.header(IF_RANGE, v);
+        }
     }
     let mut resp = match req.send() {
         Ok(r) => r,
@@ -304,6 +419,7 @@ fn attempt_http(
         Err(e) => return Err(Failure::Retry(anyhow!(e).context(format!("GET {url}")))),
     };
     let status = resp.status();
+    let served = Validator::from_headers(resp.headers());
     let content_range = resp
         .headers()
         .get(CONTENT_RANGE)
@@ -312,14 +428,37 @@ fn attempt_http(
     let total = match status {
         StatusCode::OK => {
             if offset > 0 {
-                // The server ignored the Range header and sends the whole file.
+                // The server ignored the Range header, or its file changed (If-Range), and
+                // sends the whole file.
+                log(format!(
+                    "{url}: the server sent the whole file instead of resuming at byte \
+                     {offset} (its file changed, or it ignores Range); starting over"
+                ));
                 truncate(part).map_err(Failure::Fatal)?;
                 *hash = PartHash::new();
                 progress.set_position(0);
             }
+            served.write(part).map_err(Failure::Fatal)?;
             resp.content_length()
         }
         StatusCode::PARTIAL_CONTENT => {
+            let (old, new) = (
+                kept.as_ref().and_then(|k| k.etag.as_deref()),
+                served.etag.as_deref(),
+            );
+            if let (Some(old), Some(new)) = (old, new) {
+                if old != new {
+                    truncate(part).map_err(Failure::Fatal)?;
+                    *hash = PartHash::new();
+                    return Err(Failure::Retry(anyhow!(
+                        "GET {url}: the server's file changed (ETag {old} became {new}) but it \
+                         resumed anyway; starting over"
+                    )));
+                }
+            }
+            if offset == 0 {
+                served.write(part).map_err(Failure::Fatal)?;
+            }
             let parsed = content_range.as_deref().and_then(parse_content_range);
             match parsed {
                 Some((Some(start), total)) if start == offset => total,
@@ -377,7 +516,7 @@ fn attempt_http(
     if let Some(t) = total {
         progress.set_total(t);
     }
-    copy_body(&mut resp, part, hash, progress, url)?;
+    copy_body(&mut resp, part, hash, progress, url, ends)?;
     finish_attempt(part_len(part), total, url)
 }
 
@@ -387,6 +526,7 @@ fn attempt_file(
     expected: &Expected,
     hash: &mut PartHash,
     progress: &FileProgress,
+    ends: &Ends,
 ) -> Result<u64, Failure> {
     let shown = path.display().to_string();
     let mut src = match File::open(path) {
@@ -414,7 +554,7 @@ fn attempt_file(
     }
     src.seek(SeekFrom::Start(offset))
         .map_err(|e| Failure::Fatal(anyhow!(e).context(format!("reading {shown}"))))?;
-    copy_body(&mut src, part, hash, progress, &shown)?;
+    copy_body(&mut src, part, hash, progress, &shown, ends)?;
     finish_attempt(part_len(part), Some(total), &shown)
 }
 
@@ -426,6 +566,7 @@ fn copy_body(
     hash: &mut PartHash,
     progress: &FileProgress,
     from: &str,
+    ends: &Ends,
 ) -> Result<(), Failure> {
     let file = File::options()
         .append(true)
@@ -436,6 +577,12 @@ fn copy_body(
     let mut buf = vec![0u8; 256 << 10];
     let mut received = 0u64;
     let read_error = loop {
+        if Instant::now() >= ends.deadline {
+            out.flush().map_err(|e| {
+                Failure::Fatal(anyhow!(e).context(format!("writing {}", part.display())))
+            })?;
+            check_deadline(ends.deadline, ends.allowed, from)?;
+        }
         match body.read(&mut buf) {
             Ok(0) => break None,
             Ok(n) => {

@@ -5,7 +5,6 @@
 //! the old state or the new one, never a half-written dataset.
 use super::extract::{self, Rejected};
 use super::manifest::{self, FileEntry, Manifest};
-use super::progress::human_bytes;
 use super::state::StateDir;
 use crate::data::coco::CocoFile;
 use crate::data::normalize::{self, Action};
@@ -96,18 +95,9 @@ pub fn install(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let checked = extract::check(zip)?;
-    let need = checked.uncompressed_size();
     let available = fs4::available_space(state.root())
         .with_context(|| format!("reading free space of {}", state.root().display()))?;
-    if need > available {
-        bail!(
-            "not enough free space to extract {label}: it holds {}, {} is free under {}",
-            human_bytes(need),
-            human_bytes(available),
-            state.root().display()
-        );
-    }
+    let checked = extract::check(zip, &extract::Limits::with_available(available))?;
     let staging = state.staging().join(archive);
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
@@ -159,7 +149,10 @@ pub fn install(
                 let source = normalize::source_for(&target).filter(|s| s.is_file());
                 match source {
                     Some(source) => {
-                        let mut outcome = normalize::normalize_file(&source, &target)?;
+                        let mut outcome =
+                            normalize::normalize_file(&source, &target).map_err(|e| {
+                                anyhow!(Rejected(format!("{label}: {}: {e:#}", shown.display())))
+                            })?;
                         outcome.source = shown.with_file_name(source.file_name().unwrap());
                         outcome.target = shown.clone();
                         if outcome.action == Action::Written {
@@ -184,6 +177,12 @@ pub fn install(
                 .map_err(|e| anyhow!(Rejected(format!("{label}: {}: {e:#}", shown.display()))))?;
             let img_dir = staging.join(&files.img_dir);
             for finding in validate(&coco, Some(&img_dir)) {
+                if finding.is_error() {
+                    return Err(anyhow!(Rejected(format!(
+                        "{label} is unsafe: {}; nothing was installed",
+                        finding.describe(&shown)
+                    ))));
+                }
                 warnings.push(finding.describe(&shown));
             }
         }

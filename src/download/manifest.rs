@@ -5,6 +5,7 @@
 //! A manifest is written only after extraction and normalisation succeeded, and before the
 //! files are moved into place, so an archive whose manifest "matches" (every file present with
 //! its recorded size) is complete. `odinw verify` re-hashes every file.
+use super::extract::resolve_within;
 use crate::util::hash::sha256_file;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -60,17 +61,24 @@ pub struct Manifest {
 pub struct Damage {
     pub missing: Vec<String>,
     pub changed: Vec<String>,
+    /// Symbolic links under the installed folder (listed or not) that resolve outside it once
+    /// every link on the way is followed.
+    pub escaping: Vec<String>,
 }
 
 impl Damage {
     pub fn is_empty(&self) -> bool {
-        self.missing.is_empty() && self.changed.is_empty()
+        self.missing.is_empty() && self.changed.is_empty() && self.escaping.is_empty()
     }
 
     /// One line: counts and the first few paths.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        for (what, list) in [("missing", &self.missing), ("changed", &self.changed)] {
+        for (what, list) in [
+            ("missing", &self.missing),
+            ("changed", &self.changed),
+            ("links leaving the folder", &self.escaping),
+        ] {
             if !list.is_empty() {
                 let first: Vec<&str> = list.iter().take(3).map(String::as_str).collect();
                 let more = if list.len() > 3 { ", ..." } else { "" };
@@ -109,9 +117,13 @@ impl Manifest {
         odinw_dir.join(rel)
     }
 
-    /// Fast check (file sizes and link targets only), used to skip verified archives at once.
+    /// Fast check (file sizes and link targets only, and that no link under the installed
+    /// folder leads out of it), used to skip verified archives at once.
     pub fn quick_check(&self, odinw_dir: &Path) -> Damage {
-        let mut damage = Damage::default();
+        let mut damage = Damage {
+            escaping: escaping_links(odinw_dir, &self.installed),
+            ..Damage::default()
+        };
         for f in &self.files {
             let p = Self::full_path(odinw_dir, &f.path);
             match &f.link {
@@ -155,6 +167,51 @@ impl Manifest {
     pub fn installed_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+}
+
+/// Every symbolic link under `<odinw_dir>/<installed>` that resolves outside that folder (or
+/// loops), following each link on the way as the OS does ([`resolve_within`]), with its path
+/// relative to `odinw_dir`. Symlinked folders are not entered; the walk is bounded by the tree.
+pub fn escaping_links(odinw_dir: &Path, installed: &str) -> Vec<String> {
+    let inside: Vec<String> = installed
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let read_link = |p: &[String]| {
+        let path = p.iter().fold(odinw_dir.to_path_buf(), |a, c| a.join(c));
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.file_type().is_symlink() {
+            return None;
+        }
+        std::fs::read_link(&path)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned())
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![inside.clone()];
+    while let Some(dir) = stack.pop() {
+        let path = dir.iter().fold(odinw_dir.to_path_buf(), |a, c| a.join(c));
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ty) = e.file_type() else { continue };
+            let mut comps = dir.clone();
+            comps.push(e.file_name().to_string_lossy().into_owned());
+            if ty.is_dir() {
+                stack.push(comps);
+            } else if ty.is_symlink() {
+                let ok = resolve_within(&comps, &read_link)
+                    .is_ok_and(|r| r.len() >= inside.len() && r[..inside.len()] == inside[..]);
+                if !ok {
+                    out.push(comps.join("/"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The current time as (unix seconds, RFC 3339 UTC string).

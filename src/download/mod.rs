@@ -29,6 +29,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Whether the hub's file listing (sizes, sha256) is read, and how its failures count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// Not read (`--mirror` without `--hub`).
+    Off,
+    /// The default hub: a listing that cannot be fetched is a warning (only the zips' CRCs and
+    /// the announced sizes are then checked); one that is malformed is an error.
+    BestEffort,
+    /// An explicit `--hub`: any failure to read the listing is an error.
+    Required,
+}
+
 /// Where archives come from.
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -37,8 +49,8 @@ pub enum Source {
         mirror: Option<String>,
         hub: String,
         revision: String,
-        /// Read sizes and sha256 from the hub's tree API.
-        listing: bool,
+        /// Whether sizes and sha256 are read from the hub's tree API.
+        listing: Listing,
     },
     /// RoboFlow's COCO export of each task's pinned project version.
     Roboflow(roboflow::Config),
@@ -277,12 +289,28 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     if let Source::Glip {
         hub,
         revision,
-        listing: true,
+        listing,
         ..
     } = &opts.source
     {
-        match source::fetch_tree(&client, hub, revision) {
-            Ok(tree) => {
+        let tree = match listing {
+            Listing::Off => None,
+            _ => Some(source::fetch_tree(&client, hub, revision)),
+        };
+        if let Some(Err(e)) = &tree {
+            if *listing == Listing::Required || e.downcast_ref::<source::Malformed>().is_some() {
+                progress.finish();
+                return Err(anyhow::anyhow!(
+                    "the hub's file listing for revision {revision} could not be used, so the \
+                     downloads' sha256 could not be checked: {e:#}. Nothing was downloaded; \
+                     check --hub and --revision (or use --mirror without --hub to rely on the \
+                     zips' own CRCs)"
+                ));
+            }
+        }
+        match tree {
+            None => {}
+            Some(Ok(tree)) => {
                 for &i in &todo {
                     let u = &mut units[i];
                     match tree.get(&u.file_name) {
@@ -294,9 +322,9 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
                     }
                 }
             }
-            Err(e) => progress.println(format!(
+            Some(Err(e)) => progress.println(format!(
                 "warning: could not read the hub's file listing ({e:#}); sizes and sha256 are \
-                 unknown, so only the zips' own CRC checks apply"
+                 unknown, so only the zips' own CRC checks apply (give --hub to make this an error)"
             )),
         }
     }
@@ -392,7 +420,9 @@ fn report(u: &Unit, outcome: Outcome) -> ArchiveReport {
     }
 }
 
-/// Fetches (or reuses) and installs one archive.
+/// Fetches (or reuses) and installs one archive. An archive that fails its checks
+/// ([`extract::Rejected`]) is deleted, naming it; when its bytes came from an earlier run (a
+/// cached zip or a resumed partial file) it is then fetched once more from the start.
 fn get_one(
     opts: &Options,
     state: &StateDir,
@@ -404,7 +434,75 @@ fn get_one(
     let label = &u.file_name;
     let log = |line: String| progress.println(line);
     let cached = state.archive(label);
-    let mut reused = None;
+    let mut downloaded_total = 0;
+    let mut first_resumed = None;
+    for attempt in 0..2 {
+        let got = obtain(opts, state, client, u, progress, &log)?;
+        downloaded_total += got.downloaded;
+        first_resumed.get_or_insert(got.resumed_from);
+        match install_cached(opts, state, u, &cached, &got) {
+            Ok(installed) => {
+                return finish(
+                    opts,
+                    state,
+                    u,
+                    &cached,
+                    installed,
+                    started,
+                    downloaded_total,
+                    first_resumed.unwrap_or(0),
+                    &log,
+                )
+            }
+            Err(e) if e.downcast_ref::<extract::Rejected>().is_some() => {
+                let removed = fs::remove_file(&cached);
+                let deleted = match removed {
+                    Ok(()) => format!("deleted {}", cached.display()),
+                    Err(err) => format!("could not delete {}: {err}", cached.display()),
+                };
+                let earlier = got.reused || got.resumed_from > 0;
+                if attempt == 0 && earlier {
+                    log(format!(
+                        "{label}: the download of an earlier run fails its checks ({e:#}); \
+                         {deleted}; fetching it again from the start"
+                    ));
+                    let part = state.partial(label);
+                    let _ = fs::remove_file(fetch::validator_path(&part));
+                    let _ = fs::remove_file(&part);
+                    continue;
+                }
+                return Err(e.context(deleted));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    bail!("{label}: still failing its checks after a fresh download")
+}
+
+/// A verified archive in `.odinw/archives/`, and where its bytes came from.
+struct Obtained {
+    size: u64,
+    sha256: String,
+    /// Bytes fetched now.
+    downloaded: u64,
+    /// Bytes of the partial file of an earlier run that were kept.
+    resumed_from: u64,
+    /// The zip of an earlier run was used as is.
+    reused: bool,
+}
+
+/// The archive in `.odinw/archives/`: an earlier run's zip when it still matches the listing,
+/// else a fresh (or resumed) download, checked against size and sha256.
+fn obtain(
+    opts: &Options,
+    state: &StateDir,
+    client: &Client,
+    u: &Unit,
+    progress: &Progress,
+    log: &dyn Fn(String),
+) -> Result<Obtained> {
+    let label = &u.file_name;
+    let cached = state.archive(label);
     if cached.exists() {
         let size = fs::metadata(&cached)?.len();
         let sha = sha256_file(&cached)?;
@@ -412,57 +510,71 @@ fn get_one(
         let sha_ok = u.expected.sha256.as_ref().is_none_or(|s| *s == sha);
         if size_ok && sha_ok {
             log(format!(
-                "{label}: using the verified download of an earlier run"
+                "{label}: using {}, the verified download of an earlier run",
+                cached.display()
             ));
-            reused = Some((size, sha));
-        } else {
-            log(format!(
-                "{label}: the download of an earlier run no longer matches the listing; fetching again"
-            ));
-            fs::remove_file(&cached).with_context(|| format!("removing {}", cached.display()))?;
+            return Ok(Obtained {
+                size,
+                sha256: sha,
+                downloaded: 0,
+                resumed_from: 0,
+                reused: true,
+            });
         }
+        log(format!(
+            "{label}: {}, the download of an earlier run, no longer matches the listing; \
+             deleting it and fetching again",
+            cached.display()
+        ));
+        fs::remove_file(&cached).with_context(|| format!("removing {}", cached.display()))?;
     }
-    let bar = progress.file(label, u.expected.size);
-    let (size, sha256, downloaded, resumed_from) = match reused {
-        Some((size, sha)) => (size, sha, 0, 0),
-        None => {
-            let from = match (&u.from, &opts.source) {
-                (Some(from), _) => from.clone(),
-                (None, Source::Roboflow(cfg)) => {
-                    let task = u.holds[0];
-                    let req = roboflow::export_request(cfg, task)?;
-                    Location::parse(&roboflow::export_link(client, &req, &opts.policy, &log)?)?
-                }
-                (None, Source::Glip { .. }) => unreachable!("GLIP sources are planned with a URL"),
-            };
-            let shown = if u.from.is_some() {
-                from.to_string()
-            } else {
-                format!("RoboFlow's export link for {}", u.shown_url)
-            };
-            log(format!(
-                "{label}: downloading {}from {shown}",
-                u.expected
-                    .size
-                    .map(|s| format!("{} ", human_bytes(s)))
-                    .unwrap_or_default()
-            ));
-            let part = state.partial(label);
-            let got = fetch::fetch(client, &from, &part, &u.expected, &opts.policy, &bar, &log)?;
-            if let Some(parent) = cached.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::rename(&part, &cached)
-                .with_context(|| format!("moving {} to {}", part.display(), cached.display()))?;
-            (
-                got.size,
-                got.sha256,
-                got.size - got.resumed_from,
-                got.resumed_from,
-            )
+    let from = match (&u.from, &opts.source) {
+        (Some(from), _) => from.clone(),
+        (None, Source::Roboflow(cfg)) => {
+            let task = u.holds[0];
+            let req = roboflow::export_request(cfg, task)?;
+            Location::parse(&roboflow::export_link(client, &req, &opts.policy, log)?)?
         }
+        (None, Source::Glip { .. }) => bail!("{label}: no URL was planned for a GLIP archive"),
     };
-    bar.set_message("extracting");
+    let shown = if u.from.is_some() {
+        from.to_string()
+    } else {
+        format!("RoboFlow's export link for {}", u.shown_url)
+    };
+    log(format!(
+        "{label}: downloading {}from {shown}",
+        u.expected
+            .size
+            .map(|s| format!("{} ", human_bytes(s)))
+            .unwrap_or_default()
+    ));
+    let bar = progress.file(label, u.expected.size);
+    let part = state.partial(label);
+    let got = fetch::fetch(client, &from, &part, &u.expected, &opts.policy, &bar, log);
+    bar.finish();
+    let got = got?;
+    if let Some(parent) = cached.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::rename(&part, &cached)
+        .with_context(|| format!("moving {} to {}", part.display(), cached.display()))?;
+    Ok(Obtained {
+        size: got.size,
+        sha256: got.sha256,
+        downloaded: got.size - got.resumed_from,
+        resumed_from: got.resumed_from,
+        reused: false,
+    })
+}
+
+fn install_cached(
+    opts: &Options,
+    state: &StateDir,
+    u: &Unit,
+    cached: &Path,
+    got: &Obtained,
+) -> Result<Installed> {
     let origin = Origin {
         source: match opts.source {
             Source::Glip { .. } => "glip".into(),
@@ -470,31 +582,36 @@ fn get_one(
         },
         url: u.shown_url.clone(),
         revision: u.revision.clone(),
-        size,
-        sha256,
+        size: got.size,
+        sha256: got.sha256.clone(),
         sha256_verified: u.expected.sha256.is_some(),
     };
-    let installed = install::install(
+    install::install(
         state,
         &u.archive,
-        &cached,
+        cached,
         &u.holds,
         &u.place,
         origin,
         &|_| {},
-    );
-    bar.finish();
-    let installed = match installed {
-        Ok(i) => i,
-        Err(e) => {
-            if e.downcast_ref::<extract::Rejected>().is_some() {
-                let _ = fs::remove_file(&cached);
-            }
-            return Err(e);
-        }
-    };
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    opts: &Options,
+    state: &StateDir,
+    u: &Unit,
+    cached: &Path,
+    installed: Installed,
+    started: Instant,
+    downloaded: u64,
+    resumed_from: u64,
+    log: &dyn Fn(String),
+) -> Result<Outcome> {
+    let label = &u.file_name;
     if !opts.keep_archives {
-        fs::remove_file(&cached).with_context(|| format!("removing {}", cached.display()))?;
+        fs::remove_file(cached).with_context(|| format!("removing {}", cached.display()))?;
     }
     let seconds = started.elapsed().as_secs_f64();
     for line in &installed.normalized {
@@ -565,7 +682,7 @@ mod tests {
                 mirror: Some("http://m/zips/".into()),
                 hub: source::HF_ENDPOINT.into(),
                 revision: "main".into(),
-                listing: false,
+                listing: Listing::Off,
             },
             jobs: 2,
             policy: RetryPolicy::default(),

@@ -85,6 +85,9 @@ pub fn export_request(cfg: &Config, task: &Task) -> Result<ExportRequest> {
     })
 }
 
+/// The largest export-API answer read (a real one is a few hundred bytes).
+const MAX_ANSWER: u64 = 1 << 20;
+
 /// Asks RoboFlow for the export and returns the zip's link (polling while it is prepared,
 /// retrying server errors with backoff).
 pub fn export_link(
@@ -113,10 +116,16 @@ pub fn export_link(
         let status = resp.status();
         match status {
             s if s.is_success() => {
-                let bytes = resp
-                    .bytes()
-                    .map_err(|e| anyhow!(e.without_url()))
-                    .with_context(|| format!("GET {shown}"))?;
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(resp, MAX_ANSWER + 1),
+                    &mut bytes,
+                )
+                // The error's text may hold the URL, and so the key: only its kind is shown.
+                .map_err(|e| anyhow!("GET {shown}: reading the answer failed ({:?})", e.kind()))?;
+                if bytes.len() as u64 > MAX_ANSWER {
+                    bail!("GET {shown}: the answer is larger than {MAX_ANSWER} bytes");
+                }
                 let body: serde_json::Value = serde_json::from_slice(&bytes)
                     .with_context(|| format!("GET {shown}: the answer is not JSON"))?;
                 if let Some(link) = body.pointer("/export/link").and_then(|v| v.as_str()) {

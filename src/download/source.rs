@@ -1,9 +1,10 @@
 //! Where archives come from: GLIP's Hugging Face mirror pinned to a revision (or any
 //! `--mirror` serving `<Archive>.zip` over HTTP(S) or from a `file://` folder), and the hub's
 //! tree API, which publishes each file's size and sha256 (the LFS object id) for a revision.
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::io::Read;
 
 /// The Hugging Face endpoint (`--hub`, else `$HF_ENDPOINT`, else this).
 pub const HF_ENDPOINT: &str = "https://huggingface.co";
@@ -100,11 +101,20 @@ struct LfsInfo {
     size: Option<u64>,
 }
 
+/// A listing that was received but cannot be trusted (not the expected JSON, an LFS oid that
+/// is not a sha256, endless pagination): always an error, never a reason to skip checksums.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
 /// Parses one page of the tree API: file name (without folder) → expected size and sha256.
 /// Only LFS files carry a sha256 (`lfs.oid`); a plain file's `oid` is a git SHA-1 and is not used.
-pub fn parse_tree(json: &[u8]) -> Result<BTreeMap<String, Expected>> {
-    let entries: Vec<TreeEntry> =
-        serde_json::from_slice(json).context("the hub's tree listing is not the expected JSON")?;
+pub fn parse_tree(json: &[u8]) -> Result<BTreeMap<String, Expected>, Malformed> {
+    let entries: Vec<TreeEntry> = serde_json::from_slice(json).map_err(|e| {
+        Malformed(format!(
+            "the hub's tree listing is not the expected JSON (a list of entries): {e}"
+        ))
+    })?;
     let mut out = BTreeMap::new();
     for e in entries.into_iter().filter(|e| e.kind == "file") {
         let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
@@ -112,10 +122,10 @@ pub fn parse_tree(json: &[u8]) -> Result<BTreeMap<String, Expected>> {
             Some(lfs) => {
                 let oid = lfs.oid.trim_start_matches("sha256:").to_ascii_lowercase();
                 if oid.len() != 64 || !oid.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    bail!(
-                        "the hub lists {} with an LFS oid that is not a sha256: {oid}",
+                    return Err(Malformed(format!(
+                        "the hub lists {} with an LFS oid that is not a sha256: {oid:?}",
                         e.path
-                    );
+                    )));
                 }
                 (lfs.size.or(e.size), Some(oid))
             }
@@ -139,6 +149,9 @@ pub fn next_link(link_header: &str) -> Option<String> {
     })
 }
 
+/// The largest page of the tree listing read (a real page of ~35 zips is a few KB).
+const MAX_LISTING_PAGE: u64 = 16 << 20;
+
 /// Fetches the whole tree listing (following pagination).
 pub fn fetch_tree(
     client: &reqwest::blocking::Client,
@@ -161,14 +174,24 @@ pub fn fetch_tree(
             .get(reqwest::header::LINK)
             .and_then(|v| v.to_str().ok())
             .and_then(next_link);
-        let body = resp.bytes().with_context(|| format!("reading {url}"))?;
-        all.extend(parse_tree(&body).with_context(|| format!("parsing {url}"))?);
+        let mut body = Vec::new();
+        resp.take(MAX_LISTING_PAGE + 1)
+            .read_to_end(&mut body)
+            .with_context(|| format!("reading {url}"))?;
+        if body.len() as u64 > MAX_LISTING_PAGE {
+            return Err(anyhow!(Malformed(format!(
+                "a page of the hub's tree listing at {url} is larger than {MAX_LISTING_PAGE} bytes"
+            ))));
+        }
+        all.extend(parse_tree(&body).map_err(|e| anyhow!(e).context(format!("parsing {url}")))?);
         match next {
             Some(n) => url = n,
             None => return Ok(all),
         }
     }
-    bail!("the hub's tree listing at {url} did not end after 100 pages")
+    Err(anyhow!(Malformed(format!(
+        "the hub's tree listing at {url} did not end after 100 pages"
+    ))))
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! `Range: bytes=N-[M]` and HEAD, logs every request, and injects faults per path: a status
 //! code, a body cut short, a connection reset mid-stream, a stall, a throttled rate, a server
 //! that ignores Range, an alternative body. Faults queued with `push_fault` apply to the next
-//! requests in order; `set_always` applies to every request.
+//! requests in order; `set_always` applies to every request. Each body is served with a strong
+//! `ETag` derived from its bytes, and `If-Range` is honoured as RFC 9110 says (a validator
+//! that does not match gets the whole body with 200).
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +27,8 @@ pub enum Fault {
     IgnoreRange,
     /// Answer 200 with this body instead (e.g. "export not ready yet").
     Body(Vec<u8>),
+    /// Send no ETag (and so ignore If-Range, having nothing to compare it with).
+    NoValidators,
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +37,7 @@ pub struct Logged {
     /// Path with its query string.
     pub target: String,
     pub range: Option<String>,
+    pub if_range: Option<String>,
 }
 
 #[derive(Default)]
@@ -124,6 +129,7 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
     let mut range = None;
+    let mut if_range = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
@@ -132,6 +138,8 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         if let Some((k, v)) = h.split_once(':') {
             if k.trim().eq_ignore_ascii_case("range") {
                 range = Some(v.trim().to_string());
+            } else if k.trim().eq_ignore_ascii_case("if-range") {
+                if_range = Some(v.trim().to_string());
             }
         }
     }
@@ -139,6 +147,7 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         method: method.clone(),
         target: target.clone(),
         range: range.clone(),
+        if_range: if_range.clone(),
     });
     let found = {
         let mut routes = shared.routes.lock().unwrap();
@@ -162,6 +171,7 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     };
     let mut body = body;
     let mut ignore_range = false;
+    let mut validators = true;
     let (mut truncate, mut reset, mut stall, mut rate) = (None, None, None, None);
     for f in &faults {
         match f {
@@ -172,12 +182,20 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Fault::Throttle(r) => rate = Some(*r),
             Fault::IgnoreRange => ignore_range = true,
             Fault::Body(b) => body = Arc::new(b.clone()),
+            Fault::NoValidators => validators = false,
         }
     }
     let len = body.len();
     let mut status = 200;
     let mut extra: Vec<(String, String)> = headers;
     extra.push(("Accept-Ranges".into(), "bytes".into()));
+    let etag = validators.then(|| etag_of(&body));
+    if let Some(e) = &etag {
+        extra.push(("ETag".into(), e.clone()));
+    }
+    if if_range.is_some() && if_range != etag {
+        ignore_range = true; // the client's copy is of another version: send it all
+    }
     let mut start = 0;
     let mut end = len; // exclusive
     if let (Some(r), false) = (&range, ignore_range) {
@@ -229,6 +247,24 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         reset_connection(&conn);
     }
     Ok(())
+}
+
+/// A strong ETag for `body` (FNV-1a of its bytes and its length).
+pub fn etag_of(body: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in body {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{h:016x}-{}\"", body.len())
+}
+
+impl Server {
+    /// Replaces the body served at `target`, keeping its faults (the file changed on the
+    /// server).
+    pub fn replace_body(&self, target: &str, body: Vec<u8>) {
+        let mut routes = self.shared.routes.lock().unwrap();
+        routes.entry(target.to_string()).or_default().body = Arc::new(body);
+    }
 }
 
 fn reason(code: u16) -> &'static str {

@@ -166,9 +166,45 @@ impl ZipBuilder {
             .unwrap();
         self
     }
+    /// A deflated entry of `n` zero bytes (written in chunks: a zip bomb costs no memory).
+    pub fn zeros(&mut self, name: &str, n: u64) -> &mut Self {
+        let opts = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .large_file(n >= u32::MAX as u64);
+        self.w.start_file(name, opts).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk.len() as u64) as usize;
+            self.w.write_all(&chunk[..k]).unwrap();
+            left -= k as u64;
+        }
+        self
+    }
     pub fn finish(self) -> Vec<u8> {
         self.w.finish().unwrap().into_inner()
     }
+}
+
+/// `zip` with every occurrence of the entry name `from` (local and central headers) replaced
+/// by `to`, of the same length: how a zip with two entries of one exact name is made (zip
+/// writers refuse to write one).
+pub fn rename_entry(mut zip: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "names of equal length");
+    let (from, to) = (from.as_bytes(), to.as_bytes());
+    let mut i = 0;
+    let mut n = 0;
+    while i + from.len() <= zip.len() {
+        if &zip[i..i + from.len()] == from {
+            zip[i..i + from.len()].copy_from_slice(to);
+            n += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert_eq!(n, 2, "the name appears in the local and the central header");
+    zip
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
