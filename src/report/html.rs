@@ -73,7 +73,7 @@ pub fn page(run: &RunPage, cmp: Option<&Comparison>) -> anyhow::Result<String> {
         .chain(cmp.map(|c| c.other))
         .zip(["tasks", "tasks-2"])
     {
-        write!(h, "<h2>Per-task results: {}</h2>\n", esc(&r.name))?;
+        writeln!(h, "<h2>Per-task results: {}</h2>", esc(&r.name))?;
         notes(&mut h, &r.notes);
         table(&mut h, &r.frame, id)?;
     }
@@ -93,7 +93,7 @@ pub fn page(run: &RunPage, cmp: Option<&Comparison>) -> anyhow::Result<String> {
 
     h.push_str("<section id=\"chart\">\n<h2>Chart</h2>\n<div class=\"side\">\n");
     for r in std::iter::once(run).chain(cmp.map(|c| c.other)) {
-        write!(h, "<div class=\"chart\">{}</div>\n", r.chart_svg)?;
+        writeln!(h, "<div class=\"chart\">{}</div>", r.chart_svg)?;
     }
     h.push_str("</div>\n</section>\n");
 
@@ -199,7 +199,7 @@ fn table(h: &mut String, df: &DataFrame, id: &str) -> anyhow::Result<()> {
 
 fn gallery_section(h: &mut String, run: &RunPage, other: Option<&RunPage>) -> anyhow::Result<()> {
     h.push_str("<section id=\"gallery\">\n<h2>Gallery</h2>\n");
-    write!(
+    writeln!(
         h,
         "<p class=\"legend\">Per task, the {} test images with the most errors (missed ground truth + \
          false positives) and one that goes well. Predictions are drawn from the task's score \
@@ -207,7 +207,7 @@ fn gallery_section(h: &mut String, run: &RunPage, other: Option<&RunPage>) -> an
          <span class=\"k\" style=\"border-color:#1f6fd0\">blue</span> found an object, \
          <span class=\"k\" style=\"border-color:#e01b24\">red</span> false positive (label: class, \
          score); ground truth dashed: <span class=\"k dash\" style=\"border-color:#1e9e4a\">green</span> \
-         found, <span class=\"k dash\" style=\"border-color:#ff8c00\">orange</span> missed.</p>\n",
+         found, <span class=\"k dash\" style=\"border-color:#ff8c00\">orange</span> missed.</p>",
         gallery::PER_TASK - 1,
         super::errors::MATCH_IOU
     )?;
@@ -240,9 +240,9 @@ fn gallery_section(h: &mut String, run: &RunPage, other: Option<&RunPage>) -> an
             names.push(o.name.as_str());
         }
         for (r, name) in runs.iter().zip(&names) {
-            write!(
+            writeln!(
                 h,
-                "<p class=\"meta\">{}: {} · threshold {:.3} · {}</p>\n",
+                "<p class=\"meta\">{}: {} · threshold {:.3} · {}</p>",
                 esc(name),
                 esc(&r.unit),
                 r.threshold,
@@ -259,13 +259,17 @@ fn gallery_section(h: &mut String, run: &RunPage, other: Option<&RunPage>) -> an
         for row in gallery::shots(&runs) {
             match row {
                 Ok(shots) => {
-                    h.push_str("<div class=\"row\">");
+                    h.push_str(if runs.len() > 1 {
+                        "<div class=\"row pair\">"
+                    } else {
+                        "<div class=\"row\">"
+                    });
                     for (s, name) in shots.iter().zip(&names) {
                         figure(h, s, if runs.len() > 1 { Some(name) } else { None })?;
                     }
                     h.push_str("</div>\n");
                 }
-                Err(e) => write!(h, "<p class=\"error\">{}</p>\n", esc(&format!("{e:#}")))?,
+                Err(e) => writeln!(h, "<p class=\"error\">{}</p>", esc(&format!("{e:#}")))?,
             }
         }
         h.push_str("</div>\n</div>\n");
@@ -287,9 +291,10 @@ fn figure(h: &mut String, s: &Shot, run: Option<&&str>) -> anyhow::Result<()> {
     let who = run.map(|r| format!("{}: ", esc(r))).unwrap_or_default();
     write!(
         h,
-        "<figure data-image-id=\"{}\" data-pick=\"{pick}\"><img src=\"{}\" width=\"{}\" height=\"{}\" \
+        "<figure data-image-id=\"{}\" data-pick=\"{pick}\" style=\"width:{}px\"><img src=\"{}\" width=\"{}\" height=\"{}\" \
          alt=\"{}\"><figcaption>{who}{} · {} GT, {} missed, {} false positive{}</figcaption></figure>",
         s.image_id,
+        s.width,
         s.data_uri,
         s.width,
         s.height,
@@ -359,10 +364,11 @@ ul.notes{color:#555;font-size:.9em;padding-left:1.2em}
 .chart svg{max-width:100%;height:auto}
 .legend,.meta{font-size:.85em;color:#555;margin:.2em 0}
 .k{border:2px solid;padding:0 .3em}.k.dash{border-style:dashed}
-.shots .row{display:flex;flex-wrap:wrap;gap:.8em;margin:.6em 0}
-figure{margin:0;display:inline-block;vertical-align:top}
+.shots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start;margin:.6em 0}
+.shots .row{display:flex;gap:.4em}.shots .row.pair{border:1px solid #e4e4e4;padding:.3em}
+figure{margin:0;max-width:100%}
 figure img{display:block;max-width:100%;height:auto;border:1px solid #ccc}
-figcaption{font-size:.78em;color:#444;max-width:480px;overflow-wrap:anywhere}
+figcaption{font-size:.78em;color:#444;overflow-wrap:anywhere}
 figure[data-pick=good] img{border-color:#1e9e4a}
 .error{color:#a33}
 table.kv{border-collapse:collapse;font-size:.85em}table.kv th{text-align:left;vertical-align:top;padding:.15em .6em .15em 0;color:#555;font-weight:normal;white-space:nowrap}
