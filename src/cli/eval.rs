@@ -106,8 +106,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// Closes a run: summary, report files, and the table (or the summary as JSON) on stdout.
 pub(super) fn finish_run(store: &RunStore, json: bool) -> Result<()> {
     let summary = store.finish_run()?;
-    let agg = Aggregate::of(&RunResults::load(store.dir())?)?;
+    let results = RunResults::load(store.dir())?;
+    let agg = Aggregate::of(&results)?;
     report::write_files(&agg, &store.dir().join("report"))?;
+    report::write_html((&results, &agg), None, &store.dir().join("report"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -1,5 +1,6 @@
 //! `odinw report RUN [--compare RUN2] [--format ...]`: the per-task table of a run (or of two
-//! runs side by side) on stdout, and every format plus the chart written beside the run.
+//! runs side by side) on stdout, and every format, the chart and the HTML page written beside
+//! the run.
 use super::EXIT_PROBLEMS;
 use crate::report::{self, compare, formats, formats::Format, table::Aggregate};
 use crate::run::{run_name, RunResults, RunStore, Summary};
@@ -33,7 +34,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let a = Aggregate::of(&RunResults::load(&args.run)?)?;
+    let results = RunResults::load(&args.run)?;
+    let a = Aggregate::of(&results)?;
     let summary = Summary::from_aggregate(&a)?;
     let out_dir = args.out.clone().unwrap_or_else(|| args.run.join("report"));
     let mut files = Vec::new();
@@ -46,6 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => {
             if !args.no_files {
                 files.extend(report::write_files(&a, &out_dir)?);
+                files.push(report::write_html((&results, &a), None, &out_dir)?);
             }
             (
                 formats::report_frame(&a)?,
@@ -54,7 +57,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )
         }
         Some(other) => {
-            let b = Aggregate::of(&RunResults::load(other)?)?;
+            let other_results = RunResults::load(other)?;
+            let b = Aggregate::of(&other_results)?;
             complete &= b.stats.evaluated == b.stats.expected;
             let frame = compare::compare_frame(&a, &b)?;
             let notes = compare::compare_notes(&a, &b);
@@ -65,6 +69,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     formats::write_file(&frame, f, &notes, &path)?;
                     files.push(path);
                 }
+                files.push(report::write_html(
+                    (&results, &a),
+                    Some((&other_results, &b)),
+                    &out_dir,
+                )?);
             }
             (frame, notes, stem)
         }

@@ -29,6 +29,7 @@ mod summarize;
 
 pub use gt::{Category, GroundTruth};
 pub use ids::Id;
+pub use iou::iou;
 pub use params::Params;
 pub use results::{Detection, Detections};
 pub use summarize::{numpy_mean, pairwise_sum, STAT_NAMES};

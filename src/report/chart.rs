@@ -1,11 +1,14 @@
 //! The per-task AP chart: one horizontal bar per evaluated task (mean AP over seeds), a
 //! min–max whisker and a dot per seed for few-shot runs, the suite mean as a dashed line, and
 //! missing or failed tasks named in place of a bar. Laid out once as shapes, then written as
-//! SVG (by hand) or PNG (rasterised here at 2×, text in an 8×8 bitmap font).
+//! SVG (by hand, text as `<text>` elements) or PNG (rasterised here at 2×, text in the embedded
+//! DejaVu Sans, see [`super::font`]).
+use super::font;
 use super::table::Aggregate;
 use anyhow::{Context, Result};
 
-const CHAR_W: f64 = 8.0;
+/// Text size in chart units (SVG pixels).
+const FONT_SIZE: f64 = 13.0;
 const ROW_H: f64 = 20.0;
 const BAR_H: f64 = 12.0;
 const PLOT_W: f64 = 520.0;
@@ -154,16 +157,15 @@ impl Chart {
     }
 
     fn lay_out(&mut self) {
-        let label_chars = self
+        let label_w = self
             .rows
             .iter()
-            .map(|r| r.task.chars().count())
-            .max()
-            .unwrap_or(4);
-        let left = 12.0 + label_chars as f64 * CHAR_W + 12.0;
+            .map(|r| text_width(&r.task))
+            .fold(text_width("task"), f64::max);
+        let left = 12.0 + label_w + 12.0;
         let bottom = TOP + self.rows.len() as f64 * ROW_H;
         self.width = (left + PLOT_W + 110.0)
-            .max(16.0 + CHAR_W * self.title.len().max(self.subtitle.len()) as f64);
+            .max(16.0 + text_width(&self.title).max(text_width(&self.subtitle)));
         self.height = bottom + 40.0;
         let top_value = self
             .rows
@@ -253,7 +255,7 @@ impl Chart {
                 right = right.max(x(hi));
             }
             let label = format!("{ap:.1}");
-            let w = label.len() as f64 * CHAR_W + 4.0;
+            let w = text_width(&label) + 4.0;
             sh.push(Shape::Rect {
                 x: right + 4.0,
                 y: mid - 7.0,
@@ -270,7 +272,8 @@ impl Chart {
     pub fn svg(&self) -> String {
         let (w, h) = (self.width, self.height);
         let mut out = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"13\">\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"{}, Verdana, sans-serif\" font-size=\"{FONT_SIZE}\">\n",
+            font::FAMILY
         );
         for s in &self.shapes {
             match s {
@@ -349,6 +352,11 @@ impl Chart {
         }
         c.encode().context("encoding the chart as PNG")
     }
+}
+
+/// The width of `s` in chart units.
+fn text_width(s: &str) -> f64 {
+    font::width(s, FONT_SIZE as f32) as f64
 }
 
 fn text(x: f64, y: f64, s: &str, color: Rgb, anchor: Anchor) -> Shape {
@@ -463,34 +471,24 @@ impl Raster {
                 color,
                 anchor,
             } => {
-                // The bitmap font is ASCII: spell out the one non-ASCII sign the chart uses.
-                let text = text.replace('±', "+/-");
-                let width = text.chars().count() as f64 * CHAR_W;
+                let width = text_width(text);
                 let left = match anchor {
                     Anchor::Start => *x,
                     Anchor::Middle => x - width / 2.0,
                     Anchor::End => x - width,
                 };
-                let top = ((y - 9.0) * s).round() as i64;
-                for (k, ch) in text.chars().enumerate() {
-                    let glyph = glyph(ch);
-                    let gx = ((left + k as f64 * CHAR_W) * s).round() as i64;
-                    for (row, bits) in glyph.iter().enumerate() {
-                        for col in 0..8 {
-                            if bits & (1 << col) != 0 {
-                                for dy in 0..PNG_SCALE as i64 {
-                                    for dx in 0..PNG_SCALE as i64 {
-                                        self.set(
-                                            gx + col * PNG_SCALE as i64 + dx,
-                                            top + row as i64 * PNG_SCALE as i64 + dy,
-                                            *color,
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                    }
+                font::Target {
+                    px: &mut self.px,
+                    w: self.w,
+                    h: self.h,
                 }
+                .text(
+                    (left * s) as f32,
+                    (y * s) as f32,
+                    text,
+                    (FONT_SIZE * s) as f32,
+                    *color,
+                );
             }
         }
     }
@@ -505,17 +503,6 @@ impl Raster {
         w.finish()?;
         Ok(out)
     }
-}
-
-/// The 8×8 bitmap of an ASCII character (bit 0 = leftmost pixel); `?` for anything else, with
-/// the few non-ASCII characters the chart prints mapped to ASCII look-alikes.
-fn glyph(ch: char) -> [u8; 8] {
-    let ch = match ch {
-        '–' | '−' => '-',
-        c if c.is_ascii() => c,
-        _ => '?',
-    };
-    font8x8::legacy::BASIC_LEGACY[ch as usize]
 }
 
 #[cfg(test)]
@@ -572,5 +559,52 @@ mod tests {
             bar_pixels.abs_diff(expected) < tolerance,
             "{bar_pixels} vs {expected}"
         );
+    }
+
+    fn decoded_png(c: &Chart) -> (u32, u32, Vec<u8>) {
+        let bytes = c.png().unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        (info.width, info.height, buf)
+    }
+
+    #[test]
+    fn png_draws_non_ascii_task_names_as_themselves() {
+        // A longer second name fixes the layout, so only the first label's pixels can differ.
+        let mk = |name: &str| {
+            let row = |t: &str, ap: f64| ChartRow {
+                task: t.into(),
+                ap: Some(ap),
+                seeds: vec![],
+                status: "ok".into(),
+            };
+            Chart::new(
+                "title".into(),
+                "sub".into(),
+                vec![row(name, 30.0), row("a much longer task name", 20.0)],
+                Some(25.0),
+            )
+        };
+        let (w, h, greek) = decoded_png(&mk("Ωmega Дом"));
+        for other in ["?mega ?ом", "Omega Дом", "?mega ???"] {
+            let (w2, h2, px) = decoded_png(&mk(other));
+            assert_eq!((w, h), (w2, h2));
+            let differing: Vec<usize> = (0..greek.len() / 3)
+                .filter(|i| greek[i * 3..i * 3 + 3] != px[i * 3..i * 3 + 3])
+                .collect();
+            assert!(!differing.is_empty(), "{other} drew the same pixels");
+            // Every difference lies in the first row's label, left of the plot.
+            let row_top = (TOP * PNG_SCALE as f64) as usize;
+            let row_bottom = ((TOP + ROW_H) * PNG_SCALE as f64) as usize;
+            for i in differing {
+                let (x, y) = (i % w as usize, i / w as usize);
+                assert!(y >= row_top && y < row_bottom, "pixel ({x}, {y}) differs");
+            }
+        }
+        let svg = mk("Ωmega & <Дом>").svg();
+        assert!(svg.contains(">Ωmega &amp; &lt;Дом&gt;</text>"), "{svg}");
     }
 }

@@ -150,7 +150,7 @@ pub fn render_text(df: &DataFrame, format: Format, notes: &[String]) -> Result<S
 }
 
 /// Every cell as text: floats with one decimal (deltas signed), nulls as `–`.
-fn cells(df: &DataFrame) -> PolarsResult<Vec<Vec<String>>> {
+pub(crate) fn cells(df: &DataFrame) -> PolarsResult<Vec<Vec<String>>> {
     let mut rows = vec![Vec::with_capacity(df.width()); df.height()];
     for c in df.columns() {
         let signed = c.name().starts_with('Δ');

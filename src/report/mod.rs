@@ -1,13 +1,20 @@
 //! Reports of runs: aggregation ([`table`]), output formats ([`formats`]), comparison of two
-//! runs ([`compare`]) and the AP chart ([`chart`]). [`write_files`] writes them all beside the
-//! run (`RUN/report/`).
+//! runs ([`compare`]), the AP chart ([`chart`], text in [`font`]) and the HTML page ([`html`])
+//! with its image gallery ([`gallery`], images chosen by [`errors`]). [`write_files`] and
+//! [`write_html`] write them beside the run (`RUN/report/`).
 pub mod chart;
 pub mod compare;
+pub mod errors;
+pub mod font;
 pub mod formats;
+pub mod gallery;
+pub mod html;
 pub mod table;
 
+use crate::run::RunResults;
 use anyhow::Result;
 use formats::Format;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use table::Aggregate;
 
@@ -82,4 +89,55 @@ pub fn write_files(agg: &Aggregate, dir: &Path) -> Result<Vec<PathBuf>> {
     crate::util::fs::write_atomic(&png, &chart.png()?)?;
     written.extend([svg, png]);
     Ok(written)
+}
+
+/// What the HTML page shows of a run: its table, notes, chart, manifest and gallery data.
+pub fn run_page(run: &RunResults, agg: &Aggregate) -> Result<html::RunPage> {
+    let path = run.dir.join("manifest.json");
+    let manifest: std::result::Result<serde_json::Value, String> = std::fs::read(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| Ok(serde_json::from_slice(&b)?))
+        .map_err(|e| format!("{}: {e}", path.display()));
+    let tasks = run
+        .manifest
+        .tasks
+        .par_iter()
+        .map(|t| {
+            let data = gallery::task_data(run, t).map_err(|e| format!("{e:#}"));
+            (t.clone(), data)
+        })
+        .collect();
+    Ok(html::RunPage {
+        name: agg.run_name.clone(),
+        frame: formats::report_frame(agg)?,
+        notes: summary_notes(agg),
+        chart_svg: chart::Chart::of(agg)?.svg(),
+        manifest,
+        tasks,
+    })
+}
+
+/// Writes `index.html` into `dir`: the page of `run`, or with `other` the two runs side by side
+/// with their comparison. Returns its path.
+pub fn write_html(
+    run: (&RunResults, &Aggregate),
+    other: Option<(&RunResults, &Aggregate)>,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let a = run_page(run.0, run.1)?;
+    let page = match other {
+        None => html::page(&a, None)?,
+        Some((rb, b)) => {
+            let pb = run_page(rb, b)?;
+            let c = html::Comparison {
+                other: &pb,
+                frame: compare::compare_frame(run.1, b)?,
+                notes: compare::compare_notes(run.1, b),
+            };
+            html::page(&a, Some(&c))?
+        }
+    };
+    let path = dir.join("index.html");
+    crate::util::fs::write_atomic(&path, page.as_bytes())?;
+    Ok(path)
 }
