@@ -83,7 +83,10 @@ fn compile_jpeg_loop() {
     println!("cargo:rerun-if-changed=src/preprocess/jpeg_pillow.c");
     let mut build = cc::Build::new();
     build.file("src/preprocess/jpeg_pillow.c").opt_level(2);
-    for dir in env::var("DEP_TURBOJPEG_INCLUDE").unwrap_or_default().split(',') {
+    for dir in env::var("DEP_TURBOJPEG_INCLUDE")
+        .unwrap_or_default()
+        .split(',')
+    {
         if !dir.is_empty() {
             build.include(dir);
         }

@@ -252,7 +252,10 @@ fn verdicts_disagree(case: &Value) -> Option<String> {
     match (case["ok"].as_bool().unwrap(), ours) {
         (true, Ok((img, _))) => {
             let size = [img.width as u64, img.height as u64];
-            let want = [case["size"][0].as_u64().unwrap(), case["size"][1].as_u64().unwrap()];
+            let want = [
+                case["size"][0].as_u64().unwrap(),
+                case["size"][1].as_u64().unwrap(),
+            ];
             let hash = odinw::util::hash::hex(&Sha256::digest(&img.data));
             (size != want || hash != case["sha256"].as_str().unwrap())
                 .then(|| format!("{name}: decoded, pixels differ from Pillow's"))
@@ -266,19 +269,27 @@ fn verdicts_disagree(case: &Value) -> Option<String> {
     }
 }
 
-/// Runs the decoding oracle and compares every file; returns (files, per-kind counts) and
-/// fails listing every disagreement.
-fn agree_with_pillow(python: &Path, seed: u64, n: usize, sources: &[PathBuf]) -> Vec<Value> {
-    let dir = common::scratch();
+/// Runs the decoding oracle (its files go under `dir`) and compares every file; returns the
+/// oracle's verdicts and fails listing every disagreement.
+fn agree_with_pillow(
+    python: &Path,
+    dir: &Path,
+    seed: u64,
+    n: usize,
+    sources: &[PathBuf],
+) -> Vec<Value> {
     let mut args = vec![
-        dir.path().join("files").to_str().unwrap().to_string(),
+        dir.join("files").to_str().unwrap().to_string(),
         seed.to_string(),
         n.to_string(),
     ];
     args.extend(sources.iter().map(|p| p.to_str().unwrap().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = common::run_oracle(python, "decode_mutants.py", &args);
-    let cases: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cases: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let bad: Vec<String> = cases.iter().filter_map(verdicts_disagree).collect();
     let refused = cases.iter().filter(|c| !c["ok"].as_bool().unwrap()).count();
     eprintln!(
@@ -286,7 +297,13 @@ fn agree_with_pillow(python: &Path, seed: u64, n: usize, sources: &[PathBuf]) ->
         cases.len(),
         bad.len()
     );
-    assert!(bad.is_empty(), "{} of {} files:\n{}", bad.len(), cases.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {} files:\n{}",
+        bad.len(),
+        cases.len(),
+        bad.join("\n")
+    );
     cases
 }
 
@@ -303,7 +320,8 @@ fn generated_crafted_and_mutated_files_agree_with_pillow() {
     };
     let seed = std::env::var("ODINW_MUTANT_SEED").map_or(12, |s| s.parse().unwrap());
     let n = std::env::var("ODINW_MUTANTS").map_or(200, |s| s.parse().unwrap());
-    let cases = agree_with_pillow(&python, seed, n, &[]);
+    let dir = common::scratch();
+    let cases = agree_with_pillow(&python, dir.path(), seed, n, &[]);
     let verdict = |name: &str| {
         let c = cases
             .iter()
@@ -324,7 +342,12 @@ fn generated_crafted_and_mutated_files_agree_with_pillow() {
     ] {
         assert!(!verdict(name), "{name}: Pillow decodes it");
     }
-    for name in ["gen_progressive.jpg", "gen_cmyk.jpg", "gen_grey.jpg", "thin_1x400.jpg"] {
+    for name in [
+        "gen_progressive.jpg",
+        "gen_cmyk.jpg",
+        "gen_grey.jpg",
+        "thin_1x400.jpg",
+    ] {
         assert!(verdict(name), "{name}: Pillow refuses it");
     }
     let bomb = decode_bytes(
@@ -354,7 +377,8 @@ fn mutated_real_images_agree_with_pillow() {
     }
     let seed = std::env::var("ODINW_MUTANT_SEED").map_or(7, |s| s.parse().unwrap());
     let n = std::env::var("ODINW_MUTANTS").map_or(120, |s| s.parse().unwrap());
-    agree_with_pillow(&python, seed, n, &real);
+    let dir = common::scratch();
+    agree_with_pillow(&python, dir.path(), seed, n, &real);
 }
 
 /// Issue 12, defect 1: an image GLIP's size rule shrinks to a 0-px side (1x2700 at 800/1333)
@@ -385,7 +409,9 @@ fn thin_images_are_refused_not_a_panic() {
         image::RgbImage::from_pixel(1, 400, image::Rgb([90, 20, 30]))
             .save(&path)
             .unwrap();
-        let err = odinw::pipeline::detector::prepare(&spec, &path).err().unwrap();
+        let err = odinw::pipeline::detector::prepare(&spec, &path)
+            .err()
+            .unwrap();
         let err = format!("{err:#}");
         assert!(err.contains(name) && err.contains("0-px"), "{err}");
     }

@@ -68,7 +68,12 @@ struct Output {
 /// Gives the C side a buffer of `width · height · components` bytes, or NULL when the size is
 /// not the one Pillow read from the header (Pillow sizes its image from its own reading) or the
 /// memory cannot be had. Never unwinds.
-extern "C" fn alloc_output(ctx: *mut c_void, width: c_uint, height: c_uint, comps: c_int) -> *mut u8 {
+extern "C" fn alloc_output(
+    ctx: *mut c_void,
+    width: c_uint,
+    height: c_uint,
+    comps: c_int,
+) -> *mut u8 {
     // SAFETY: `ctx` is the `&mut Output` that `decode` passes, alive for the whole call.
     let out = unsafe { &mut *(ctx as *mut Output) };
     let h = out.header;
@@ -125,12 +130,10 @@ pub fn decode(data: &[u8]) -> Result<RgbImage, JpegError> {
             let m = unsafe { CStr::from_ptr(msg.as_ptr()) };
             return Err(JpegError::Corrupt(m.to_string_lossy().into_owned()));
         }
-        _ => {
-            return Err(JpegError::Corrupt(format!(
-                "libjpeg's frame is not the {}x{} {}-layer image of the header, or no memory for it",
-                header.width, header.height, header.layers
-            )))
-        }
+        _ => return Err(JpegError::Corrupt(format!(
+            "libjpeg's frame is not the {}x{} {}-layer image of the header, or no memory for it",
+            header.width, header.height, header.layers
+        ))),
     }
     let data = match header.layers {
         3 => out.samples,

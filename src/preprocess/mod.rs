@@ -32,7 +32,12 @@ pub fn load_resized(path: &Path) -> Result<Resized> {
     let img = decode_file(path)?;
     let (w, h) = glip_size(img.width, img.height, MIN_SIZE, MAX_SIZE);
     check_target(w, h).map_err(|e| {
-        anyhow::anyhow!("{}: a {}x{} image {e}", path.display(), img.width, img.height)
+        anyhow::anyhow!(
+            "{}: a {}x{} image {e}",
+            path.display(),
+            img.width,
+            img.height
+        )
     })?;
     Ok(resize_for_glip(&img))
 }
