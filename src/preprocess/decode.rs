@@ -98,8 +98,9 @@ fn zlib_data_broken(bytes: &[u8]) -> bool {
 /// The PNG as Pillow reads it, for the `image` crate, which checks what Pillow does not: Pillow
 /// verifies the CRC of each chunk before the image data, but reads the IDAT chunks and those
 /// after them without checking theirs, and stops quietly where the chunk list ends without IEND.
-/// So from the first IDAT on, each complete chunk gets its correct CRC, and a file that ends at a
-/// chunk boundary (or within 12 bytes of one: a cut IEND) gets an IEND.
+/// So from the first IDAT on, each complete chunk gets its correct CRC, an IDAT cut short keeps
+/// the data it has, and a file that ends at a chunk boundary (or within 12 bytes of one: a cut
+/// IEND) gets an IEND.
 fn as_pillow_reads_png(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut out: Option<Vec<u8>> = None;
     let mut pos = 8;
@@ -109,7 +110,22 @@ fn as_pillow_reads_png(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         let kind = &bytes[pos + 4..pos + 8];
         in_data |= kind == b"IDAT";
         let Some(end) = (pos + 12).checked_add(len).filter(|&e| e <= bytes.len()) else {
-            return out.map_or(std::borrow::Cow::Borrowed(bytes), std::borrow::Cow::Owned);
+            if kind != b"IDAT" {
+                return out.map_or(std::borrow::Cow::Borrowed(bytes), std::borrow::Cow::Owned);
+            }
+            // An IDAT cut short: Pillow decodes what it holds (enough if every row is there).
+            let data = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
+            let mut v = out.unwrap_or_else(|| bytes.to_vec());
+            v.truncate(pos);
+            v.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(b"IDAT");
+            hasher.update(data);
+            v.extend_from_slice(b"IDAT");
+            v.extend_from_slice(data);
+            v.extend_from_slice(&hasher.finalize().to_be_bytes());
+            v.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
+            return std::borrow::Cow::Owned(v);
         };
         if kind == b"IEND" {
             break;

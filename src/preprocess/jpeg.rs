@@ -130,10 +130,12 @@ pub fn decode(data: &[u8]) -> Result<RgbImage, JpegError> {
             let m = unsafe { CStr::from_ptr(msg.as_ptr()) };
             return Err(JpegError::Corrupt(m.to_string_lossy().into_owned()));
         }
-        _ => return Err(JpegError::Corrupt(format!(
+        _ => {
+            return Err(JpegError::Corrupt(format!(
             "libjpeg's frame is not the {}x{} {}-layer image of the header, or no memory for it",
             header.width, header.height, header.layers
-        ))),
+        )))
+        }
     }
     let data = match header.layers {
         3 => out.samples,
