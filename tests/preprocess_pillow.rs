@@ -261,6 +261,12 @@ fn verdicts_disagree(case: &Value) -> Option<String> {
                 .then(|| format!("{name}: decoded, pixels differ from Pillow's"))
         }
         (false, Err(_)) => None,
+        // Known gap: Pillow's zlib sees the stream's checksum only in some buffer states after
+        // the last row; odinw checks it always (a PNG whose checksum alone is bad).
+        (true, Err(e)) if name.ends_with(".png") && format!("{e:#}").contains("zlib's checks") => {
+            eprintln!("known PNG gap: {name}: refused for its zlib checksum, Pillow decodes it");
+            None
+        }
         (true, Err(e)) => Some(format!("{name}: refused ({e:#}), Pillow decodes it")),
         (false, Ok(_)) => Some(format!(
             "{name}: decoded, Pillow refuses it ({})",
