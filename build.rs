@@ -1,11 +1,14 @@
-//! Embeds data into the binary:
+//! Embeds data into the binary, and builds the native code odinw links:
 //! - `$OUT_DIR/registry_files.rs`: the task files of `odinw_35/`, `odinw_13/` and `demo/tasks/`,
 //!   a list of `(suite folder, file name, contents)`;
+//! - the static library of `src/preprocess/jpeg_pillow.c` (Pillow's JPEG decoding loop),
+//!   compiled against the libjpeg-turbo headers that `turbojpeg-sys` installs;
 //! - `$OUT_DIR/embedded_files.rs`: the demo model (`models/demo/`) and the demo suite's data
 //!   (`demo/odinw/`), lists of `(relative path, bytes)`.
 use std::{env, fs, path::Path};
 
 fn main() {
+    compile_jpeg_loop();
     let root = env::var("CARGO_MANIFEST_DIR").unwrap();
     let root = Path::new(&root);
     let out_dir = env::var("OUT_DIR").unwrap();
@@ -73,4 +76,20 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Pillow's JPEG decoding loop in C, against the libjpeg-turbo that `turbojpeg-sys` builds.
+fn compile_jpeg_loop() {
+    println!("cargo:rerun-if-changed=src/preprocess/jpeg_pillow.c");
+    let mut build = cc::Build::new();
+    build.file("src/preprocess/jpeg_pillow.c").opt_level(2);
+    for dir in env::var("DEP_TURBOJPEG_INCLUDE")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if !dir.is_empty() {
+            build.include(dir);
+        }
+    }
+    build.compile("odinw_jpeg_pillow");
 }

@@ -7,6 +7,7 @@
 # ODINW_SKIP_EXPORT_TESTS=1 runs the Rust suite alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install_build_deps.sh
 venv=${ODINW_VENV:-.venv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

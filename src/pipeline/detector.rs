@@ -265,6 +265,14 @@ pub fn prepare(spec: &ModelSpec, path: &Path) -> Result<Prepared> {
     let img = preprocess::decode_file(path)?;
     let r = &spec.preprocess.resize;
     let (w, h) = preprocess::glip_size(img.width, img.height, r.min_size, r.max_size);
+    if let Err(e) = preprocess::check_target(w, h) {
+        bail!(
+            "{}: a {}x{} image {e}",
+            path.display(),
+            img.width,
+            img.height
+        );
+    }
     let [ih, iw] = spec.preprocess.input_size;
     if w > iw || h > ih {
         bail!(

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod decode;
 pub mod image;
 pub mod jpeg;
+pub mod jpeg_header;
 pub mod normalize;
 pub mod resize;
 
@@ -12,7 +13,7 @@ pub use self::image::RgbImage;
 pub use batch::{make_batch, Batch, SIZE_DIVISIBILITY};
 pub use decode::{decode_bytes, decode_file, Decoder};
 pub use normalize::{normalize, PIXEL_MEAN, PIXEL_STD};
-pub use resize::{glip_size, resize_bilinear, MAX_SIZE, MIN_SIZE};
+pub use resize::{check_target, glip_size, resize_bilinear, MAX_SIZE, MIN_SIZE};
 
 use anyhow::Result;
 use std::path::Path;
@@ -25,9 +26,19 @@ pub struct Resized {
     pub original: (u32, u32),
 }
 
-/// Decodes an image file and resizes it as GLIP does at test time.
+/// Decodes an image file and resizes it as GLIP does at test time; an image that resizes to a
+/// 0-px side is refused, as Pillow's resize refuses it.
 pub fn load_resized(path: &Path) -> Result<Resized> {
     let img = decode_file(path)?;
+    let (w, h) = glip_size(img.width, img.height, MIN_SIZE, MAX_SIZE);
+    check_target(w, h).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: a {}x{} image {e}",
+            path.display(),
+            img.width,
+            img.height
+        )
+    })?;
     Ok(resize_for_glip(&img))
 }
 

@@ -34,6 +34,18 @@ pub fn glip_size(width: u32, height: u32, min_size: u32, max_size: u32) -> (u32,
     }
 }
 
+/// Pillow's check on a resize target (`Image.resize` → `ValueError`): both sides at least 1 px.
+/// GLIP's size rule gives a 0-px side for images thinner than about `max_size : 0.5`
+/// (e.g. 1×2667 at 800/1333), where GLIP's own loader raises.
+pub fn check_target(width: u32, height: u32) -> Result<(), String> {
+    if width == 0 || height == 0 {
+        return Err(format!(
+            "resizes to {width}x{height}: Pillow's resize refuses a 0-px side (height and width must be > 0)"
+        ));
+    }
+    Ok(())
+}
+
 /// Bits of fraction in Pillow's fixed-point weights for 8-bit images.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
@@ -57,8 +69,10 @@ fn triangle(x: f64) -> f64 {
 }
 
 /// Pillow's `precompute_coeffs` for the box `[0, in_size)` → `out_size`, followed by its 8-bit
-/// normalisation of the weights to fixed point (rounded half away from zero).
+/// normalisation of the weights to fixed point (rounded half away from zero). Both sizes must be
+/// at least 1 ([`resize_bilinear`] checks): a 0-px side has no taps (its scale is infinite).
 fn taps(in_size: usize, out_size: usize) -> Taps {
+    debug_assert!(in_size > 0 && out_size > 0);
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = filter_scale; // the triangle's support (1) times the filter scale
@@ -110,9 +124,20 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1);
 /// does for an RGB image (no `box`, no `reducing_gap`). Like Pillow 13, it runs the vertical pass
 /// first when the height shrinks by more than twice as many pixels as the width does, and the
 /// horizontal pass first otherwise; a dimension that keeps its size gets no pass.
+///
+/// A 0-px side, in or out, gives a black `width × height` image (no pixel to sample, or none to
+/// fill). Pillow raises `ValueError("height and width must be > 0")` for a 0-px target instead;
+/// callers that follow GLIP refuse such sizes first (see [`check_target`]).
 pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (in_w, in_h) = (img.width as usize, img.height as usize);
     let (out_w, out_h) = (width as usize, height as usize);
+    if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
+        return RgbImage {
+            width,
+            height,
+            data: vec![0; out_w * out_h * 3],
+        };
+    }
     let need_horizontal = out_w != in_w;
     let need_vertical = out_h != in_h;
     let vertical_first = need_horizontal
@@ -228,6 +253,31 @@ mod tests {
         };
         let out = resize_bilinear(&flat, 23, 3);
         assert!(out.data.iter().all(|&v| v == 200));
+    }
+
+    /// Defect 1 of issue 12: a side resized to 0 px (a 1x400 image at the demo model's sizes)
+    /// made `taps` overflow its capacity; now an empty image, and `check_target` refuses it.
+    #[test]
+    fn zero_sized_sides_do_not_panic() {
+        let thin = RgbImage {
+            width: 1,
+            height: 400,
+            data: vec![9; 1200],
+        };
+        let (w, h) = glip_size(1, 400, 192, 192);
+        assert_eq!((w, h), (0, 0));
+        assert!(check_target(w, h).is_err());
+        assert!(check_target(1, 1).is_ok());
+        let out = resize_bilinear(&thin, w, h);
+        assert_eq!((out.width, out.height, out.data.len()), (0, 0, 0));
+        let out = resize_bilinear(&thin, 0, 5);
+        assert_eq!((out.width, out.height, out.data.len()), (0, 5, 0));
+        let empty = RgbImage {
+            width: 0,
+            height: 3,
+            data: Vec::new(),
+        };
+        assert_eq!(resize_bilinear(&empty, 2, 2).data, vec![0; 12]);
     }
 
     #[test]
