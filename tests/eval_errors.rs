@@ -262,7 +262,10 @@ fn invalid_utf8_is_refused_as_python_refuses_it() {
     }
     // A category name with a valid character, and with an invalid byte in its place.
     let gt = GOOD_GT.replace("\"cell\"", "\"c\u{e9}ll\"").into_bytes();
-    let at = gt.windows(2).position(|w| w == "\u{e9}".as_bytes()).unwrap();
+    let at = gt
+        .windows(2)
+        .position(|w| w == "\u{e9}".as_bytes())
+        .unwrap();
     let mut bad = gt.clone();
     bad.splice(at..at + 2, [0xfe]);
     fails_bytes(&bad, GOOD_DT.as_bytes(), "truth.json", &["not valid UTF-8"]);
@@ -275,10 +278,19 @@ fn invalid_utf8_is_refused_as_python_refuses_it() {
 
 fn stderr_of_score(gt: &[u8], dt: &[u8]) -> String {
     let dir = scratch();
-    let (g, d) = (dir.path().join("truth.json"), dir.path().join("results.json"));
+    let (g, d) = (
+        dir.path().join("truth.json"),
+        dir.path().join("results.json"),
+    );
     std::fs::write(&g, gt).unwrap();
     std::fs::write(&d, dt).unwrap();
-    let out = run_odinw(&["score", "--gt", g.to_str().unwrap(), "--dt", d.to_str().unwrap()]);
+    let out = run_odinw(&[
+        "score",
+        "--gt",
+        g.to_str().unwrap(),
+        "--dt",
+        d.to_str().unwrap(),
+    ]);
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -304,7 +316,10 @@ fn python_reads(python: &std::path::Path, bytes: &[u8]) -> bool {
 #[test]
 fn json_report_into_a_missing_folder_is_an_error() {
     let dir = scratch();
-    let (g, d) = (dir.path().join("truth.json"), dir.path().join("results.json"));
+    let (g, d) = (
+        dir.path().join("truth.json"),
+        dir.path().join("results.json"),
+    );
     std::fs::write(&g, GOOD_GT).unwrap();
     std::fs::write(&d, GOOD_DT).unwrap();
     let missing = dir.path().join("no/such");
@@ -336,6 +351,10 @@ fn json_report_into_a_missing_folder_is_an_error() {
         "--json",
         ok.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(ok.is_file());
 }

@@ -483,7 +483,10 @@ fn unreadable_units_are_moved_aside_and_run_again() {
     std::fs::write(&bccd, &text[..text.len() / 2]).unwrap();
     std::fs::write(store.predictions_path("pothole", None), b"[{\"image_id\": ").unwrap();
     std::fs::write(run.join("dice/error.json"), b"\xff\xfe").unwrap();
-    assert!(!store.is_done("BCCD", None), "a corrupt metrics file counts as done");
+    assert!(
+        !store.is_done("BCCD", None),
+        "a corrupt metrics file counts as done"
+    );
     assert!(RunStore::open(&run).is_ok());
 
     let moved = store.set_aside_unreadable().unwrap();
@@ -502,7 +505,11 @@ fn unreadable_units_are_moved_aside_and_run_again() {
         let aside = Path::new(aside.split(',').next().unwrap());
         assert!(aside.is_dir(), "{line}");
         assert!(
-            aside.file_name().unwrap().to_string_lossy().starts_with(&format!("{unit}.unreadable-")),
+            aside
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{unit}.unreadable-")),
             "{line}"
         );
         assert!(!run.join(unit).exists(), "{unit} still in place");
@@ -511,7 +518,12 @@ fn unreadable_units_are_moved_aside_and_run_again() {
     let aside = std::fs::read_dir(&run)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("BCCD.unreadable-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("BCCD.unreadable-")
+        })
         .unwrap();
     assert_eq!(
         std::fs::read(aside.join("metrics.json")).unwrap(),
@@ -521,7 +533,10 @@ fn unreadable_units_are_moved_aside_and_run_again() {
     assert!(store.is_done("Raccoon", None));
     let summary: Value = read_json(&run.join("summary.json"));
     assert_eq!(summary["evaluated"], 1, "{summary}");
-    assert_eq!(summary["missing"], serde_json::json!(["BCCD", "pothole", "dice"]));
+    assert_eq!(
+        summary["missing"],
+        serde_json::json!(["BCCD", "pothole", "dice"])
+    );
     assert!(store.set_aside_unreadable().unwrap().is_empty());
     finish(&store, "BCCD", None, 0.5, -1.0);
     assert!(store.is_done("BCCD", None));
@@ -550,7 +565,10 @@ fn a_panicking_task_fails_alone_and_corrupt_units_rerun() {
             cmd.env("ODINW_TEST_PANIC_TASK", t);
         }
         let out = cmd.output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, stderr) = eval(Some("TexturedShapes"));
     assert_eq!(code, Some(1), "{stderr}");
@@ -560,7 +578,10 @@ fn a_panicking_task_fails_alone_and_corrupt_units_rerun() {
         msg.contains("panicked") && msg.contains("deliberate panic in task TexturedShapes"),
         "{msg}"
     );
-    assert!(stderr.contains("TexturedShapes") && stderr.contains("FAILED"), "{stderr}");
+    assert!(
+        stderr.contains("TexturedShapes") && stderr.contains("FAILED"),
+        "{stderr}"
+    );
     let summary = read_json(&run.join("summary.json"));
     assert_eq!(summary["evaluated"], 3, "{summary}");
     assert_eq!(summary["failed"][0]["task"], "TexturedShapes", "{summary}");
@@ -582,7 +603,9 @@ fn a_panicking_task_fails_alone_and_corrupt_units_rerun() {
         "{stderr}"
     );
     assert!(
-        !stderr.lines().any(|l| l.starts_with("ColorShapes") && l.contains("skipped")),
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("ColorShapes") && l.contains("skipped")),
         "{stderr}"
     );
     let summary = read_json(&run.join("summary.json"));
@@ -653,9 +676,22 @@ fn a_panicking_finetune_unit_fails_alone() {
     let run = dir.path().join("ft");
     let out = common::odinw()
         .args([
-            "finetune", "--model", "demo", "--suite", "demo", "--tasks",
-            "NovelShapes,ColorShapes", "--track", "prompt", "--shots", "3", "--seeds", "3",
-            "--max-epochs", "1", "--out",
+            "finetune",
+            "--model",
+            "demo",
+            "--suite",
+            "demo",
+            "--tasks",
+            "NovelShapes,ColorShapes",
+            "--track",
+            "prompt",
+            "--shots",
+            "3",
+            "--seeds",
+            "3",
+            "--max-epochs",
+            "1",
+            "--out",
         ])
         .arg(&run)
         .env("ODINW_TEST_PANIC_TASK", "NovelShapes")
@@ -665,7 +701,10 @@ fn a_panicking_finetune_unit_fails_alone() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let error = read_json(&run.join("NovelShapes/seed3/error.json"));
     let msg = error["error"].as_str().unwrap();
-    assert!(msg.contains("deliberate panic in task NovelShapes"), "{msg}");
+    assert!(
+        msg.contains("deliberate panic in task NovelShapes"),
+        "{msg}"
+    );
     assert!(
         odinw::run::Metrics::read(&run.join("ColorShapes/seed3/metrics.json")).is_ok(),
         "{stderr}"

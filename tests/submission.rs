@@ -555,7 +555,13 @@ fn demo_submissions_check_against_the_bundled_data_by_default() {
     bad[tasks[0]][0]["image_id"] = json!(987654);
     std::fs::write(&sub, serde_json::to_vec(&bad).unwrap()).unwrap();
     let out = common::odinw()
-        .args(["submission", "check", sub.to_str().unwrap(), "--suite", "demo"])
+        .args([
+            "submission",
+            "check",
+            sub.to_str().unwrap(),
+            "--suite",
+            "demo",
+        ])
         .env("ODINW_CACHE", dir.path().join("cache"))
         .output()
         .unwrap();

@@ -2,15 +2,15 @@
 //! protocol and writes a run (predictions, metrics, logs, manifest, summary, report files);
 //! tasks already finished in `--out` are skipped, so an interrupted run resumes.
 use super::args::{open_store, ModelRecord, RunArgs};
+use crate::data::coco::CocoFile;
 use crate::engine::runtime;
 use crate::engine::SessionOptions;
 use crate::model::ModelDir;
-use crate::data::coco::CocoFile;
 use crate::model::ModelSpec;
 use crate::pipeline::{detector, zeroshot, Detector};
 use crate::registry::Task;
-use crate::run::guard;
 use crate::report::{self, formats, formats::Format, table::Aggregate};
+use crate::run::guard;
 use crate::run::{RunResults, RunStore, Track};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// After a panic in `task`'s pipeline: the first image of `split` whose decoding and resizing
-/// panics on its own, named with the panic (`None` if none does: the panic was elsewhere).
+/// panics on its own (`None` if none does: the panic was elsewhere).
 pub(super) fn image_behind_panic(
     spec: &ModelSpec,
     task: &Task,
@@ -130,8 +130,12 @@ pub(super) fn image_behind_panic(
     let (ann, img_dir) = zeroshot::split_files(task, root, split).ok()?;
     let coco = CocoFile::read(&ann).ok()?;
     let paths = coco.images.iter().map(|im| img_dir.join(&im.file_name));
-    guard::first_panicking(paths, |p| detector::prepare(spec, p))
-        .map(|(p, msg)| format!("image {} panics: {msg}", p.display()))
+    guard::first_panicking(paths, |p| detector::prepare(spec, p)).map(|(p, _)| {
+        format!(
+            "on image {}, which panics when decoded and resized alone",
+            p.display()
+        )
+    })
 }
 
 /// Closes a run: summary, report files, and the table (or the summary as JSON) on stdout.

@@ -97,7 +97,7 @@ pub fn isolate<T>(
                 .first()
                 .unwrap_or_else(|| payload_text(payload.as_ref()));
             drop(recording);
-            let place = locate().map(|p| format!(" ({p})")).unwrap_or_default();
+            let place = locate().map(|p| format!(" {p}")).unwrap_or_default();
             Err(anyhow!(
                 "internal error: the pipeline panicked{place}: {cause}; this is a bug in odinw, \
                  please report it with the file"
@@ -159,13 +159,13 @@ mod tests {
                 });
                 Ok(())
             },
-            || Some("image a.png".into()),
+            || Some("on image a.png".into()),
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("index out of bounds"), "{err}");
         assert!(err.contains("guard.rs"), "{err}");
-        assert!(err.contains("(image a.png)"), "{err}");
+        assert!(err.contains("panicked on image a.png: "), "{err}");
         // Errors pass through unchanged, and the next unit starts clean.
         let err = isolate(|| -> Result<()> { Err(anyhow!("plain")) }, || None).unwrap_err();
         assert_eq!(err.to_string(), "plain");
