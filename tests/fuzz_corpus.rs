@@ -132,9 +132,14 @@ fn fuzz_image_decoding() {
     }
     let (iters, seed) = budget(ITERS);
     let mut m = Mutator::new(seed, IMAGE_DICT, 1 << 20);
-    report(run("decode", &seeds, &mut m, iters, 640 * MIB, |b| {
-        targets::decode(b)
-    }));
+    report(run(
+        "decode",
+        &seeds,
+        &mut m,
+        iters,
+        640 * MIB,
+        targets::decode,
+    ));
 }
 
 /// The marker segments of a JPEG: (marker, start of the segment's 0xFF, end).
@@ -208,7 +213,7 @@ fn fuzz_crafted_jpegs() {
         &mut m,
         iters / 10,
         640 * MIB,
-        |b| targets::decode(b),
+        targets::decode,
     ));
 }
 

@@ -280,8 +280,8 @@ pub fn run(
         Some(_) => Box::new(std::iter::empty()),
         None => Box::new(
             seeds
-                .to_vec()
-                .into_iter()
+                .iter()
+                .cloned()
                 .chain((0..iters).map(|_| mutator.mutant(seeds))),
         ),
     };
