@@ -63,22 +63,24 @@ fn rgb_pattern(w: u32, h: u32, channels: usize, salt: u64) -> Vec<u8> {
     v
 }
 
-fn jpeg(w: u32, h: u32, quality: u8, grey: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (channels, kind) = if grey {
-        (1, ExtendedColorType::L8)
-    } else {
-        (3, ExtendedColorType::Rgb8)
-    };
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .encode(
-            &rgb_pattern(w, h, channels, w as u64 * 31 + h as u64),
-            w,
-            h,
-            kind,
-        )
-        .unwrap();
-    out
+/// The JPEG seeds: small files written by Pillow (`tests/fuzz_support/make_jpeg_seeds.py`).
+fn jpeg_fixtures() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "JPEG seeds missing in {}", dir.display());
+    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn jpeg_fixture(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(name);
+    std::fs::read(p).unwrap()
 }
 
 fn png(w: u32, h: u32, kind: ExtendedColorType) -> Vec<u8> {
@@ -91,8 +93,9 @@ fn png(w: u32, h: u32, kind: ExtendedColorType) -> Vec<u8> {
     out
 }
 
-/// JPEG/PNG decoding (`odinw::preprocess::decode_bytes`): demo PNGs and generated JPEGs and
-/// PNGs of odd sizes, grey and colour, several qualities. The heap limit leaves room for
+/// JPEG/PNG decoding (`odinw::preprocess::decode_bytes`): demo PNGs, Pillow's JPEGs of odd
+/// sizes (grey and colour, baseline and progressive, several qualities and subsamplings) and
+/// generated PNGs (grey, grey+alpha, RGBA, 16-bit). The heap limit leaves room for
 /// Pillow's largest accepted image (its decompression-bomb limit, 178,956,970 pixels × 3 B).
 #[test]
 fn fuzz_image_decoding() {
@@ -109,17 +112,7 @@ fn fuzz_image_decoding() {
         .collect();
     pngs.sort();
     seeds.extend(pngs.iter().take(2).map(|p| std::fs::read(p).unwrap()));
-    for (w, h, q, grey) in [
-        (1, 1, 90, false),
-        (7, 5, 75, false),
-        (16, 16, 95, false),
-        (33, 17, 50, false),
-        (64, 48, 85, false),
-        (21, 13, 80, true),
-        (3, 200, 90, false),
-    ] {
-        seeds.push(jpeg(w, h, q, grey));
-    }
+    seeds.extend(jpeg_fixtures());
     seeds.push(png(9, 7, ExtendedColorType::L8));
     seeds.push(png(9, 7, ExtendedColorType::La8));
     seeds.push(png(9, 7, ExtendedColorType::Rgba8));
@@ -163,7 +156,7 @@ fn segments(j: &[u8]) -> Vec<(u8, usize, usize)> {
 /// and no data (defect 4: it must be refused or decoded within a second and the declared
 /// size's memory). Each runs once, unmutated.
 fn crafted_jpegs() -> Vec<Vec<u8>> {
-    let base = jpeg(64, 48, 90, false);
+    let base = jpeg_fixture("rgb_64x48.jpg");
     let segs = segments(&base);
     let &(_, sos, sos_end) = segs.iter().find(|s| s.0 == 0xDA).unwrap();
     // A DC table 0 with counts [3, 0, ...] placed last, so it is the one the scan uses.
@@ -194,7 +187,7 @@ fn fuzz_crafted_jpegs() {
     let _turn = fuzz_support::SERIAL
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let decoder = odinw::preprocess::decode_bytes(&jpeg(8, 8, 90, false))
+    let decoder = odinw::preprocess::decode_bytes(&jpeg_fixture("rgb_7x5.jpg"))
         .map(|(_, d)| format!("{d:?}"))
         .unwrap();
     if decoder == "ExactJpeg" {
