@@ -14,6 +14,11 @@ const GOOD_DT: &str =
 /// Runs `odinw score` with the given file contents; asserts failure and that stderr names
 /// `file` and contains every phrase in `expect`.
 fn fails(gt: &str, dt: &str, file: &str, expect: &[&str]) {
+    fails_bytes(gt.as_bytes(), dt.as_bytes(), file, expect)
+}
+
+/// [`fails`] for contents that need not be UTF-8.
+fn fails_bytes(gt: &[u8], dt: &[u8], file: &str, expect: &[&str]) {
     let dir = scratch();
     let g = dir.path().join("truth.json");
     let d = dir.path().join("results.json");
@@ -228,4 +233,128 @@ fn missing_files_are_reported() {
         stderr.contains("cannot read") && stderr.contains("nope.json"),
         "{stderr}"
     );
+}
+
+/// Python reads a JSON file as UTF-8 before parsing it, so pycocotools refuses a file with an
+/// invalid byte anywhere: in a value, in a key (not a "missing field"), in a value the
+/// evaluator skips. Each case is checked against Python's json when it is available.
+#[test]
+fn invalid_utf8_is_refused_as_python_refuses_it() {
+    let python = common::python_with(&["json"]);
+    let dt_cases: [&[u8]; 4] = [
+        b"[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.9, \"note\": \"\xff\"}]",
+        b"[{\"image_\xc3id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.9}]",
+        // An encoded surrogate (CESU-8) and an overlong '/' are not UTF-8 either.
+        b"[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.9, \"x\": \"\xed\xa0\x80\"}]",
+        b"[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.9, \"\xc0\xaf\": 1}]",
+    ];
+    for dt in dt_cases {
+        fails_bytes(
+            GOOD_GT.as_bytes(),
+            dt,
+            "results.json",
+            &["line 1", "not valid UTF-8"],
+        );
+        assert!(!stderr_of_score(GOOD_GT.as_bytes(), dt).contains("missing"));
+        if let Some(py) = &python {
+            assert!(!python_reads(py, dt), "Python's json reads {dt:?}");
+        }
+    }
+    // A category name with a valid character, and with an invalid byte in its place.
+    let gt = GOOD_GT.replace("\"cell\"", "\"c\u{e9}ll\"").into_bytes();
+    let at = gt
+        .windows(2)
+        .position(|w| w == "\u{e9}".as_bytes())
+        .unwrap();
+    let mut bad = gt.clone();
+    bad.splice(at..at + 2, [0xfe]);
+    fails_bytes(&bad, GOOD_DT.as_bytes(), "truth.json", &["not valid UTF-8"]);
+    if let Some(py) = &python {
+        assert!(!python_reads(py, &bad));
+        // The same file with a valid character is read by both.
+        assert!(python_reads(py, &gt));
+    }
+}
+
+fn stderr_of_score(gt: &[u8], dt: &[u8]) -> String {
+    let dir = scratch();
+    let (g, d) = (
+        dir.path().join("truth.json"),
+        dir.path().join("results.json"),
+    );
+    std::fs::write(&g, gt).unwrap();
+    std::fs::write(&d, dt).unwrap();
+    let out = run_odinw(&[
+        "score",
+        "--gt",
+        g.to_str().unwrap(),
+        "--dt",
+        d.to_str().unwrap(),
+    ]);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether Python's json reads `bytes` as pycocotools opens a file (text mode, UTF-8).
+fn python_reads(python: &std::path::Path, bytes: &[u8]) -> bool {
+    let dir = scratch();
+    let f = dir.path().join("f.json");
+    std::fs::write(&f, bytes).unwrap();
+    std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys; json.load(open(sys.argv[1], encoding='utf-8'))",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// `score --json` into a folder that does not exist is an error naming the folder; nothing
+/// is created (a mistyped path must not become a folder tree).
+#[test]
+fn json_report_into_a_missing_folder_is_an_error() {
+    let dir = scratch();
+    let (g, d) = (
+        dir.path().join("truth.json"),
+        dir.path().join("results.json"),
+    );
+    std::fs::write(&g, GOOD_GT).unwrap();
+    std::fs::write(&d, GOOD_DT).unwrap();
+    let missing = dir.path().join("no/such");
+    let report = missing.join("x.json");
+    let out = run_odinw(&[
+        "score",
+        "--gt",
+        g.to_str().unwrap(),
+        "--dt",
+        d.to_str().unwrap(),
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&missing.display().to_string()) && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("no").exists(), "created the folder");
+    // Into an existing folder it is written.
+    let ok = dir.path().join("report.json");
+    let out = run_odinw(&[
+        "score",
+        "--gt",
+        g.to_str().unwrap(),
+        "--dt",
+        d.to_str().unwrap(),
+        "--json",
+        ok.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ok.is_file());
 }

@@ -468,3 +468,245 @@ fn concurrent_finishes_leave_a_consistent_summary() {
     let m = read_json(&run.join("manifest.json"));
     assert_eq!(m["timings"]["units"].as_object().unwrap().len(), 35);
 }
+
+/// A unit whose files are corrupt is never counted as done: before a resumed run starts,
+/// its folder is moved aside (the message names the file and the new place) and it runs
+/// again; good units are left alone and the run stays loadable.
+#[test]
+fn unreadable_units_are_moved_aside_and_run_again() {
+    let dir = scratch();
+    let run = dir.path().join("zs");
+    let store = zero_shot_run(&run);
+    // BCCD: metrics cut short. pothole: predictions not JSON. dice: error.json garbage.
+    let bccd = store.metrics_path("BCCD", None);
+    let text = std::fs::read(&bccd).unwrap();
+    std::fs::write(&bccd, &text[..text.len() / 2]).unwrap();
+    std::fs::write(store.predictions_path("pothole", None), b"[{\"image_id\": ").unwrap();
+    std::fs::write(run.join("dice/error.json"), b"\xff\xfe").unwrap();
+    assert!(
+        !store.is_done("BCCD", None),
+        "a corrupt metrics file counts as done"
+    );
+    assert!(RunStore::open(&run).is_ok());
+
+    let moved = store.set_aside_unreadable().unwrap();
+    assert_eq!(moved.len(), 3, "{moved:#?}");
+    for (unit, file) in [
+        ("BCCD", "BCCD/metrics.json"),
+        ("pothole", "pothole/predictions.json"),
+        ("dice", "dice/error.json"),
+    ] {
+        let line = moved
+            .iter()
+            .find(|l| l.starts_with(&format!("{unit}:")))
+            .unwrap_or_else(|| panic!("{unit} not moved: {moved:#?}"));
+        assert!(line.contains(file), "{line}");
+        let aside = line.split("moved to ").nth(1).unwrap();
+        let aside = Path::new(aside.split(',').next().unwrap());
+        assert!(aside.is_dir(), "{line}");
+        assert!(
+            aside
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{unit}.unreadable-")),
+            "{line}"
+        );
+        assert!(!run.join(unit).exists(), "{unit} still in place");
+    }
+    // The old bytes are kept where the message says.
+    let aside = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("BCCD.unreadable-")
+        })
+        .unwrap();
+    assert_eq!(
+        std::fs::read(aside.join("metrics.json")).unwrap(),
+        &text[..text.len() / 2]
+    );
+    // Raccoon is untouched and done; the others are missing, so they run again.
+    assert!(store.is_done("Raccoon", None));
+    let summary: Value = read_json(&run.join("summary.json"));
+    assert_eq!(summary["evaluated"], 1, "{summary}");
+    assert_eq!(
+        summary["missing"],
+        serde_json::json!(["BCCD", "pothole", "dice"])
+    );
+    assert!(store.set_aside_unreadable().unwrap().is_empty());
+    finish(&store, "BCCD", None, 0.5, -1.0);
+    assert!(store.is_done("BCCD", None));
+}
+
+/// `odinw eval` on the demo suite: a task whose pipeline panics (forced with the test-only
+/// `ODINW_TEST_PANIC_TASK`, which panics on a worker thread) fails alone with its error.json
+/// and the others finish; resuming re-runs it. A corrupt metrics.json is then moved aside
+/// and its task re-run, not "done earlier" forever.
+#[test]
+fn a_panicking_task_fails_alone_and_corrupt_units_rerun() {
+    if common::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let dir = scratch();
+    let run = dir.path().join("run");
+    let eval = |panic_task: Option<&str>| {
+        let mut cmd = common::odinw();
+        cmd.args(["eval", "--suite", "demo", "--model"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo"))
+            .arg("--out")
+            .arg(&run)
+            .env("ODINW_CACHE", dir.path().join("cache"))
+            .env_remove("ODINW_TEST_PANIC_TASK");
+        if let Some(t) = panic_task {
+            cmd.env("ODINW_TEST_PANIC_TASK", t);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = eval(Some("TexturedShapes"));
+    assert_eq!(code, Some(1), "{stderr}");
+    let error = read_json(&run.join("TexturedShapes/error.json"));
+    let msg = error["error"].as_str().unwrap();
+    assert!(
+        msg.contains("panicked") && msg.contains("deliberate panic in task TexturedShapes"),
+        "{msg}"
+    );
+    assert!(
+        stderr.contains("TexturedShapes") && stderr.contains("FAILED"),
+        "{stderr}"
+    );
+    let summary = read_json(&run.join("summary.json"));
+    assert_eq!(summary["evaluated"], 3, "{summary}");
+    assert_eq!(summary["failed"][0]["task"], "TexturedShapes", "{summary}");
+    for t in ["ColorShapes", "ShapeDescriptions", "NovelShapes"] {
+        assert!(run.join(t).join("metrics.json").is_file(), "{t}: {stderr}");
+    }
+
+    let (code, stderr) = eval(None);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!run.join("TexturedShapes/error.json").exists());
+    assert!(stderr.contains("ColorShapes") && stderr.contains("done earlier, skipped"));
+
+    let metrics = run.join("ColorShapes/metrics.json");
+    std::fs::write(&metrics, b"{\"stats\": [0.5").unwrap();
+    let (code, stderr) = eval(None);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("ColorShapes/metrics.json") && stderr.contains("moved to"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("ColorShapes") && l.contains("skipped")),
+        "{stderr}"
+    );
+    let summary = read_json(&run.join("summary.json"));
+    assert_eq!(summary["evaluated"], 4, "{summary}");
+    assert!(odinw::run::Metrics::read(&metrics).is_ok());
+}
+
+/// A 1×400 image in a task: the task either scores (a decoder that handles it) or fails with
+/// the image named in its error.json; never a panic that ends the run.
+#[test]
+fn a_thin_image_never_ends_the_run() {
+    if common::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let dir = scratch();
+    let root = dir.path().join("root");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("demo"), &root);
+    let victim = root.join("odinw/ShapesDemo/ColorShapes/test/colorshapes_test_003.png");
+    assert!(victim.is_file(), "fixture layout changed");
+    image::RgbImage::from_pixel(1, 400, image::Rgb([90, 120, 200]))
+        .save(&victim)
+        .unwrap();
+    let run = dir.path().join("run");
+    let out = common::odinw()
+        .args(["eval", "--suite", "demo", "--model"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo"))
+        .arg("--root")
+        .arg(&root)
+        .arg("--out")
+        .arg(&run)
+        .env("ODINW_CACHE", dir.path().join("cache"))
+        .env_remove("ODINW_TEST_PANIC_TASK")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for t in ["TexturedShapes", "ShapeDescriptions", "NovelShapes"] {
+        assert!(run.join(t).join("metrics.json").is_file(), "{t}: {stderr}");
+    }
+    match out.status.code() {
+        Some(0) => assert!(run.join("ColorShapes/metrics.json").is_file()),
+        Some(1) => {
+            let error = read_json(&run.join("ColorShapes/error.json"));
+            let msg = error["error"].as_str().unwrap();
+            assert!(msg.contains("colorshapes_test_003.png"), "{msg}");
+        }
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// `odinw finetune`: a unit whose training panics fails alone (error.json) and the next
+/// task's unit is trained and scored.
+#[test]
+fn a_panicking_finetune_unit_fails_alone() {
+    let dir = scratch();
+    let run = dir.path().join("ft");
+    let out = common::odinw()
+        .args([
+            "finetune",
+            "--model",
+            "demo",
+            "--suite",
+            "demo",
+            "--tasks",
+            "NovelShapes,ColorShapes",
+            "--track",
+            "prompt",
+            "--shots",
+            "3",
+            "--seeds",
+            "3",
+            "--max-epochs",
+            "1",
+            "--out",
+        ])
+        .arg(&run)
+        .env("ODINW_TEST_PANIC_TASK", "NovelShapes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = read_json(&run.join("NovelShapes/seed3/error.json"));
+    let msg = error["error"].as_str().unwrap();
+    assert!(
+        msg.contains("deliberate panic in task NovelShapes"),
+        "{msg}"
+    );
+    assert!(
+        odinw::run::Metrics::read(&run.join("ColorShapes/seed3/metrics.json")).is_ok(),
+        "{stderr}"
+    );
+}

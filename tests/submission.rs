@@ -478,3 +478,103 @@ fn numbers_pass_through_submit_exactly() {
         assert!(sub.contains(number), "{number} changed on the way: {sub}");
     }
 }
+
+/// `submit` names the run's suite in the check command it prints, and `submission check
+/// --suite demo` reads the bundled demo annotations without `--root`, as `eval` does (also
+/// with `$ODINW_ROOT` pointing elsewhere): a valid demo submission passes.
+#[test]
+fn demo_submissions_check_against_the_bundled_data_by_default() {
+    let dir = scratch();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let tasks: Vec<&str> = odinw::registry::tasks(Suite::Demo)
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let run = dir.path().join("demo-run");
+    let store = RunStore::create(
+        &run,
+        &manifest(Track::ZeroShot, "demo", "test", &tasks, &[]),
+    )
+    .unwrap();
+    for t in odinw::registry::tasks(Suite::Demo) {
+        let ann = read(&t.ann_file(&demo, "test").unwrap());
+        let dets: Vec<Detection> = ann["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|im| Detection {
+                image_id: im["id"].as_u64().unwrap(),
+                category_id: t.categories[0].id,
+                bbox: [1.0, 2.0, 3.0, 4.0],
+                score: 0.5,
+            })
+            .collect();
+        store.write_predictions(&t.name, None, dets).unwrap();
+        finish(&store, &t.name, None, 0.3, -1.0);
+    }
+    let sub = dir.path().join("demo-sub.json");
+    let o = run_odinw(&[
+        "submit",
+        run.to_str().unwrap(),
+        "--out",
+        sub.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("check it with: odinw "))
+        .unwrap_or_else(|| panic!("no check command in {stdout}"));
+    assert!(printed.ends_with("--suite demo"), "{printed}");
+    // The printed command, run as printed, passes.
+    let empty = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = common::odinw()
+        .args(printed.split_whitespace())
+        .env("ODINW_ROOT", &empty)
+        .env("ODINW_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("valid zero-shot") && text.contains("4 tasks, 80 results"),
+        "{text}"
+    );
+    // ... against the bundled demo data (unpacked into the cache), not $ODINW_ROOT.
+    assert!(
+        text.contains(&dir.path().join("cache").display().to_string()),
+        "{text}"
+    );
+    // A wrong id is still caught against the bundled annotations.
+    let mut bad = read(&sub);
+    bad[tasks[0]][0]["image_id"] = json!(987654);
+    std::fs::write(&sub, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let out = common::odinw()
+        .args([
+            "submission",
+            "check",
+            sub.to_str().unwrap(),
+            "--suite",
+            "demo",
+        ])
+        .env("ODINW_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    // A run of some of a suite's tasks does not print --suite (it would require the others).
+    let part = zero_shot_run(dir.path());
+    let o = run_odinw(&[
+        "submit",
+        part.to_str().unwrap(),
+        "--out",
+        dir.path().join("part.json").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(!stdout.contains("--suite"), "{stdout}");
+}

@@ -2,13 +2,18 @@
 //! protocol and writes a run (predictions, metrics, logs, manifest, summary, report files);
 //! tasks already finished in `--out` are skipped, so an interrupted run resumes.
 use super::args::{open_store, ModelRecord, RunArgs};
+use crate::data::coco::CocoFile;
 use crate::engine::runtime;
 use crate::engine::SessionOptions;
 use crate::model::ModelDir;
-use crate::pipeline::{zeroshot, Detector};
+use crate::model::ModelSpec;
+use crate::pipeline::{detector, zeroshot, Detector};
+use crate::registry::Task;
 use crate::report::{self, formats, formats::Format, table::Aggregate};
+use crate::run::guard;
 use crate::run::{RunResults, RunStore, Track};
 use anyhow::{bail, Result};
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,6 +67,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let manifest = run.manifest(Track::ZeroShot, &tasks, &root, &record)?;
     let store = open_store(&out, &manifest)?;
+    for line in store.set_aside_unreadable()? {
+        eprintln!("note: {line}");
+    }
 
     let opts = zeroshot::Options {
         split: run.split.clone(),
@@ -69,6 +77,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         use_prompt: !run.no_prompt,
         fix_id0: run.fix_id0,
     };
+    let spec = detector.model.spec.clone();
     let mut failed = Vec::new();
     for task in &tasks {
         if store.is_done(&task.name, None) {
@@ -76,7 +85,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             continue;
         }
         let started = std::time::Instant::now();
-        match zeroshot::run_task(&mut detector, task, &root, &opts, &store) {
+        let outcome = guard::isolate(
+            || {
+                guard::test_panic_hook(&task.name);
+                zeroshot::run_task(&mut detector, task, &root, &opts, &store)
+            },
+            || image_behind_panic(&spec, task, &root, &run.split),
+        );
+        match outcome {
             Ok(o) => eprintln!(
                 "{:<28} AP {:5.1}  {} images, {} detections, {:.1} s{}",
                 task.name,
@@ -101,6 +117,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("{} task(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After a panic in `task`'s pipeline: the first image of `split` whose decoding and resizing
+/// panics on its own (`None` if none does: the panic was elsewhere).
+pub(super) fn image_behind_panic(
+    spec: &ModelSpec,
+    task: &Task,
+    root: &Path,
+    split: &str,
+) -> Option<String> {
+    let (ann, img_dir) = zeroshot::split_files(task, root, split).ok()?;
+    let coco = CocoFile::read(&ann).ok()?;
+    let paths = coco.images.iter().map(|im| img_dir.join(&im.file_name));
+    guard::first_panicking(paths, |p| detector::prepare(spec, p)).map(|(p, _)| {
+        format!(
+            "on image {}, which panics when decoded and resized alone",
+            p.display()
+        )
+    })
 }
 
 /// Closes a run: summary, report files, and the table (or the summary as JSON) on stdout.

@@ -8,7 +8,7 @@ use crate::model::ModelDir;
 use crate::pipeline::zeroshot;
 use crate::prompt::PromptTokenizer;
 use crate::registry;
-use crate::run::{RunStore, Track};
+use crate::run::{guard, RunStore, Track};
 use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
@@ -91,6 +91,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let loaded = runtime::ensure_loaded(run.device)?;
     let mut graphs = TrackGraphs::open(&model, manifest, &session)?;
     let store = open_store(&args, &out, &tasks, &root, &model, &graphs.manifest, loaded)?;
+    for line in store.set_aside_unreadable()? {
+        eprintln!("note: {line}");
+    }
     let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
     let spec = &model.spec;
     let post = spec.postprocess.config();
@@ -134,7 +137,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 continue;
             }
             let started = std::time::Instant::now();
-            match trainer::run_task(&ctx, &mut graphs, task, &root, seed, &opts, &store) {
+            let outcome = guard::isolate(
+                || {
+                    guard::test_panic_hook(&task.name);
+                    trainer::run_task(&ctx, &mut graphs, task, &root, seed, &opts, &store)
+                },
+                || {
+                    ["train", run.split.as_str()]
+                        .into_iter()
+                        .find_map(|split| super::eval::image_behind_panic(spec, task, &root, split))
+                },
+            );
+            match outcome {
                 Ok(o) => say(format!(
                     "{:<24} seed {seed:<4} test AP {:5.1}  (val AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, {:.1} s)",
                     task.name,

@@ -1,7 +1,7 @@
 //! `odinw score --gt GT.json --dt DT.json`: pycocotools' bbox AP for a results file, with its
 //! 12-line summary, per-category AP (as GLIP's `bbox.csv`) and a JSON report.
 use crate::eval::{self, Detections, Evaluation, GroundTruth};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -28,6 +28,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    if let Some(path) = &args.json {
+        // Like a shell redirection, the report goes into an existing folder; a mistyped path
+        // is an error, not a new folder tree.
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = parent.filter(|d| !d.is_dir()) {
+            bail!(
+                "cannot write {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     let gt = GroundTruth::read(&args.gt)?;
     let dt = Detections::read(&gt, &args.dt)?;
     for note in gt.notes() {

@@ -1,7 +1,7 @@
 //! `odinw submission check FILE`: validates an EvalAI submission against the test annotations
 //! and names each problem; exits 3 when there is any.
 use super::EXIT_PROBLEMS;
-use crate::registry::{self, Suite};
+use crate::registry::Suite;
 use crate::run::Track;
 use crate::submission::check::{check_file, CheckOptions, CHALLENGE_SEEDS};
 use crate::submission::keys::KeyMap;
@@ -21,7 +21,8 @@ pub enum Command {
 pub struct CheckArgs {
     /// The submission JSON file.
     file: PathBuf,
-    /// Dataset root with the test annotations (default: $ODINW_ROOT, else ./DATASET).
+    /// Dataset root with the test annotations (default: $ODINW_ROOT, else ./DATASET; with
+    /// `--suite demo`, the demo suite's bundled data, as `eval` does).
     #[arg(long)]
     root: Option<PathBuf>,
     /// Require every task of the suite (odinw35 when given without a value).
@@ -58,7 +59,13 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let opts = CheckOptions {
-        root: (!args.no_ids).then(|| registry::data_root(args.root.as_deref())),
+        root: match args.no_ids {
+            true => None,
+            false => Some(super::args::data_root(
+                args.suite.unwrap_or(Suite::Odinw35),
+                args.root.as_deref(),
+            )?),
+        },
         split: args.split.clone(),
         suite: args.suite,
         track: args.track,

@@ -42,10 +42,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         allow_missing: args.allow_missing,
         any_split: args.any_split,
     };
-    let tasks = crate::run::RunStore::open(&args.run)?
-        .manifest()?
-        .tasks
-        .len();
+    let manifest = crate::run::RunStore::open(&args.run)?.manifest()?;
+    let tasks = manifest.tasks.len();
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let b = ProgressBar::new(tasks as u64);
         b.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")?);
@@ -75,9 +73,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
             println!("left out (no predictions): {}", written.left_out.join(", "));
         }
         println!(
-            "check it with: odinw submission check {} --suite",
-            written.file.display()
+            "check it with: odinw submission check {}{}",
+            written.file.display(),
+            check_options(&manifest)
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `submission check` options that fit the run: its suite when it holds all of the suite's
+/// tasks, and its split when that is not test.
+fn check_options(m: &crate::run::Manifest) -> String {
+    use clap::ValueEnum;
+    let mut opts = String::new();
+    if let Ok(suite) = crate::registry::Suite::from_str(&m.suite, true) {
+        let all = crate::registry::tasks(suite)
+            .iter()
+            .all(|t| m.tasks.contains(&t.name));
+        if all {
+            opts.push_str(&format!(" --suite {}", m.suite));
+        }
+    }
+    if m.split != "test" {
+        opts.push_str(&format!(" --split {}", m.split));
+    }
+    opts
 }

@@ -248,6 +248,7 @@ impl<'a> Reader<'a> {
         loop {
             match buf.get(i) {
                 Some(b'"') => {
+                    self.check_utf8(start, i)?;
                     self.pos = i + 1;
                     return Ok(Cow::Borrowed(&buf[start..i]));
                 }
@@ -267,6 +268,7 @@ impl<'a> Reader<'a> {
         loop {
             match buf.get(i) {
                 Some(b'"') => {
+                    self.check_utf8(start, i)?;
                     self.pos = i + 1;
                     return Ok(Cow::Owned(out));
                 }
@@ -318,6 +320,24 @@ impl<'a> Reader<'a> {
                     self.pos = i;
                     return self.error("unexpected end of file inside a string");
                 }
+            }
+        }
+    }
+
+    /// Checks that the raw bytes of a string, `buf[start..end]`, are UTF-8 (escapes are ASCII,
+    /// so this is the string's validity). Python reads the file as UTF-8 before parsing it, so
+    /// it refuses such a file, keys and skipped values included; outside strings any non-ASCII
+    /// byte is already a syntax error.
+    fn check_utf8(&mut self, start: usize, end: usize) -> JResult<()> {
+        match std::str::from_utf8(&self.buf[start..end]) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.pos = start + e.valid_up_to();
+                self.error(format!(
+                    "byte 0x{:02x} is not valid UTF-8 (Python's json, and so pycocotools, \
+                     refuses the file)",
+                    self.buf[self.pos]
+                ))
             }
         }
     }

@@ -15,6 +15,7 @@
 //!
 //! Every file is written atomically; `summary.json` and `manifest.json` are refreshed under a
 //! lock (`RUN/.lock`) each time a task finishes or fails.
+pub mod guard;
 mod manifest;
 mod metrics;
 mod predictions;

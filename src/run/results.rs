@@ -105,7 +105,7 @@ pub fn run_name(dir: &Path) -> String {
         .unwrap_or_else(|| abs.display().to_string())
 }
 
-fn read_error(path: &Path) -> Result<String> {
+pub(super) fn read_error(path: &Path) -> Result<String> {
     #[derive(serde::Deserialize)]
     struct ErrorFile {
         error: String,

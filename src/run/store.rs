@@ -123,9 +123,78 @@ impl RunStore {
         self.task_dir(task, seed).join("error.json")
     }
 
-    /// Whether the unit already has metrics (a resumed run skips it).
+    /// Whether the unit is finished: its `metrics.json` reads and is valid (a resumed run
+    /// skips it). A present but unreadable file is not done; see [`Self::set_aside_unreadable`].
     pub fn is_done(&self, task: &str, seed: Option<u64>) -> bool {
-        self.metrics_path(task, seed).exists()
+        Metrics::read(&self.metrics_path(task, seed)).is_ok()
+    }
+
+    /// Why the unit's folder cannot be resumed from, if it cannot: a `metrics.json`,
+    /// `error.json`, `predictions.json` or `log.txt` that is present but unreadable or invalid.
+    /// `None` for a good folder or none at all.
+    pub fn unreadable(&self, task: &str, seed: Option<u64>) -> Option<String> {
+        let metrics = self.metrics_path(task, seed);
+        let predictions = self.predictions_path(task, seed);
+        let error = self.error_path(task, seed);
+        let log = self.log_path(task, seed);
+        let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        if present(&metrics) {
+            if let Err(e) = Metrics::read(&metrics) {
+                return Some(format!("{e:#}"));
+            }
+        }
+        if present(&predictions) {
+            if let Err(e) = super::for_each_detection(&predictions, |_| Ok(())) {
+                return Some(format!("{} is unreadable: {e:#}", predictions.display()));
+            }
+        }
+        if present(&error) {
+            if let Err(e) = super::results::read_error(&error) {
+                return Some(format!("{e:#}"));
+            }
+        }
+        if present(&log) {
+            if let Err(e) = std::fs::read(&log) {
+                return Some(format!("{} is unreadable: {e}", log.display()));
+            }
+        }
+        None
+    }
+
+    /// Before a resumed run starts: moves the folder of every unit whose files are unreadable
+    /// (see [`Self::unreadable`]) aside, to `<unit folder>.unreadable-<unix time>`, so the unit
+    /// is run again and never counted as done. Returns one line per folder moved, naming the
+    /// file at fault and where the old files now are.
+    pub fn set_aside_unreadable(&self) -> Result<Vec<String>> {
+        let m = self.manifest()?;
+        let mut moved = Vec::new();
+        for task in &m.tasks {
+            for seed in m.seed_slots() {
+                let Some(why) = self.unreadable(task, seed) else {
+                    continue;
+                };
+                let from = self.task_dir(task, seed);
+                let mut name = from.file_name().unwrap_or_default().to_os_string();
+                name.push(format!(".unreadable-{}", now_unix()));
+                let to = from.with_file_name(name);
+                std::fs::rename(&from, &to).with_context(|| {
+                    format!(
+                        "{why}; moving {} aside to {} failed",
+                        from.display(),
+                        to.display()
+                    )
+                })?;
+                moved.push(format!(
+                    "{}: {why}; its old files were moved to {}, it runs again",
+                    unit_key(task, seed),
+                    to.display()
+                ));
+            }
+        }
+        if !moved.is_empty() {
+            self.refresh_summary()?;
+        }
+        Ok(moved)
     }
 
     /// Writes the unit's predictions from `detections`, streamed to disk one at a time.

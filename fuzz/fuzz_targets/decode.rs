@@ -1,0 +1,8 @@
+//! JPEG/PNG bytes through `odinw::preprocess::decode_bytes`.
+#![no_main]
+#[path = "../../tests/fuzz_support/targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    targets::decode(data);
+});
