@@ -15,6 +15,14 @@ fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir \
   -r scripts/requirements-test.txt
 export ODINW_PYTHON="$(cd "$venv" && pwd)/bin/python"
+# pycocotools on numpy >= 2.3 too (its last bits differ from numpy 2.2's on large cases).
+venv_np=${ODINW_NUMPY_LATEST_VENV:-.venv-numpy-latest}
+if [ ! -x "$venv_np/bin/python" ]; then
+  python3 -m venv "$venv_np"
+fi
+"$venv_np/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir \
+  -r scripts/requirements-numpy-latest.txt
+export ODINW_PYTHON_NUMPY_LATEST="$(cd "$venv_np" && pwd)/bin/python"
 export ODINW_REQUIRE_ORACLES=1
 if [ "${ODINW_SKIP_EXPORT_TESTS:-0}" != 1 ]; then
   # The export tests make .venv-export (torch); the Rust suite then also compares ATSS, AdamW and

@@ -50,7 +50,10 @@ fn in_memory_detections_score_like_a_results_file() {
     let from_file = Detections::from_json(&gt, DT.as_bytes()).unwrap();
     let from_memory = Detections::from_records(&gt, &records()).unwrap();
     for fix_id0 in [false, true] {
-        let opts = Options { fix_id0 };
+        let opts = Options {
+            fix_id0,
+            ..Options::default()
+        };
         let a = evaluate(&gt, &from_file, &opts);
         let b = evaluate(&gt, &from_memory, &opts);
         assert_eq!(a.stats.map(f64::to_bits), b.stats.map(f64::to_bits));
@@ -70,8 +73,15 @@ fn in_memory_detections_score_like_a_results_file() {
         );
     }
     // The id-0 GT (fish on image 1) is matched only with the fix.
-    let quirk = evaluate(&gt, &from_file, &Options { fix_id0: false });
-    let fixed = evaluate(&gt, &from_file, &Options { fix_id0: true });
+    let quirk = evaluate(&gt, &from_file, &Options::default());
+    let fixed = evaluate(
+        &gt,
+        &from_file,
+        &Options {
+            fix_id0: true,
+            ..Options::default()
+        },
+    );
     assert!(fixed.per_category[0].ap > quirk.per_category[0].ap);
     assert_eq!(fixed.per_category[1].ap, quirk.per_category[1].ap);
 }

@@ -6,11 +6,15 @@
 //! hand-made adversarial cases, and the real RoboFlow exports in ../shared with synthetic
 //! detections. For every job: the 12 stats and the per-category APs of `odinw score --json`,
 //! and the library's precision, recall and scores arrays, must equal pycocotools' to the bit (the
-//! issue asks for 1e-12; the checks are exact).
+//! issue asks for 1e-12; the checks are exact). pycocotools' last bits depend on its numpy (a mean
+//! over more than 8192 values is summed differently from numpy 2.3 on), so every job is scored
+//! with `--numpy` set to the oracle's numpy, and a ~5,000-image case, where the two differ, runs
+//! against both a numpy 2.2 and a numpy >= 2.3 pycocotools (`$ODINW_PYTHON` and
+//! `$ODINW_PYTHON_NUMPY_LATEST`, made by scripts/test.sh).
 mod common;
 
 use common::{python_with, run_odinw, run_oracle, scratch, shared_data};
-use odinw::eval::{evaluate, Detections, GroundTruth, Options};
+use odinw::eval::{evaluate, Detections, GroundTruth, NumpySum, Options};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -261,6 +265,131 @@ fn random_job(seed: u64) -> Job {
         dt: format!("[{}]", dets.join(",\n")),
         fix_id0: id_base == 0 && rng.chance(0.5),
         fill_defaults,
+    }
+}
+
+/// A large realistic case, as benchmarks/coco_eval/generate.py makes (fewer background
+/// detections, so pycocotools takes seconds): `n_img` images, 16 categories with non-contiguous
+/// ids (the last has detections only), about 6 GT boxes per image (some crowd, `area` below
+/// w*h, some exactly 1024 or 9216), 3% of images without GT, jittered true positives with
+/// duplicates and wrong classes, background boxes, now and then a cell with more than 100
+/// detections; 4-decimal scores, so scores tie. AP averages 10 × 101 × 15 precision values,
+/// far more than numpy's 8192-element buffer.
+fn large_job(seed: u64, n_img: usize) -> Job {
+    let mut rng = Rng(seed);
+    let mut pool: Vec<u64> = (1..91).collect();
+    rng.shuffle(&mut pool);
+    let mut cats: Vec<u64> = pool[..16].to_vec();
+    cats.sort_unstable();
+    let gt_cats = &cats[..15];
+    let sizes = [
+        (640.0, 480.0),
+        (480.0, 640.0),
+        (640.0, 427.0),
+        (500.0, 375.0),
+    ];
+    let (mut images, mut anns, mut dets) = (Vec::new(), Vec::new(), Vec::new());
+    let r2 = |v: f64| (v * 100.0).round() / 100.0;
+    for img in 1..=n_img {
+        let (w_img, h_img) = sizes[rng.below(4) as usize];
+        images.push(format!(
+            "{{\"id\": {img}, \"file_name\": \"{img:012}.jpg\", \"width\": {w_img}, \"height\": {h_img}}}"
+        ));
+        let n_gt = if rng.chance(0.03) {
+            0
+        } else {
+            (1 + (-(1.0 - rng.unit()).ln() * 5.0) as usize).min(25)
+        };
+        let mut det = |cat: u64, b: [f64; 4], score: f64| {
+            dets.push(format!(
+                "{{\"image_id\": {img}, \"category_id\": {cat}, \"bbox\": [{:?}, {:?}, {:?}, {:?}], \"score\": {:?}}}",
+                r2(b[0]),
+                r2(b[1]),
+                r2(b[2].max(0.5)),
+                r2(b[3].max(0.5)),
+                (score.clamp(0.0, 1.0) * 1e4).round() / 1e4
+            ));
+        };
+        for _ in 0..n_gt {
+            let cat = gt_cats[rng.below(15) as usize];
+            let s = match rng.below(3) {
+                0 => rng.range(4.0, 32.0),
+                1 => rng.range(32.0, 96.0),
+                _ => rng.range(96.0, 400.0),
+            };
+            let w = r2((s * rng.range(0.6, 1.6)).min(w_img - 1.0));
+            let h = r2((s * rng.range(0.6, 1.6)).min(h_img - 1.0));
+            let x = r2(rng.range(0.0, w_img - w));
+            let y = r2(rng.range(0.0, h_img - h));
+            let area = match rng.below(100) {
+                0 => 1024.0,
+                1 => 9216.0,
+                _ => r2(w * h * rng.range(0.45, 1.0)),
+            };
+            let crowd = u8::from(rng.chance(0.014));
+            anns.push(format!(
+                "{{\"id\": {}, \"image_id\": {img}, \"category_id\": {cat}, \"bbox\": [{x:?}, {y:?}, {w:?}, {h:?}], \"area\": {area:?}, \"iscrowd\": {crowd}, \"segmentation\": []}}",
+                anns.len() + 1
+            ));
+            if rng.chance(0.85) {
+                for _ in 0..1 + u64::from(rng.chance(0.3)) {
+                    let j = rng.range(0.02, 0.25);
+                    let c = if rng.chance(0.93) {
+                        cat
+                    } else {
+                        cats[rng.below(16) as usize]
+                    };
+                    let b = [
+                        x + w * rng.range(-j, j),
+                        y + h * rng.range(-j, j),
+                        w * (1.0 + rng.range(-j, j)),
+                        h * (1.0 + rng.range(-j, j)),
+                    ];
+                    let score = 1.0 - rng.unit() * rng.unit();
+                    det(c, b, score);
+                }
+            }
+        }
+        for _ in 0..rng.below(9) {
+            let s = rng.range(8.0, 300.0);
+            let b = [
+                rng.range(0.0, w_img - 10.0),
+                rng.range(0.0, h_img - 10.0),
+                s * rng.range(0.5, 1.5),
+                s * rng.range(0.5, 1.5),
+            ];
+            let score = rng.unit() * rng.unit() * 0.6;
+            let c = cats[rng.below(16) as usize];
+            det(c, b, score);
+        }
+        if img % 250 == 0 {
+            let cat = gt_cats[rng.below(15) as usize];
+            for _ in 0..101 + rng.below(20) {
+                let b = [
+                    rng.range(0.0, w_img - 40.0),
+                    rng.range(0.0, h_img - 40.0),
+                    40.0,
+                    40.0,
+                ];
+                let score = rng.unit() * 0.5;
+                det(cat, b, score);
+            }
+        }
+    }
+    Job {
+        name: format!("large case ({n_img} images, seed {seed})"),
+        gt: format!(
+            "{{\"images\": [{}], \"annotations\": [{}], \"categories\": [{}]}}",
+            images.join(", "),
+            anns.join(",\n"),
+            cats.iter()
+                .map(|c| format!("{{\"id\": {c}, \"name\": \"c{c}\"}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        dt: format!("[{}]", dets.join(",\n")),
+        fix_id0: false,
+        fill_defaults: false,
     }
 }
 
@@ -669,6 +798,20 @@ fn read_f64s(path: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// The summation of the numpy the oracle ran on (`"numpy": "2.2.6"` in its output).
+fn numpy_of(oracle: &Value) -> NumpySum {
+    let v = oracle["numpy"]
+        .as_str()
+        .expect("oracle reports its numpy version");
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) >= (2, 3) {
+        NumpySum::Whole
+    } else {
+        NumpySum::Buffered
+    }
+}
+
 fn repr_f64(v: &Value) -> f64 {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -702,6 +845,7 @@ fn compare_all(python: &Path, jobs: &[Job]) -> Vec<String> {
             ));
             continue;
         }
+        let numpy = numpy_of(&want);
         let mut args = vec![
             "score",
             "--gt",
@@ -710,6 +854,11 @@ fn compare_all(python: &Path, jobs: &[Job]) -> Vec<String> {
             dt.to_str().unwrap(),
             "--json",
             ours.to_str().unwrap(),
+            "--numpy",
+            match numpy {
+                NumpySum::Whole => "2.3",
+                NumpySum::Buffered => "2.2",
+            },
         ];
         if job.fix_id0 {
             args.push("--fix-id0");
@@ -765,6 +914,7 @@ fn compare_all(python: &Path, jobs: &[Job]) -> Vec<String> {
             &d,
             &Options {
                 fix_id0: job.fix_id0,
+                numpy,
             },
         );
         for (what, ours) in [
@@ -840,4 +990,108 @@ fn real_roboflow_exports_match_pycocotools() {
     }
     let failures = compare_all(&python, &jobs);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The numpy version of a Python, if it imports numpy and pycocotools.
+fn numpy_version(python: &Path) -> Option<String> {
+    let out = std::process::Command::new(python)
+        .args(["-c", "import numpy, pycocotools; print(numpy.__version__)"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// AP's mean with a naive left-to-right sum, for stat `i` of the AP group (0, 3, 4, 5: all
+/// IoU thresholds, area `a`, maxDets 100).
+fn naive_ap(ev: &odinw::eval::Evaluation, a: usize) -> f64 {
+    let (nt, nr, nk) = (10, 101, ev.categories.len());
+    let (mut sum, mut n) = (0.0, 0usize);
+    for t in 0..nt {
+        for r in 0..nr {
+            for k in 0..nk {
+                let v = ev.precision_at(t, r, k, a, 2);
+                if v > -1.0 {
+                    sum += v;
+                    n += 1;
+                }
+            }
+        }
+    }
+    sum / n as f64
+}
+
+/// A ~5,000-image case: every stat, per-category AP and array equal to pycocotools' on a numpy
+/// 2.2 oracle and on a numpy >= 2.3 one. The case is large enough that it tells the two
+/// summations apart, and a naive sum apart from both (asserted), so the exact comparison
+/// checks the summation itself.
+#[test]
+fn large_case_matches_pycocotools_on_each_numpy() {
+    let Some(python) = python_with(&["pycocotools", "numpy"]) else {
+        return;
+    };
+    let mut oracles = vec![python];
+    match std::env::var_os("ODINW_PYTHON_NUMPY_LATEST") {
+        Some(p) => oracles.push(PathBuf::from(p)),
+        None if std::env::var("ODINW_REQUIRE_ORACLES").as_deref() == Ok("1") => {
+            panic!("ODINW_PYTHON_NUMPY_LATEST is not set (a Python with numpy >= 2.3 and pycocotools; scripts/test.sh makes one)")
+        }
+        None => eprintln!("note: ODINW_PYTHON_NUMPY_LATEST is not set: numpy >= 2.3 not compared"),
+    }
+    let job = large_job(20_240_611, 5000);
+
+    // The case must separate the summations, or the exact checks below prove little.
+    let dir = scratch();
+    let (gt_path, dt_path) = (dir.path().join("gt.json"), dir.path().join("dt.json"));
+    std::fs::write(&gt_path, &job.gt).unwrap();
+    std::fs::write(&dt_path, &job.dt).unwrap();
+    let g = GroundTruth::read(&gt_path).unwrap();
+    let d = Detections::read(&g, &dt_path).unwrap();
+    assert!(d.num_input() > 50_000);
+    let ev = |numpy| {
+        evaluate(
+            &g,
+            &d,
+            &Options {
+                fix_id0: false,
+                numpy,
+            },
+        )
+    };
+    let (whole, buffered) = (ev(NumpySum::Whole), ev(NumpySum::Buffered));
+    assert!(
+        whole.stats != buffered.stats,
+        "the large case does not tell numpy 2.2 from 2.3: {:?}",
+        whole.stats
+    );
+    let naive_differs = [(0, 0), (3, 1), (4, 2), (5, 3)].iter().any(|&(i, a)| {
+        let n = naive_ap(&whole, a);
+        n != whole.stats[i] && n != buffered.stats[i]
+    });
+    assert!(
+        naive_differs,
+        "a naive sum gives the same AP on the large case"
+    );
+
+    let mut seen = Vec::new();
+    for python in &oracles {
+        let version = numpy_version(python)
+            .unwrap_or_else(|| panic!("{} cannot import numpy and pycocotools", python.display()));
+        let failures = compare_all(python, std::slice::from_ref(&job));
+        assert!(
+            failures.is_empty(),
+            "numpy {version}: {}",
+            failures.join("\n")
+        );
+        seen.push(version);
+    }
+    if oracles.len() > 1 {
+        let family = |v: &String| numpy_of(&json!({ "numpy": v }));
+        assert!(
+            seen.iter().any(|v| family(v) == NumpySum::Whole)
+                && seen.iter().any(|v| family(v) == NumpySum::Buffered),
+            "the oracles' numpy versions {seen:?} should cover both <= 2.2 and >= 2.3"
+        );
+    }
 }

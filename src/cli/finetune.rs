@@ -1,6 +1,7 @@
 //! `odinw finetune`: the fine-tuning tracks (prompt tuning, linear probing, full fine-tuning)
 //! on k-shot splits × seeds, trained natively on ONNX Runtime from the model's training graphs,
-//! checkpoint selected on the few-shot val split, scored on test; writes a run store
+//! checkpoint selected on the few-shot split GLIP selects on (the registry's
+//! `val_split_during_ft`: `val`, or `minival` for 11 tasks), scored on test; writes a run store
 //! (`RUN/<task>/seed<S>/`) that `odinw report` and `odinw submit` read. Re-running resumes.
 use super::args::{ModelRecord, RunArgs};
 use crate::engine::runtime;
@@ -8,7 +9,8 @@ use crate::model::ModelDir;
 use crate::pipeline::zeroshot;
 use crate::prompt::PromptTokenizer;
 use crate::registry;
-use crate::run::{guard, RunStore, Track};
+use crate::run::{guard, FinetuneTask, RunStore, Track};
+use crate::train::fewshot;
 use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
@@ -47,6 +49,12 @@ pub struct Args {
     /// (scripts/make_ort_training_artifacts.py) [default: <model>/train/ort_training/<track>].
     #[arg(long)]
     pub artifacts: Option<PathBuf>,
+    /// GENERAL_COPY, the times the training set is repeated per epoch: `recipe` (GLIP README's
+    /// 1-shot ×8, 3-shot ×4, 5-shot ×2, 10-shot and full data ×1; other shot counts take the
+    /// task's value), `task` (the task yaml's GENERAL_COPY, from the registry: GLIP's finetune.py
+    /// without --custom_shot_and_epoch_and_general_copy), or a number.
+    #[arg(long, default_value = "recipe")]
+    pub general_copy: fewshot::CopyChoice,
     /// Most epochs (GLIP: 200; early stopping usually ends sooner).
     #[arg(long, default_value_t = 200)]
     pub max_epochs: usize,
@@ -107,6 +115,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let full_data = args.shots == 0;
     let opts = trainer::Options {
         shots: args.shots,
+        general_copy: args.general_copy,
         max_epochs: args.max_epochs,
         step_patience: args.step_patience.unwrap_or(if full_data { 2 } else { 3 }),
         stop_patience: args.stop_patience.unwrap_or(if full_data { 4 } else { 8 }),
@@ -150,13 +159,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
             match outcome {
                 Ok(o) => say(format!(
-                    "{:<24} seed {seed:<4} test AP {:5.1}  (val AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, {:.1} s)",
+                    "{:<24} seed {seed:<4} test AP {:5.1}  ({} AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, copy ×{}, {:.1} s)",
                     task.name,
                     o.stats[0] * 100.0,
+                    o.val_split,
                     o.initial_val_ap * 100.0,
                     o.best_val_ap * 100.0,
                     o.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
                     o.epochs,
+                    o.general_copy,
                     o.seconds
                 )),
                 Err(e) => {
@@ -205,6 +216,17 @@ fn open_store(
     };
     let mut m = args.run.manifest(track, tasks, root, &record)?;
     m.shots = (args.shots > 0).then_some(args.shots);
+    for t in tasks {
+        let (copies, origin) = fewshot::general_copy(t, args.shots, args.general_copy);
+        m.finetune_tasks.insert(
+            t.name.clone(),
+            FinetuneTask {
+                selection_split: fewshot::selection_split(t)?.to_string(),
+                general_copy: copies,
+                general_copy_origin: origin,
+            },
+        );
+    }
     m.seeds = args.seeds.clone();
     m.extra.insert(
         "finetune".into(),

@@ -32,7 +32,7 @@ pub use ids::Id;
 pub use iou::iou;
 pub use params::Params;
 pub use results::{Detection, Detections};
-pub use summarize::{numpy_mean, pairwise_sum, STAT_NAMES};
+pub use summarize::{numpy_mean, pairwise_sum, NumpySum, STAT_NAMES};
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,9 @@ pub struct Options {
     /// split, number annotations from 0, and published ODinW numbers carry that quirk, so the
     /// default keeps it.
     pub fix_id0: bool,
+    /// Which numpy's `np.mean` the summary numbers reproduce (pycocotools' last bits depend on
+    /// it once a mean covers more than 8192 values); default numpy >= 2.3.
+    pub numpy: NumpySum,
 }
 
 /// Per-category AP as GLIP's `bbox.csv` reports it: the mean of the defined precision values
@@ -77,6 +80,8 @@ pub struct Evaluation {
     pub per_category: Vec<CategoryAp>,
     /// Whether [`Options::fix_id0`] was on.
     pub fix_id0: bool,
+    /// [`Options::numpy`].
+    pub numpy: NumpySum,
 }
 
 impl Evaluation {
@@ -167,9 +172,10 @@ pub fn evaluate(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Evaluation
         stats: [-1.0; 12],
         per_category: Vec::new(),
         fix_id0: opts.fix_id0,
+        numpy: opts.numpy,
     };
     let d = ev.dims();
-    ev.stats = summarize::stats(&ev.precision, &ev.recall, d, &ev.params);
+    ev.stats = summarize::stats(&ev.precision, &ev.recall, d, &ev.params, opts.numpy);
     let md = ev.params.max_dets[2];
     ev.per_category = (0..d.k)
         .map(|k| {
@@ -184,6 +190,7 @@ pub fn evaluate(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Evaluation
                     area,
                     md,
                     Some(k),
+                    opts.numpy,
                 )
             };
             CategoryAp {

@@ -14,14 +14,33 @@ pub struct Scored {
 
 /// Scores `dt` against `gt`; with an annotation id 0 in the GT, scores the other way too.
 pub fn score(gt: &GroundTruth, dt: &Detections, fix_id0: bool) -> Scored {
-    let main = evaluate(gt, dt, &Options { fix_id0 });
-    let other = gt
-        .has_annotation_id0()
-        .then(|| evaluate(gt, dt, &Options { fix_id0: !fix_id0 }));
+    score_with(
+        gt,
+        dt,
+        &Options {
+            fix_id0,
+            ..Options::default()
+        },
+    )
+}
+
+/// [`score`] with all of [`Options`].
+pub fn score_with(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Scored {
+    let main = evaluate(gt, dt, opts);
+    let other = gt.has_annotation_id0().then(|| {
+        evaluate(
+            gt,
+            dt,
+            &Options {
+                fix_id0: !opts.fix_id0,
+                ..opts.clone()
+            },
+        )
+    });
     Scored {
         main,
         other,
-        fix_id0,
+        fix_id0: opts.fix_id0,
     }
 }
 

@@ -1,6 +1,10 @@
 //! The 12 summary numbers (`COCOeval.summarize`), per-category AP (as GLIP's `bbox.csv`), and
-//! the familiar text. Every mean is numpy's: the values > -1 of a C-order slice, summed by
-//! numpy's pairwise summation in buffers of 8192 elements, divided by their count.
+//! the familiar text. Every mean is numpy's `np.mean` of the values > -1 of a C-order slice
+//! (`s[s>-1]`, a 1-D contiguous copy): numpy's pairwise summation divided by the count. How the
+//! pairwise sums are cut depends on the numpy pycocotools runs on ([`NumpySum`]): numpy 2.3 and
+//! later sum the whole copy pairwise; numpy 2.2 and earlier (GLIP's numpy 1.x included) sum it
+//! in buffers of 8192 elements, pairwise within each, the buffers added in order. The two differ
+//! in the last bits once more than 8192 values are averaged (AP over 9 or more categories).
 use super::params::Params;
 
 /// numpy's `pairwise_sum` for doubles (blocks of 8 accumulators up to 128 elements, halves
@@ -35,25 +39,60 @@ pub fn pairwise_sum(a: &[f64]) -> f64 {
     }
 }
 
-/// numpy's reduction buffer: `np.add.reduce` hands the inner loop at most this many elements.
-const NUMPY_BUFSIZE: usize = 8192;
+/// numpy's default reduction buffer (`np.getbufsize()`), in elements.
+pub const NUMPY_BUFSIZE: usize = 8192;
 
-/// `np.mean(v)` for a 1-D float64 array, bit for bit.
-pub fn numpy_mean(v: &[f64]) -> f64 {
-    let mut sum = 0.0;
-    for chunk in v.chunks(NUMPY_BUFSIZE) {
-        sum += pairwise_sum(chunk);
+/// Which numpy's `np.mean` the summary numbers reproduce, bit for bit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NumpySum {
+    /// numpy >= 2.3 (what `pip install pycocotools` brings today): the reduction hands the
+    /// whole contiguous array to one pairwise sum (numpy 2.3 honours "growinner" for buffered
+    /// reductions that need no buffering).
+    #[default]
+    #[value(name = "2.3")]
+    Whole,
+    /// numpy <= 2.2 (and the numpy 1.x of GLIP's published numbers): the reduction runs in
+    /// buffers of 8192 elements, each summed pairwise, added in order to the initial 0.
+    #[value(name = "2.2")]
+    Buffered,
+}
+
+impl NumpySum {
+    /// The numpy versions this summation is that of.
+    pub fn label(self) -> &'static str {
+        match self {
+            NumpySum::Whole => "numpy>=2.3",
+            NumpySum::Buffered => "numpy<=2.2",
+        }
     }
-    sum / v.len() as f64
+
+    /// `np.add.reduce(v)` for a 1-D contiguous float64 array, as this numpy computes it.
+    pub fn sum(self, v: &[f64]) -> f64 {
+        match self {
+            NumpySum::Whole => 0.0 + pairwise_sum(v),
+            NumpySum::Buffered => {
+                let mut sum = 0.0;
+                for chunk in v.chunks(NUMPY_BUFSIZE) {
+                    sum += pairwise_sum(chunk);
+                }
+                sum
+            }
+        }
+    }
+}
+
+/// `np.mean(v)` for a 1-D contiguous float64 array, bit for bit, under `numpy`.
+pub fn numpy_mean(v: &[f64], numpy: NumpySum) -> f64 {
+    numpy.sum(v) / v.len() as f64
 }
 
 /// The mean of the values > -1, or -1 when there are none (`_summarize`).
-pub fn mean_defined(values: impl Iterator<Item = f64>) -> f64 {
+pub fn mean_defined(values: impl Iterator<Item = f64>, numpy: NumpySum) -> f64 {
     let kept: Vec<f64> = values.filter(|&v| v > -1.0).collect();
     if kept.is_empty() {
         -1.0
     } else {
-        numpy_mean(&kept)
+        numpy_mean(&kept, numpy)
     }
 }
 
@@ -80,6 +119,7 @@ pub fn summarize_one(
     area: &str,
     max_dets: usize,
     only_k: Option<usize>,
+    numpy: NumpySum,
 ) -> f64 {
     let ts: Vec<usize> = match iou {
         None => (0..d.t).collect(),
@@ -93,25 +133,32 @@ pub fn summarize_one(
         None => (0..d.k).collect(),
     };
     if ap {
-        mean_defined(ts.iter().flat_map(|&t| {
-            let ks = &ks;
-            (0..d.r).flat_map(move |r| {
-                ks.iter()
-                    .map(move |&k| precision[(((t * d.r + r) * d.k + k) * d.a + a) * d.m + m])
-            })
-        }))
+        mean_defined(
+            ts.iter().flat_map(|&t| {
+                let ks = &ks;
+                (0..d.r).flat_map(move |r| {
+                    ks.iter()
+                        .map(move |&k| precision[(((t * d.r + r) * d.k + k) * d.a + a) * d.m + m])
+                })
+            }),
+            numpy,
+        )
     } else {
-        mean_defined(ts.iter().flat_map(|&t| {
-            ks.iter()
-                .map(move |&k| recall[((t * d.k + k) * d.a + a) * d.m + m])
-        }))
+        mean_defined(
+            ts.iter().flat_map(|&t| {
+                ks.iter()
+                    .map(move |&k| recall[((t * d.k + k) * d.a + a) * d.m + m])
+            }),
+            numpy,
+        )
     }
 }
 
 /// The 12 numbers of `summarize()` for bbox, in its order.
-pub fn stats(precision: &[f64], recall: &[f64], d: Dims, p: &Params) -> [f64; 12] {
+pub fn stats(precision: &[f64], recall: &[f64], d: Dims, p: &Params, numpy: NumpySum) -> [f64; 12] {
     let md = p.max_dets[2];
-    let s = |ap, iou, area, m| summarize_one(precision, recall, d, p, ap, iou, area, m, None);
+    let s =
+        |ap, iou, area, m| summarize_one(precision, recall, d, p, ap, iou, area, m, None, numpy);
     [
         s(true, None, "all", 100),
         s(true, Some(0.5), "all", md),
@@ -190,6 +237,39 @@ mod tests {
         assert_eq!(pairwise_sum(&v), ((1e16 + 1.0) + 2.0) + 4.0 + 1.0);
         // The sequential sum gives a different answer (1e16 + 1 + 1 ... rounds each time).
         assert_ne!(pairwise_sum(&v), v.iter().fold(0.0, |s, x| s + x));
+    }
+
+    #[test]
+    fn numpy_versions_agree_up_to_one_buffer_and_not_beyond() {
+        // A deterministic spread of values in [0, 1) (a 64-bit LCG), as precision values are.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let v: Vec<f64> = (0..3 * NUMPY_BUFSIZE + 17)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (x >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .collect();
+        for n in [1, 7, 8, 128, 129, 1010, NUMPY_BUFSIZE] {
+            let (w, b) = (
+                NumpySum::Whole.sum(&v[..n]),
+                NumpySum::Buffered.sum(&v[..n]),
+            );
+            assert_eq!(w.to_bits(), b.to_bits(), "n={n}");
+            assert_eq!(w.to_bits(), pairwise_sum(&v[..n]).to_bits(), "n={n}");
+        }
+        // Past one buffer numpy <= 2.2 adds per-buffer sums in order; the last bits differ.
+        let differ = (1..=40)
+            .map(|i| &v[..NUMPY_BUFSIZE + i * 397])
+            .filter(|s| NumpySum::Whole.sum(s) != NumpySum::Buffered.sum(s))
+            .count();
+        assert!(differ > 0);
+        let b = NumpySum::Buffered.sum(&v);
+        let by_hand = ((pairwise_sum(&v[..8192]) + pairwise_sum(&v[8192..16384]))
+            + pairwise_sum(&v[16384..24576]))
+            + pairwise_sum(&v[24576..]);
+        assert_eq!(b.to_bits(), by_hand.to_bits());
     }
 
     #[test]

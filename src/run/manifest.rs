@@ -106,8 +106,21 @@ pub struct Manifest {
     pub datasets: Vec<DatasetRecord>,
     #[serde(default)]
     pub timings: Timings,
+    /// Fine-tuning runs: per task, the split checkpoints are selected on and GENERAL_COPY.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub finetune_tasks: BTreeMap<String, FinetuneTask>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// How one task is fine-tuned: GLIP's model-selection split (the registry's
+/// `val_split_during_ft`: `val`, or `minival` for 11 tasks) and its GENERAL_COPY.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneTask {
+    pub selection_split: String,
+    pub general_copy: u32,
+    /// Where the GENERAL_COPY came from (GLIP's README recipe, the task's yaml, the option).
+    pub general_copy_origin: String,
 }
 
 impl Manifest {
@@ -132,6 +145,7 @@ impl Manifest {
                 started_unix: now_unix(),
                 ..Timings::default()
             },
+            finetune_tasks: BTreeMap::new(),
             extra: Map::new(),
         }
     }

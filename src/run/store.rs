@@ -66,7 +66,15 @@ impl RunStore {
                 format!("{:?}", manifest.seeds),
             ),
         ];
-        for (field, a, b) in differs {
+        // Fine-tuning: the selection split and GENERAL_COPY per task (runs made before odinw
+        // recorded them have none).
+        let finetune = (
+            "model-selection split and GENERAL_COPY",
+            format!("{:?}", old.finetune_tasks),
+            format!("{:?}", manifest.finetune_tasks),
+        );
+        let finetune = (!old.finetune_tasks.is_empty()).then_some(finetune);
+        for (field, a, b) in differs.into_iter().chain(finetune) {
             if a != b {
                 bail!(
                     "cannot resume {}: its {field} is {a}, this command's is {b}; choose another folder",

@@ -2,6 +2,10 @@
 //! val splits for `--shots 0`; otherwise GLIP's prepared `fewshot_*_shot{K}_seed{S}.json` where
 //! the task registers one and it is on disk, else a k-shot subset made by odinw's GLIP-exact
 //! sampler (`crate::splits`) from the full split with the same seed, written into the run.
+//! Checkpoints are selected on the split GLIP's yaml tests on during fine-tuning (the registry's
+//! `val_split_during_ft`: `val`, or `minival` for 11 tasks), k-shot as GLIP's prepared
+//! `fewshot_{val|minival}_shot{K}_seed{S}.json`. GENERAL_COPY follows GLIP's README recipes or
+//! the task's yaml value ([`CopyChoice`]).
 use crate::registry::Task;
 use crate::splits::{rng::Seed, sampler::SamplingIndex, write, Source};
 use anyhow::{bail, Result};
@@ -19,29 +23,82 @@ pub struct SplitFiles {
 #[derive(Clone, Debug)]
 pub struct RunSplits {
     pub train: SplitFiles,
+    /// The checkpoint-selection split's name (`val` or `minival`, [`selection_split`]).
+    pub val_split: String,
     pub val: SplitFiles,
     pub test: SplitFiles,
 }
 
-/// GLIP's `GENERAL_COPY` for a shot count (README: 1-shot ×8, 3-shot ×4, 5-shot ×2, else ×1).
-pub fn general_copy(shots: u32) -> usize {
-    match shots {
-        1 => 8,
-        3 => 4,
-        5 => 2,
-        _ => 1,
+/// How many times a run wraps its training set per epoch (GLIP's `DATASETS.GENERAL_COPY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyChoice {
+    /// GLIP's README recipe for the shot count (`--custom_shot_and_epoch_and_general_copy`
+    /// 1_200_8, 3_200_4, 5_200_2, 10_200_1, full data 0_200_1); for shot counts without a
+    /// recipe, the task's yaml value, which is what GLIP uses when that option does not set it.
+    Recipe,
+    /// The task's yaml `GENERAL_COPY` from the registry (16, 8, 4 or 2): GLIP's
+    /// `tools/finetune.py` run without `--custom_shot_and_epoch_and_general_copy`.
+    Task,
+    /// A given number.
+    Fixed(u32),
+}
+
+impl std::str::FromStr for CopyChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "recipe" => Ok(CopyChoice::Recipe),
+            "task" => Ok(CopyChoice::Task),
+            n => match n.parse::<u32>() {
+                Ok(v) if v >= 1 => Ok(CopyChoice::Fixed(v)),
+                _ => Err(format!(
+                    "expected `recipe`, `task` or a number >= 1, not {n:?}"
+                )),
+            },
+        }
     }
 }
 
-/// The val split's name in `task` (`val`, else `minival`).
-fn val_split(task: &Task) -> Result<&'static str> {
-    for name in ["val", "minival"] {
-        if task.ann_file(Path::new(""), name).is_some() {
-            return Ok(name);
-        }
+/// GLIP README's GENERAL_COPY for a shot count (1-shot ×8, 3-shot ×4, 5-shot ×2, 10-shot and
+/// full data ×1), if it gives one.
+pub fn recipe_copy(shots: u32) -> Option<u32> {
+    match shots {
+        1 => Some(8),
+        3 => Some(4),
+        5 => Some(2),
+        10 | 0 => Some(1),
+        _ => None,
+    }
+}
+
+/// The GENERAL_COPY of a (task, shots) run and where it came from, in words.
+pub fn general_copy(task: &Task, shots: u32, choice: CopyChoice) -> (u32, String) {
+    let from_task = || {
+        (
+            task.general_copy.max(1),
+            format!("the task's GENERAL_COPY ({})", task.yaml),
+        )
+    };
+    match choice {
+        CopyChoice::Fixed(n) => (n, "--general-copy".into()),
+        CopyChoice::Task => from_task(),
+        CopyChoice::Recipe => match recipe_copy(shots) {
+            Some(n) => (n, format!("GLIP's README recipe for {shots} shots")),
+            None => from_task(),
+        },
+    }
+}
+
+/// The split GLIP selects checkpoints on for `task`: the registry's `val_split_during_ft`
+/// (`DATASETS.TEST` of its yaml; `val`, or `minival` for 11 tasks).
+pub fn selection_split(task: &Task) -> Result<&str> {
+    let name = task.val_split_during_ft.as_str();
+    if task.splits.contains_key(name) {
+        return Ok(name);
     }
     bail!(
-        "task {} has no val split to select checkpoints on (it has {})",
+        "task {}: GLIP selects checkpoints on its {name:?} split (val_split_during_ft), which the \
+         record does not list (it has {})",
         task.name,
         task.split_names().join(", ")
     )
@@ -113,20 +170,21 @@ pub fn resolve(
     test_split: &str,
     work_dir: &Path,
 ) -> Result<RunSplits> {
-    let val = val_split(task)?;
+    let val_name = selection_split(task)?;
     let (train, val) = if shots == 0 {
         (
             full_split(task, root, "train")?,
-            full_split(task, root, val)?,
+            full_split(task, root, val_name)?,
         )
     } else {
         (
             fewshot_split(task, root, "train", shots, seed, work_dir)?,
-            fewshot_split(task, root, val, shots, seed, work_dir)?,
+            fewshot_split(task, root, val_name, shots, seed, work_dir)?,
         )
     };
     Ok(RunSplits {
         train,
+        val_split: val_name.to_string(),
         val,
         test: full_split(task, root, test_split)?,
     })

@@ -37,6 +37,8 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub shots: u32,
+    /// GENERAL_COPY: README recipe, the task's yaml value, or a number.
+    pub general_copy: fewshot::CopyChoice,
     pub max_epochs: usize,
     /// ReduceLROnPlateau patience (GLIP: 3; 2 with full data).
     pub step_patience: usize,
@@ -90,6 +92,10 @@ pub struct Outcome {
     pub best_epoch: Option<usize>,
     pub epochs: usize,
     pub seconds: f64,
+    /// The split checkpoints were selected on (`val` or `minival`).
+    pub val_split: String,
+    /// GENERAL_COPY used.
+    pub general_copy: u32,
 }
 
 /// The model-level things every run of a track shares.
@@ -197,7 +203,8 @@ pub fn run_task(
         None => run.base_inputs(&val)?,
     };
 
-    let copies = fewshot::general_copy(opts.shots);
+    let (copies, _) = fewshot::general_copy(task, opts.shots, opts.general_copy);
+    let copies = copies as usize;
     let mut on_device = if ctx.session.io_binding.enabled(ctx.session.device)
         && state.epochs_done < opts.max_epochs
         && !state.stopped_early
@@ -283,6 +290,7 @@ pub fn run_task(
     store.write_predictions(&task.name, Some(seed), &results)?;
     let test_dt = detections(&test_gt, &results, &task.name)?;
     let scored = eval::report::score(&test_gt, &test_dt, opts.fix_id0);
+    let (copy_count, copy_origin) = fewshot::general_copy(task, opts.shots, opts.general_copy);
     let mut doc = scored.metrics_json(&test_gt, &test_dt);
     doc.insert("caption".into(), text.caption.clone().into());
     doc.insert(
@@ -297,8 +305,11 @@ pub fn run_task(
             "seed": seed,
             "train_file": splits.train.ann.display().to_string(),
             "train_origin": splits.train.origin,
+            "val_split": splits.val_split,
             "val_file": splits.val.ann.display().to_string(),
             "val_origin": splits.val.origin,
+            "general_copy": copy_count,
+            "general_copy_origin": copy_origin,
             "epochs": state.epochs_done,
             "best_epoch": state.best_epoch,
             "best_val_ap": best_val_ap,
@@ -332,6 +343,8 @@ pub fn run_task(
         best_epoch: state.best_epoch,
         epochs: state.epochs_done,
         seconds,
+        val_split: splits.val_split.clone(),
+        general_copy: copy_count,
     })
 }
 
@@ -344,12 +357,16 @@ fn header_log(
     n_train: usize,
     n_val: usize,
 ) -> String {
+    let copy = fewshot::general_copy(task, opts.shots, opts.general_copy);
     format!(
-        "task {}\nseed {seed}\nshots {}\ntrain {} ({n_train} images; {})\nval {} ({n_val} images; {})\ntest {}\ncaption {:?}\nclass tokens {:?}\n",
+        "task {}\nseed {seed}\nshots {}\ngeneral copy {} ({})\ntrain {} ({n_train} images; {})\nmodel selection on {}: {} ({n_val} images; {})\ntest {}\ncaption {:?}\nclass tokens {:?}\n",
         task.name,
         opts.shots,
+        copy.0,
+        copy.1,
         splits.train.ann.display(),
         splits.train.origin,
+        splits.val_split,
         splits.val.ann.display(),
         splits.val.origin,
         splits.test.ann.display(),

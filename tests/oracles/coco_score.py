@@ -8,6 +8,7 @@ MANIFEST is a list of jobs {"gt": path, "dt": path, "out": path, "fix_id0": bool
   per_category  {category id (as text): {"AP", "AP50", "APs", "APm", "APl"}} computed as
                 GLIP's summarize_per_category (bbox.csv) does: np.mean over one category's
                 slice of eval['precision'];
+  numpy         the numpy version pycocotools ran on (its `np.mean` decides the last bits);
 and `out`.precision.bin / `out`.recall.bin / `out`.scores.bin: eval['precision'] and
 eval['scores'] ([T,R,K,A,M]) and eval['recall'] ([T,K,A,M]) as raw little-endian float64 in C
 order.
@@ -80,7 +81,8 @@ def run(job):
         E.evaluate()
         E.accumulate()
         E.summarize()
-    result = {"stats": [repr(float(v)) for v in E.stats], "per_category": per_category(E)}
+    result = {"stats": [repr(float(v)) for v in E.stats], "per_category": per_category(E),
+              "numpy": np.__version__}
     with open(job["out"], "w") as f:
         json.dump(result, f)
     np.ascontiguousarray(E.eval["precision"], dtype="<f8").tofile(job["out"] + ".precision.bin")
