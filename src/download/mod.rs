@@ -180,12 +180,7 @@ fn plan(opts: &Options) -> Result<Vec<Unit>> {
 
 /// An HTTP client with the run's timeouts (one per worker: each has its own I/O thread).
 pub fn http_client(timeout: Duration) -> Result<Client> {
-    Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .user_agent(concat!("odinw/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("building the HTTP client")
+    crate::util::http::client(timeout, timeout)
 }
 
 /// Whether the archive's manifest exists and matches the files on disk: their sizes, or with
@@ -295,8 +290,9 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
                 }
             }
             Err(e) => progress.println(format!(
-                "warning: could not read the hub's file listing ({e:#}); sizes and sha256 are \
-                 unknown, so only the zips' own CRC checks apply"
+                "warning: could not read the hub's file listing ({:#}); sizes and sha256 are \
+                 unknown, so only the zips' own CRC checks apply",
+                crate::util::http::explain(e)
             )),
         }
     }
@@ -368,6 +364,7 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
                     let outcome = match get_one(opts, &state, &client, &units[i], &progress) {
                         Ok(o) => o,
                         Err(e) => {
+                            let e = crate::util::http::explain(e);
                             progress.println(format!("{}: failed: {e:#}", units[i].file_name));
                             Outcome::Failed(format!("{e:#}"))
                         }

@@ -52,11 +52,7 @@ pub fn install_wheel(index: &str, package: &str, version: &str, dir: &Path) -> R
     if !cfg!(target_os = "linux") {
         bail!("automatic ONNX Runtime install supports Linux only; set ORT_DYLIB_PATH");
     }
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(20))
-        .timeout(Duration::from_secs(900))
-        .user_agent(concat!("odinw/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let client = crate::util::http::client(Duration::from_secs(20), Duration::from_secs(900))?;
     let api = format!(
         "{}/pypi/{package}/{version}/json",
         index.trim_end_matches('/')
@@ -66,7 +62,8 @@ pub fn install_wheel(index: &str, package: &str, version: &str, dir: &Path) -> R
         .send()
         .and_then(|r| r.error_for_status())
         .and_then(|r| r.bytes())
-        .with_context(|| format!("asking {api} for {package}=={version}"))?;
+        .with_context(|| format!("asking {api} for {package}=={version}"))
+        .map_err(crate::util::http::explain)?;
     let release: Release = serde_json::from_slice(&body)
         .with_context(|| format!("{api} did not return PyPI's JSON"))?;
     let wheel = release
@@ -85,9 +82,9 @@ pub fn install_wheel(index: &str, package: &str, version: &str, dir: &Path) -> R
         .get(&wheel.url)
         .send()
         .and_then(|r| r.error_for_status())
-        .with_context(|| format!("downloading {}", wheel.url))?
-        .bytes()
-        .with_context(|| format!("downloading {}", wheel.url))?;
+        .and_then(|r| r.bytes())
+        .with_context(|| format!("downloading {}", wheel.url))
+        .map_err(crate::util::http::explain)?;
     if let Some(size) = wheel.size {
         if bytes.len() as u64 != size {
             bail!(
