@@ -16,7 +16,11 @@ use std::time::Duration;
 /// The client: `connect` bounds connecting, `total` each whole request.
 pub fn client(connect: Duration, total: Duration) -> Result<Client> {
     check_cert_env()?;
-    Client::builder()
+    let mut builder = Client::builder();
+    if no_proxy_for_all() {
+        builder = builder.no_proxy();
+    }
+    builder
         .connect_timeout(connect)
         .timeout(total)
         .user_agent(concat!("odinw/", env!("CARGO_PKG_VERSION")))
@@ -24,6 +28,14 @@ pub fn client(connect: Duration, total: Duration) -> Result<Client> {
         .tls_built_in_native_certs(true)
         .build()
         .context("building the HTTP client")
+}
+
+/// Whether `NO_PROXY` (else `no_proxy`) lists `*`: every host goes direct, as with curl.
+/// (reqwest reads the variable itself, but its `*` does not cover hosts written as IP addresses.)
+fn no_proxy_for_all() -> bool {
+    std::env::var("NO_PROXY")
+        .or_else(|_| std::env::var("no_proxy"))
+        .is_ok_and(|v| v.split(',').any(|h| h.trim() == "*"))
 }
 
 /// `SSL_CERT_FILE` must name a file and each `SSL_CERT_DIR` entry a folder when set: otherwise
