@@ -6,10 +6,10 @@
 mod common;
 
 use common::proxy::Proxy;
+use common::scratch;
 use common::server::Server;
 use common::tls::{host_port, TestCa, TlsFront};
 use common::zips::{self, hub_listing, hub_tree_path, hub_zip_path};
-use common::scratch;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -69,10 +69,9 @@ fn pistols_hub() -> (Server, Vec<u8>) {
 /// The download succeeded and installed the archive with its sha256 checked.
 fn assert_installed(root: &Path, zip: &[u8], out: &Output) {
     assert!(out.status.success(), "{}", text(out));
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join(".odinw/manifests/pistols.json")).unwrap(),
-    )
-    .unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join(".odinw/manifests/pistols.json")).unwrap())
+            .unwrap();
     assert_eq!(m["sha256"], serde_json::json!(zips::sha256_hex(zip)), "{m}");
     assert_eq!(m["sha256_verified"], serde_json::json!(true), "{m}");
     assert!(root
@@ -92,11 +91,17 @@ fn https_download_trusts_the_ca_in_ssl_cert_file_or_dir_and_explains_a_refusal()
     let out = download(root.path(), &front.url(), &[("SSL_CERT_FILE", pem)]);
     assert_installed(root.path(), &zip, &out);
     assert!(front.handshakes() >= 2, "listing and zip went over TLS");
-    assert!(!hub.requests_for(&hub_zip_path(REV, "pistols.zip")).is_empty());
+    assert!(!hub
+        .requests_for(&hub_zip_path(REV, "pistols.zip"))
+        .is_empty());
 
     let dir = ca.pem_dir();
     let root = scratch();
-    let out = download(root.path(), &front.url(), &[("SSL_CERT_DIR", dir.to_str().unwrap())]);
+    let out = download(
+        root.path(),
+        &front.url(),
+        &[("SSL_CERT_DIR", dir.to_str().unwrap())],
+    );
     assert_installed(root.path(), &zip, &out);
 
     // Without the CA (the system store does not hold it), the certificate is refused, nothing
@@ -209,6 +214,10 @@ fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
             &[("HTTP_PROXY", &proxy.url()), no_proxy],
         );
         assert_installed(root.path(), &zip, &out);
-        assert!(proxy.forwards().is_empty(), "{no_proxy:?}: {:?}", proxy.forwards());
+        assert!(
+            proxy.forwards().is_empty(),
+            "{no_proxy:?}: {:?}",
+            proxy.forwards()
+        );
     }
 }

@@ -277,14 +277,22 @@ fn installs_over_https_when_ssl_cert_file_holds_the_ca_and_explains_a_refusal_wi
 
     let pem = ca.pem();
     let cache = index.dir.path().join("cache");
-    let (code, v, err) = doctor_env(&cache, &index.url, &[("SSL_CERT_FILE", pem.to_str().unwrap())]);
+    let (code, v, err) = doctor_env(
+        &cache,
+        &index.url,
+        &[("SSL_CERT_FILE", pem.to_str().unwrap())],
+    );
     assert_eq!(code, Some(0), "{v} {err}");
     assert_eq!(v["onnxruntime"]["source"], "installed", "{v}");
     assert_eq!(
         std::fs::read(cache.join("onnxruntime-1.31.1/libonnxruntime.so.1.31.1")).unwrap(),
         std::fs::read(&index.lib).unwrap()
     );
-    assert_eq!(front.handshakes(), 2, "the JSON API and the wheel, both over TLS");
+    assert_eq!(
+        front.handshakes(),
+        2,
+        "the JSON API and the wheel, both over TLS"
+    );
 }
 
 #[test]

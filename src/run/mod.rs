@@ -23,7 +23,8 @@ mod store;
 mod summary;
 
 pub use manifest::{
-    now_unix, unit_key, DatasetRecord, FileRecord, Manifest, RuntimeRecord, Timings, Track,
+    now_unix, unit_key, DatasetRecord, FileRecord, ImageIdSet, Manifest, Provenance, RuntimeRecord,
+    Timings, Track,
 };
 pub use metrics::{Metrics, STAT_NAMES};
 pub use predictions::{for_each_detection, Detection, PredictionsWriter};

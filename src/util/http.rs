@@ -120,8 +120,17 @@ mod tests {
         let io = std::io::Error::other(Leaf("invalid peer certificate: UnknownIssuer"));
         let err = anyhow::Error::new(io).context("GET https://example.test/x");
         let text = format!("{:#}", explain(err));
-        assert!(text.starts_with("the server's TLS certificate was refused"), "{text}");
-        for v in ["SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "NO_PROXY", "UnknownIssuer"] {
+        assert!(
+            text.starts_with("the server's TLS certificate was refused"),
+            "{text}"
+        );
+        for v in [
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "UnknownIssuer",
+        ] {
             assert!(text.contains(v), "{text}");
         }
     }

@@ -76,7 +76,10 @@ fn handle(client: TcpStream, log: &Mutex<Log>) -> std::io::Result<()> {
     } else if let Some(rest) = target.strip_prefix("http://") {
         log.lock().unwrap().forwards.push(target.clone());
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        (host.to_string(), Some(format!("{method} /{path} {version}\r\n")))
+        (
+            host.to_string(),
+            Some(format!("{method} /{path} {version}\r\n")),
+        )
     } else {
         client.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
         return Ok(());

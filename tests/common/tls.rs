@@ -37,9 +37,9 @@ impl TestCa {
 
         let key = KeyPair::generate().unwrap();
         let mut leaf =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap();
-        leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf_cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
 
@@ -153,4 +153,3 @@ fn relay(
     tls.flush()?;
     Ok(())
 }
-
