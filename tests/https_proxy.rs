@@ -126,7 +126,7 @@ fn https_download_trusts_the_ca_in_ssl_cert_file_or_dir_and_explains_a_refusal()
 }
 
 #[test]
-fn a_missing_ssl_cert_file_is_named_before_any_request() {
+fn a_missing_ssl_cert_file_or_dir_is_named_before_any_request() {
     let (hub, _) = pistols_hub();
     let root = scratch();
     let out = download(
@@ -139,6 +139,19 @@ fn a_missing_ssl_cert_file_is_named_before_any_request() {
     assert!(
         all.contains("SSL_CERT_FILE=/nonexistent/ca-bundle.pem is not a file"),
         "{all}"
+    );
+    assert!(hub.requests().is_empty());
+
+    let out = download(
+        root.path(),
+        &hub.url(),
+        &[("SSL_CERT_DIR", "/etc:/nonexistent/certs")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("SSL_CERT_DIR names /nonexistent/certs, which is not a folder"),
+        "{}",
+        text(&out)
     );
     assert!(hub.requests().is_empty());
 }
@@ -185,7 +198,7 @@ fn https_goes_through_https_proxy_with_connect_unless_no_proxy_names_the_host() 
 #[test]
 fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
     let (hub, zip) = pistols_hub();
-    for var in ["HTTP_PROXY", "http_proxy"] {
+    for var in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
         let proxy = Proxy::start();
         let before = hub.requests().len();
         let root = scratch();
@@ -205,7 +218,22 @@ fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
         );
     }
 
-    for no_proxy in [("NO_PROXY", "127.0.0.1"), ("no_proxy", "*")] {
+    // Both spellings set: the uppercase one is used.
+    let (upper, lower) = (Proxy::start(), Proxy::start());
+    let root = scratch();
+    let out = download(
+        root.path(),
+        &hub.url(),
+        &[("HTTP_PROXY", &upper.url()), ("http_proxy", &lower.url())],
+    );
+    assert_installed(root.path(), &zip, &out);
+    assert!(!upper.forwards().is_empty() && lower.forwards().is_empty());
+
+    for no_proxy in [
+        ("NO_PROXY", "127.0.0.1"),
+        ("NO_PROXY", "example.org, 127.0.0.0/8"),
+        ("no_proxy", "*"),
+    ] {
         let proxy = Proxy::start();
         let root = scratch();
         let out = download(
