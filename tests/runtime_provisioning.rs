@@ -62,7 +62,8 @@ fn real_library(python: &Path) -> PathBuf {
     PathBuf::from(out.trim())
 }
 
-/// Lays out `<root>/pypi/onnxruntime/1.31.1/json` and the wheel it names; returns the wheel's sha.
+/// Lays out `<root>/simple/onnxruntime/` (the Simple API page) and the wheel it links; returns
+/// the wheel's sha.
 fn make_index(root: &Path, lib: &Path, url: &str, corrupt_sha: bool) -> String {
     let name = "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl";
     let files = root.join("files");
@@ -86,13 +87,17 @@ fn make_index(root: &Path, lib: &Path, url: &str, corrupt_sha: bool) -> String {
         let first = if sha.starts_with('0') { "1" } else { "0" };
         sha.replace_range(..1, first);
     }
-    let json = serde_json::json!({"urls": [
-        {"filename": "onnxruntime-1.31.1.tar.gz", "url": format!("{url}/files/none.tar.gz"), "packagetype": "sdist", "digests": {"sha256": "00"}},
-        {"filename": name, "url": format!("{url}/files/{name}"), "packagetype": "bdist_wheel", "digests": {"sha256": sha}, "size": bytes.len()},
-    ]});
-    let api = root.join("pypi/onnxruntime/1.31.1");
-    std::fs::create_dir_all(&api).unwrap();
-    std::fs::write(api.join("json"), json.to_string()).unwrap();
+    // A PEP 503 project page, as `python -m http.server` serves it (text/html): a relative
+    // link with the digest in its fragment, and an sdist the installer must skip.
+    let html = format!(
+        "<!DOCTYPE html><html><body><h1>Links for onnxruntime</h1>\n\
+         <a href=\"{url}/files/none.tar.gz#sha256=00\">onnxruntime-1.31.1.tar.gz</a><br/>\n\
+         <a href=\"../../files/{name}#sha256={sha}\" data-requires-python=\"&gt;=3.10\">{name}</a><br/>\n\
+         </body></html>\n"
+    );
+    let page = root.join("simple/onnxruntime");
+    std::fs::create_dir_all(&page).unwrap();
+    std::fs::write(page.join("index.html"), html).unwrap();
     sha
 }
 
@@ -243,10 +248,7 @@ fn an_unreachable_index_gives_a_clear_error() {
     let (code, v, _) = doctor(&dir.path().join("cache"), "http://127.0.0.1:9");
     assert_eq!(code, Some(1));
     let err = v["onnxruntime"]["error"].as_str().unwrap();
-    assert!(
-        err.contains("127.0.0.1:9/pypi/onnxruntime/1.31.1/json"),
-        "{err}"
-    );
+    assert!(err.contains("127.0.0.1:9/simple/onnxruntime/"), "{err}");
 }
 
 #[test]
@@ -268,7 +270,7 @@ fn installs_over_https_when_ssl_cert_file_holds_the_ca_and_explains_a_refusal_wi
         "SSL_CERT_DIR",
         "HTTPS_PROXY",
         "UnknownIssuer",
-        "/pypi/onnxruntime/1.31.1/json",
+        "/simple/onnxruntime/",
     ] {
         assert!(msg.contains(want), "missing {want:?}: {msg}");
     }
