@@ -2,7 +2,7 @@
 //! git commit and dirty flag (git itself), the exact command line, the sha256 of each task's
 //! evaluated image-id set (from the annotation file), the model files' sha256 (the files in
 //! the repository), the download manifest's sha256, and the execution providers of each graph.
-//! `--device tensorrt` where ONNX Runtime cannot create the TensorRT provider fails, naming the
+//! `--device tensorrt` (and `cuda`) where ONNX Runtime cannot create the provider fails, naming the
 //! library it could not load.
 mod common;
 
@@ -215,7 +215,7 @@ fn the_manifest_records_commit_command_image_ids_models_dataset_manifest_and_pro
 }
 
 #[test]
-fn tensorrt_that_cannot_be_created_fails_and_names_the_library() {
+fn a_gpu_provider_that_cannot_be_created_fails_and_names_the_library() {
     let Some(python) = common::python_with(&["onnxruntime"]) else {
         return;
     };
@@ -242,26 +242,49 @@ fn tensorrt_that_cannot_be_created_fails_and_names_the_library() {
         return;
     }
     let dir = common::scratch();
-    let out = common::odinw()
-        .args([
-            "eval",
-            "--track",
-            "zeroshot",
-            "--suite",
-            "demo",
-            "--tasks",
-            "ColorShapes",
-            "--split",
-            "test",
-            "--device",
-            "tensorrt",
-            "--out",
-        ])
-        .arg(dir.path().join("run"))
-        .env("ORT_DYLIB_PATH", &lib)
-        .env("ODINW_CACHE", dir.path().join("cache"))
-        .output()
-        .unwrap();
+    let eval = |device: &str| {
+        let out = common::odinw()
+            .args([
+                "eval",
+                "--track",
+                "zeroshot",
+                "--suite",
+                "demo",
+                "--tasks",
+                "ColorShapes",
+                "--split",
+                "test",
+                "--device",
+                device,
+                "--out",
+            ])
+            .arg(dir.path().join(device))
+            .env("ORT_DYLIB_PATH", &lib)
+            .env("ODINW_CACHE", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            !dir.path()
+                .join(device)
+                .join("ColorShapes/predictions.json")
+                .exists(),
+            "nothing ran on another provider"
+        );
+        out
+    };
+    // CUDA likewise, where this ONNX Runtime has no CUDA provider.
+    let cuda = capi.join("libonnxruntime_providers_cuda.so");
+    if !cuda.is_file() {
+        let out = eval("cuda");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("could not create CUDAExecutionProvider")
+                && err.contains(&format!("could not load {}", cuda.display())),
+            "{err}"
+        );
+    }
+    let out = eval("tensorrt");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -280,8 +303,4 @@ fn tensorrt_that_cannot_be_created_fails_and_names_the_library() {
             "{err}"
         );
     }
-    assert!(
-        !dir.path().join("run/ColorShapes/predictions.json").exists(),
-        "nothing ran on another provider"
-    );
 }
