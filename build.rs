@@ -4,8 +4,11 @@
 //! - the static library of `src/preprocess/jpeg_pillow.c` (Pillow's JPEG decoding loop),
 //!   compiled against the libjpeg-turbo headers that `turbojpeg-sys` installs;
 //! - `$OUT_DIR/embedded_files.rs`: the demo model (`models/demo/`) and the demo suite's data
-//!   (`demo/odinw/`), lists of `(relative path, bytes)`.
-use std::{env, fs, path::Path};
+//!   (`demo/odinw/`), lists of `(relative path, bytes)`;
+//! - `ODINW_GIT_COMMIT` / `ODINW_GIT_DIRTY` (environment of the compiler): the git commit odinw is
+//!   built from and whether the tracked sources built into it differed from it, or `unknown` for
+//!   both outside a git checkout of this crate (a crates.io or pip source build).
+use std::{env, fs, path::Path, process::Command};
 
 fn main() {
     compile_jpeg_loop();
@@ -51,6 +54,68 @@ fn main() {
         out.push_str("];\n");
     }
     fs::write(Path::new(&out_dir).join("embedded_files.rs"), out).unwrap();
+
+    let (commit, dirty) = git_state(root).unwrap_or(("unknown".into(), "unknown".into()));
+    println!("cargo:rustc-env=ODINW_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=ODINW_GIT_DIRTY={dirty}");
+}
+
+/// What the binary is built from: a tracked change under these makes the build dirty.
+const BUILT_FROM: [&str; 8] = [
+    "src",
+    "build.rs",
+    "Cargo.toml",
+    "Cargo.lock",
+    "odinw_35",
+    "odinw_13",
+    "demo",
+    "models",
+];
+
+/// `git` run in `root`, its trimmed output if it succeeded.
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The commit and dirty flag (`true`/`false`: a tracked file of [`BUILT_FROM`] differs from the
+/// commit) when `root` is the top of a git work tree, with rerun-if-changed on what moves them:
+/// HEAD, the branch's ref, the index, and those sources.
+fn git_state(root: &Path) -> Option<(String, String)> {
+    let top = git(root, &["rev-parse", "--show-toplevel"])?;
+    if fs::canonicalize(&top).ok()? != fs::canonicalize(root).ok()? {
+        return None; // a source tree unpacked inside some other repository
+    }
+    let git_dir = git(root, &["rev-parse", "--path-format=absolute", "--git-dir"])?;
+    let common = git(
+        root,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let (git_dir, common) = (Path::new(&git_dir), Path::new(&common));
+    let mut watched = vec![
+        git_dir.join("HEAD"),
+        git_dir.join("index"),
+        common.join("packed-refs"),
+    ];
+    if let Some(branch) = git(root, &["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(common.join(branch));
+    }
+    watched.extend(BUILT_FROM.map(|p| root.join(p)));
+    // A missing path would rerun this script on every build.
+    for p in watched.iter().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    let commit = git(root, &["rev-parse", "HEAD"])?;
+    let mut args = vec!["status", "--porcelain", "--untracked-files=no", "--"];
+    args.extend(BUILT_FROM);
+    let status = git(root, &args)?;
+    Some((commit, (!status.is_empty()).to_string()))
 }
 
 /// Every file under `dir`, sorted, with rerun-if-changed for the folders and files.

@@ -1,8 +1,13 @@
 //! ONNX Runtime provisioning: odinw installs the pinned wheel from a PyPI-style index (a local
 //! server the test starts, serving a wheel built from the real library), verifies it, caches
-//! it, and reports clear errors for bad checksums and bad ORT_DYLIB_PATH values.
+//! it, and reports clear errors for bad checksums and bad ORT_DYLIB_PATH values. Over HTTPS
+//! (a TLS front whose certificate a CA made by the test signed) it installs when that CA comes
+//! through `SSL_CERT_FILE`, refuses with a message naming the variables without it, and goes
+//! through `HTTPS_PROXY` unless `NO_PROXY` names the index's host.
 mod common;
 
+use common::proxy::Proxy;
+use common::tls::{host_port, TestCa, TlsFront};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Write};
@@ -57,7 +62,8 @@ fn real_library(python: &Path) -> PathBuf {
     PathBuf::from(out.trim())
 }
 
-/// Lays out `<root>/pypi/onnxruntime/1.31.1/json` and the wheel it names; returns the wheel's sha.
+/// Lays out `<root>/simple/onnxruntime/` (the Simple API page) and the wheel it links; returns
+/// the wheel's sha.
 fn make_index(root: &Path, lib: &Path, url: &str, corrupt_sha: bool) -> String {
     let name = "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl";
     let files = root.join("files");
@@ -81,23 +87,50 @@ fn make_index(root: &Path, lib: &Path, url: &str, corrupt_sha: bool) -> String {
         let first = if sha.starts_with('0') { "1" } else { "0" };
         sha.replace_range(..1, first);
     }
-    let json = serde_json::json!({"urls": [
-        {"filename": "onnxruntime-1.31.1.tar.gz", "url": format!("{url}/files/none.tar.gz"), "packagetype": "sdist", "digests": {"sha256": "00"}},
-        {"filename": name, "url": format!("{url}/files/{name}"), "packagetype": "bdist_wheel", "digests": {"sha256": sha}, "size": bytes.len()},
-    ]});
-    let api = root.join("pypi/onnxruntime/1.31.1");
-    std::fs::create_dir_all(&api).unwrap();
-    std::fs::write(api.join("json"), json.to_string()).unwrap();
+    // A PEP 503 project page, as `python -m http.server` serves it (text/html): a relative
+    // link with the digest in its fragment, and an sdist the installer must skip.
+    let html = format!(
+        "<!DOCTYPE html><html><body><h1>Links for onnxruntime</h1>\n\
+         <a href=\"{url}/files/none.tar.gz#sha256=00\">onnxruntime-1.31.1.tar.gz</a><br/>\n\
+         <a href=\"../../files/{name}#sha256={sha}\" data-requires-python=\"&gt;=3.10\">{name}</a><br/>\n\
+         </body></html>\n"
+    );
+    let page = root.join("simple/onnxruntime");
+    std::fs::create_dir_all(&page).unwrap();
+    std::fs::write(page.join("index.html"), html).unwrap();
     sha
 }
 
 fn doctor(cache: &Path, index: &str) -> (Option<i32>, Value, String) {
-    let out = common::odinw()
+    doctor_env(cache, index, &[])
+}
+
+/// Variables that decide trust and routing: removed, then only `env` of them is set.
+const NETWORK_ENV: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+fn doctor_env(cache: &Path, index: &str, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
+    let mut cmd = common::odinw();
+    for v in NETWORK_ENV {
+        cmd.env_remove(v);
+    }
+    let out = cmd
         .args(["doctor", "--json"])
         .env("ODINW_CACHE", cache)
         .env("ODINW_PYPI_URL", index)
         .env("ODINW_NO_PYTHON_ORT", "1")
         .env_remove("ORT_DYLIB_PATH")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -112,20 +145,44 @@ fn doctor(cache: &Path, index: &str) -> (Option<i32>, Value, String) {
 struct Index {
     dir: tempfile::TempDir,
     lib: PathBuf,
-    server: StaticServer,
+    _server: StaticServer,
+    /// With `serve_https`: the TLS front the index is reached through.
+    front: Option<TlsFront>,
+    /// The index's URL (the JSON API names its wheel under it).
+    url: String,
 }
 
 impl Index {
     /// `None` (the test skips) without an oracle Python holding onnxruntime.
     fn serve(corrupt_sha: bool) -> Option<Self> {
+        Self::serve_with(corrupt_sha, None)
+    }
+
+    /// The index over HTTPS, with a certificate `ca` signed.
+    fn serve_https(ca: &TestCa) -> Option<Self> {
+        Self::serve_with(false, Some(ca))
+    }
+
+    fn serve_with(corrupt_sha: bool, ca: Option<&TestCa>) -> Option<Self> {
         let python = common::python_with(&["onnxruntime"])?;
         let lib = real_library(&python);
         let dir = common::scratch();
         let site = dir.path().join("index");
         std::fs::create_dir_all(&site).unwrap();
         let server = StaticServer::start(&python, &site);
-        make_index(&site, &lib, &server.url, corrupt_sha);
-        Some(Index { dir, lib, server })
+        let front = ca.map(|ca| TlsFront::start(ca, &host_port(&server.url)));
+        let url = match &front {
+            Some(f) => f.url(),
+            None => server.url.clone(),
+        };
+        make_index(&site, &lib, &url, corrupt_sha);
+        Some(Index {
+            dir,
+            lib,
+            _server: server,
+            front,
+            url,
+        })
     }
 }
 
@@ -134,10 +191,10 @@ fn installs_the_pinned_wheel_from_an_index_then_uses_the_cache() {
     let Some(index) = Index::serve(false) else {
         return;
     };
-    let (lib, server) = (&index.lib, &index.server);
+    let lib = &index.lib;
     let cache = index.dir.path().join("cache");
 
-    let (code, v, err) = doctor(&cache, &server.url);
+    let (code, v, err) = doctor(&cache, &index.url);
     assert_eq!(code, Some(0), "{v} {err}");
     assert_eq!(v["onnxruntime"]["source"], "installed", "{v}");
     assert_eq!(v["onnxruntime"]["version"], "1.31.1");
@@ -158,9 +215,8 @@ fn a_wheel_with_the_wrong_checksum_is_refused_and_nothing_is_installed() {
     let Some(index) = Index::serve(true) else {
         return;
     };
-    let server = &index.server;
     let cache = index.dir.path().join("cache");
-    let (code, v, _) = doctor(&cache, &server.url);
+    let (code, v, _) = doctor(&cache, &index.url);
     assert_eq!(code, Some(1));
     let err = v["onnxruntime"]["error"].as_str().unwrap();
     assert!(
@@ -192,8 +248,87 @@ fn an_unreachable_index_gives_a_clear_error() {
     let (code, v, _) = doctor(&dir.path().join("cache"), "http://127.0.0.1:9");
     assert_eq!(code, Some(1));
     let err = v["onnxruntime"]["error"].as_str().unwrap();
-    assert!(
-        err.contains("127.0.0.1:9/pypi/onnxruntime/1.31.1/json"),
-        "{err}"
+    assert!(err.contains("127.0.0.1:9/simple/onnxruntime/"), "{err}");
+}
+
+#[test]
+fn installs_over_https_when_ssl_cert_file_holds_the_ca_and_explains_a_refusal_without() {
+    let ca = TestCa::new();
+    let Some(index) = Index::serve_https(&ca) else {
+        return;
+    };
+    let front = index.front.as_ref().unwrap();
+
+    // The system store does not hold the test CA: refused, with the variables named.
+    let cache = index.dir.path().join("cache-untrusted");
+    let (code, v, err) = doctor_env(&cache, &index.url, &[]);
+    assert_eq!(code, Some(1), "{v} {err}");
+    let msg = v["onnxruntime"]["error"].as_str().unwrap();
+    for want in [
+        "certificate was refused",
+        "SSL_CERT_FILE unset",
+        "SSL_CERT_DIR",
+        "HTTPS_PROXY",
+        "UnknownIssuer",
+        "/simple/onnxruntime/",
+    ] {
+        assert!(msg.contains(want), "missing {want:?}: {msg}");
+    }
+    assert_eq!(front.handshakes(), 0);
+    assert!(!cache.join("onnxruntime-1.31.1").exists());
+
+    let pem = ca.pem();
+    let cache = index.dir.path().join("cache");
+    let (code, v, err) = doctor_env(
+        &cache,
+        &index.url,
+        &[("SSL_CERT_FILE", pem.to_str().unwrap())],
     );
+    assert_eq!(code, Some(0), "{v} {err}");
+    assert_eq!(v["onnxruntime"]["source"], "installed", "{v}");
+    assert_eq!(
+        std::fs::read(cache.join("onnxruntime-1.31.1/libonnxruntime.so.1.31.1")).unwrap(),
+        std::fs::read(&index.lib).unwrap()
+    );
+    assert_eq!(
+        front.handshakes(),
+        2,
+        "the JSON API and the wheel, both over TLS"
+    );
+}
+
+#[test]
+fn installs_through_https_proxy_unless_no_proxy_names_the_index() {
+    let ca = TestCa::new();
+    let Some(index) = Index::serve_https(&ca) else {
+        return;
+    };
+    let pem = ca.pem();
+    let pem = pem.to_str().unwrap();
+    let host = index.url.trim_start_matches("https://").to_string();
+
+    let proxy = Proxy::start();
+    let cache = index.dir.path().join("cache-proxy");
+    let (code, v, err) = doctor_env(
+        &cache,
+        &index.url,
+        &[("SSL_CERT_FILE", pem), ("HTTPS_PROXY", &proxy.url())],
+    );
+    assert_eq!(code, Some(0), "{v} {err}");
+    assert_eq!(v["onnxruntime"]["source"], "installed", "{v}");
+    assert_eq!(proxy.connects(), vec![host.clone(), host.clone()]);
+
+    let proxy = Proxy::start();
+    let cache = index.dir.path().join("cache-direct");
+    let (code, v, err) = doctor_env(
+        &cache,
+        &index.url,
+        &[
+            ("SSL_CERT_FILE", pem),
+            ("https_proxy", &proxy.url()),
+            ("no_proxy", "127.0.0.1"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{v} {err}");
+    assert!(proxy.connects().is_empty(), "{:?}", proxy.connects());
 }

@@ -4,7 +4,7 @@ use crate::engine::runtime::{self, Device};
 use crate::engine::{IoBinding, SessionOptions};
 use crate::model::embedded;
 use crate::registry::{self, Suite, Task};
-use crate::run::{DatasetRecord, FileRecord, Manifest, RunStore, RuntimeRecord, Track};
+use crate::run::{DatasetRecord, FileRecord, ImageIdSet, Manifest, RunStore, RuntimeRecord, Track};
 use anyhow::{anyhow, Result};
 use std::path::{Path, PathBuf};
 
@@ -148,6 +148,24 @@ impl RunArgs {
                 })
             })
             .collect::<Result<_>>()?;
+        m.provenance.graphs = crate::engine::session::opened_graphs();
+        let state = crate::download::state::StateDir::new(root);
+        for t in tasks {
+            let Some(ann) = t.ann_file(root, &self.split) else {
+                continue; // cannot happen: checked above
+            };
+            let coco = crate::data::coco::CocoFile::read(&ann)?;
+            m.provenance.image_ids.insert(
+                t.name.clone(),
+                ImageIdSet::of(coco.images.iter().map(|i| i.id)),
+            );
+            let dm = state.manifest(&t.archive);
+            if dm.is_file() {
+                m.provenance
+                    .dataset_manifests
+                    .insert(t.name.clone(), FileRecord::of(&dm)?);
+            }
+        }
         Ok(m)
     }
 }

@@ -192,12 +192,7 @@ fn plan(opts: &Options) -> Result<Vec<Unit>> {
 
 /// An HTTP client with the run's timeouts (one per worker: each has its own I/O thread).
 pub fn http_client(timeout: Duration) -> Result<Client> {
-    Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .user_agent(concat!("odinw/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("building the HTTP client")
+    crate::util::http::client(timeout, timeout)
 }
 
 /// Whether the archive's manifest exists and matches the files on disk: their sizes, or with
@@ -323,8 +318,9 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
                 }
             }
             Some(Err(e)) => progress.println(format!(
-                "warning: could not read the hub's file listing ({e:#}); sizes and sha256 are \
-                 unknown, so only the zips' own CRC checks apply (give --hub to make this an error)"
+                "warning: could not read the hub's file listing ({:#}); sizes and sha256 are \
+                 unknown, so only the zips' own CRC checks apply (give --hub to make this an error)",
+                crate::util::http::explain(e)
             )),
         }
     }
@@ -396,6 +392,7 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
                     let outcome = match get_one(opts, &state, &client, &units[i], &progress) {
                         Ok(o) => o,
                         Err(e) => {
+                            let e = crate::util::http::explain(e);
                             progress.println(format!("{}: failed: {e:#}", units[i].file_name));
                             Outcome::Failed(format!("{e:#}"))
                         }

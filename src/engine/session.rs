@@ -3,6 +3,11 @@
 //! outputs are host tensors ([`Tensor`]), or, through ONNX Runtime's I/O binding, tensors left
 //! in the device's memory ([`DeviceTensor`]) so that one graph's outputs feed the next graph
 //! without a round trip through host memory. The caller names inputs and outputs.
+//!
+//! The providers a device asks for are registered one by one: TensorRT and CUDA must be accepted
+//! (a refusal fails the graph, naming the library that could not be loaded); for TensorRT, CUDA
+//! is a fallback for the nodes TensorRT does not take. What ONNX Runtime accepted for each graph
+//! is kept for the run manifest ([`opened_graphs`]).
 use super::runtime::{self, Device};
 use anyhow::{anyhow, bail, Context, Result};
 use ort::ep::{self, ExecutionProviderDispatch};
@@ -13,6 +18,22 @@ use ort::value::{
     ValueType,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One graph and the execution providers ONNX Runtime accepted for it, in priority order (the
+/// CPU provider, always last, runs what the others do not take).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GraphProviders {
+    pub graph: String,
+    pub providers: Vec<String>,
+}
+
+static OPENED: Mutex<Vec<GraphProviders>> = Mutex::new(Vec::new());
+
+/// Every graph this process opened so far, with its providers (for run manifests).
+pub fn opened_graphs() -> Vec<GraphProviders> {
+    OPENED.lock().map(|g| g.clone()).unwrap_or_default()
+}
 
 /// A host tensor: row-major data with its shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -231,12 +252,32 @@ impl Graph {
                 .with_intra_threads(opts.threads)
                 .map_err(|e| anyhow!("{e}"))?;
         }
-        let providers = execution_providers(path, opts)?;
-        if !providers.is_empty() {
-            builder = builder
-                .with_execution_providers(providers)
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("enabling {:?} for {}", opts.device, path.display()))?;
+        let mut accepted = Vec::new();
+        for p in execution_providers(path, opts)? {
+            builder = match builder.with_execution_providers([p.dispatch.error_on_failure()]) {
+                Ok(b) => {
+                    accepted.push(p.name.to_string());
+                    b
+                }
+                Err(e) if !p.required => e.recover(),
+                Err(e) => {
+                    let why = provider_library_problem(p.name).unwrap_or_default();
+                    bail!(
+                        "ONNX Runtime could not create {} for {} \
+                         (--device {}): {e}{why}",
+                        p.name,
+                        path.display(),
+                        format!("{:?}", opts.device).to_lowercase()
+                    );
+                }
+            };
+        }
+        accepted.push("CPUExecutionProvider".to_string());
+        if let Ok(mut g) = OPENED.lock() {
+            g.push(GraphProviders {
+                graph: path.display().to_string(),
+                providers: accepted,
+            });
         }
         Ok(builder)
     }
@@ -403,35 +444,78 @@ impl Graph {
     }
 }
 
-fn execution_providers(
-    path: &Path,
-    opts: &SessionOptions,
-) -> Result<Vec<ExecutionProviderDispatch>> {
+/// One provider to register: ONNX Runtime's name for it, and whether the graph fails without it.
+struct Provider {
+    name: &'static str,
+    dispatch: ExecutionProviderDispatch,
+    required: bool,
+}
+
+fn execution_providers(path: &Path, opts: &SessionOptions) -> Result<Vec<Provider>> {
+    let cuda = || ep::CUDA::default().with_device_id(opts.device_id).build();
     Ok(match opts.device {
         Device::Cpu => Vec::new(),
-        Device::Cuda => vec![ep::CUDA::default()
-            .with_device_id(opts.device_id)
-            .build()
-            .error_on_failure()],
+        Device::Cuda => vec![Provider {
+            name: "CUDAExecutionProvider",
+            dispatch: cuda(),
+            required: true,
+        }],
         Device::Tensorrt => {
             let cache = tensorrt_cache_dir(path, opts)?;
             std::fs::create_dir_all(&cache)
                 .with_context(|| format!("creating {}", cache.display()))?;
             let cache = cache.display().to_string();
             vec![
-                ep::TensorRT::default()
-                    .with_device_id(opts.device_id)
-                    .with_fp16(opts.fp16)
-                    .with_engine_cache(true)
-                    .with_engine_cache_path(&cache)
-                    .with_timing_cache(true)
-                    .with_timing_cache_path(&cache)
-                    .build()
-                    .error_on_failure(),
-                ep::CUDA::default().with_device_id(opts.device_id).build(),
+                Provider {
+                    name: "TensorrtExecutionProvider",
+                    dispatch: ep::TensorRT::default()
+                        .with_device_id(opts.device_id)
+                        .with_fp16(opts.fp16)
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(&cache)
+                        .with_timing_cache(true)
+                        .with_timing_cache_path(&cache)
+                        .build(),
+                    required: true,
+                },
+                Provider {
+                    name: "CUDAExecutionProvider",
+                    dispatch: cuda(),
+                    required: false,
+                },
             ]
         }
     })
+}
+
+/// Why a provider's library does not load, for the error message: ONNX Runtime keeps each GPU
+/// provider in `libonnxruntime_providers_<name>.so` beside `libonnxruntime`, which in turn needs
+/// CUDA / TensorRT libraries (`libnvinfer.so.10`, ...); loading it names the first missing one.
+fn provider_library_problem(provider: &str) -> Option<String> {
+    let file = match provider {
+        "TensorrtExecutionProvider" => "libonnxruntime_providers_tensorrt.so",
+        "CUDAExecutionProvider" => "libonnxruntime_providers_cuda.so",
+        _ => return None,
+    };
+    let loaded = runtime::ensure_loaded(Device::Cpu).ok()?;
+    let lib = loaded.path.parent()?.join(file);
+    if !lib.is_file() {
+        return Some(format!(
+            "; could not load {}: no such file (the ONNX Runtime at {} has no such provider: \
+             it is not an onnxruntime-gpu build; point ORT_DYLIB_PATH at one, or use --device cpu)",
+            lib.display(),
+            loaded.path.display()
+        ));
+    }
+    // SAFETY: loading a provider library runs no initialisers with preconditions; ONNX Runtime
+    // loads the same file itself when it creates the provider.
+    match unsafe { libloading::Library::new(&lib) } {
+        Ok(l) => {
+            std::mem::forget(l);
+            None
+        }
+        Err(e) => Some(format!("; could not load {}: {e}", lib.display())),
+    }
 }
 
 /// `<cache>/tensorrt/<model sha256[..16]>-<gpu>-trt<version>-<fp16|fp32>`: engines built for

@@ -1,6 +1,8 @@
 //! `RUN/manifest.json`: what a run evaluated (track, suite, split, the expected tasks and seeds)
 //! and with what (odinw version, command line, model files, ONNX Runtime, datasets, prompts),
-//! plus per-task timings. Fields other engineers add later survive in `extra`.
+//! plus per-task timings and the run's [`Provenance`] (git commit, image-id sets, dataset
+//! manifests, the execution providers of each graph). Fields other engineers add later survive
+//! in `extra`.
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -66,6 +68,78 @@ pub struct DatasetRecord {
     pub files: Vec<FileRecord>,
 }
 
+/// What lets a number be traced back: the odinw build, what was evaluated and what ran it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The git commit odinw was built from; `unknown` for a build outside a git checkout.
+    pub odinw_commit: String,
+    /// Whether tracked files differed from that commit at build time; `None` when unknown.
+    pub odinw_dirty: Option<bool>,
+    /// Per task: the image ids evaluated (every image of the split's annotation file).
+    #[serde(default)]
+    pub image_ids: BTreeMap<String, ImageIdSet>,
+    /// Per task: the download manifest (`.odinw/manifests/<archive>.json`) of its data, when the
+    /// data came from `odinw download`.
+    #[serde(default)]
+    pub dataset_manifests: BTreeMap<String, FileRecord>,
+    /// Every ONNX graph the run opened and the execution providers ONNX Runtime accepted for it.
+    #[serde(default)]
+    pub graphs: Vec<crate::engine::session::GraphProviders>,
+}
+
+impl Provenance {
+    /// For manifests without the field: nothing known.
+    fn absent() -> Self {
+        Self {
+            odinw_commit: "unknown".into(),
+            odinw_dirty: None,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for Provenance {
+    /// This build's commit and dirty flag, nothing else yet.
+    fn default() -> Self {
+        let commit = env!("ODINW_GIT_COMMIT");
+        Self {
+            odinw_commit: commit.to_string(),
+            odinw_dirty: match env!("ODINW_GIT_DIRTY") {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            image_ids: BTreeMap::new(),
+            dataset_manifests: BTreeMap::new(),
+            graphs: Vec::new(),
+        }
+    }
+}
+
+/// A set of image ids, identified by its size and the SHA-256 of the ids in ascending order,
+/// each written in decimal and followed by `\n` (`sha256("1\n2\n10\n")`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageIdSet {
+    pub count: usize,
+    pub sha256: String,
+}
+
+impl ImageIdSet {
+    /// The set of `ids` (duplicates count once).
+    pub fn of(ids: impl IntoIterator<Item = u64>) -> Self {
+        use sha2::{Digest, Sha256};
+        let ids: std::collections::BTreeSet<u64> = ids.into_iter().collect();
+        let mut h = Sha256::new();
+        for id in &ids {
+            h.update(format!("{id}\n").as_bytes());
+        }
+        Self {
+            count: ids.len(),
+            sha256: crate::util::hash::hex(&h.finalize()),
+        }
+    }
+}
+
 /// Wall-clock times: start and end of the run, seconds per unit (`task` or `task/seed<S>`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
@@ -109,6 +183,9 @@ pub struct Manifest {
     /// Fine-tuning runs: per task, the split checkpoints are selected on and GENERAL_COPY.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub finetune_tasks: BTreeMap<String, FinetuneTask>,
+    /// Absent in manifests written before it existed (read as unknown commit, no records).
+    #[serde(default = "Provenance::absent")]
+    pub provenance: Provenance,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -130,7 +207,9 @@ impl Manifest {
         Self {
             format: 1,
             odinw_version: env!("CARGO_PKG_VERSION").to_string(),
-            command: std::env::args().collect(),
+            command: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             track,
             suite: suite.to_string(),
             split: split.to_string(),
@@ -146,6 +225,7 @@ impl Manifest {
                 ..Timings::default()
             },
             finetune_tasks: BTreeMap::new(),
+            provenance: Provenance::default(),
             extra: Map::new(),
         }
     }

@@ -24,8 +24,8 @@ mod store;
 mod summary;
 
 pub use manifest::{
-    now_unix, unit_key, DatasetRecord, FileRecord, FinetuneTask, Manifest, RuntimeRecord, Timings,
-    Track,
+    now_unix, unit_key, DatasetRecord, FileRecord, FinetuneTask, ImageIdSet, Manifest, Provenance,
+    RuntimeRecord, Timings, Track,
 };
 pub use metrics::{Metrics, STAT_NAMES};
 pub use predictions::{for_each_detection, Detection, PredictionsWriter};

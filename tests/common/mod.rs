@@ -105,5 +105,7 @@ pub fn run_oracle_code(python: &Path, code: &str) -> String {
     );
     String::from_utf8(out.stdout).expect("python output is UTF-8")
 }
+pub mod proxy;
 pub mod server;
+pub mod tls;
 pub mod zips;
