@@ -198,11 +198,21 @@ pub struct Graph {
 impl Graph {
     /// Loads `path` for `opts.device`, loading ONNX Runtime first if needed.
     pub fn open(path: &Path, opts: &SessionOptions) -> Result<Self> {
+        Self::open_profiled(path, opts, None)
+    }
+
+    /// [`Graph::open`] with a TensorRT optimisation profile for the graph's dynamic inputs (the
+    /// other execution providers ignore it); engines are cached per profile.
+    pub fn open_profiled(
+        path: &Path,
+        opts: &SessionOptions,
+        profile: Option<&TrtProfile>,
+    ) -> Result<Self> {
         runtime::ensure_loaded(opts.device)?;
         if !path.is_file() {
             bail!("model graph {} does not exist", path.display());
         }
-        let mut builder = Self::builder(path, opts)?;
+        let mut builder = Self::builder(path, opts, profile)?;
         let session = builder
             .commit_from_file(path)
             .with_context(|| format!("loading {}", path.display()))?;
@@ -212,7 +222,7 @@ impl Graph {
     /// Loads a graph held in memory (`name` stands for its path in messages).
     pub fn from_bytes(name: &str, bytes: &[u8], opts: &SessionOptions) -> Result<Self> {
         let path = Path::new(name);
-        let mut builder = Self::builder(path, opts)?;
+        let mut builder = Self::builder(path, opts, None)?;
         let session = builder
             .commit_from_memory(bytes)
             .with_context(|| format!("loading {name}"))?;
@@ -222,6 +232,7 @@ impl Graph {
     fn builder(
         path: &Path,
         opts: &SessionOptions,
+        profile: Option<&TrtProfile>,
     ) -> Result<ort::session::builder::SessionBuilder> {
         runtime::ensure_loaded(opts.device)?;
         let env = runtime::environment()?;
@@ -231,7 +242,7 @@ impl Graph {
                 .with_intra_threads(opts.threads)
                 .map_err(|e| anyhow!("{e}"))?;
         }
-        let providers = execution_providers(path, opts)?;
+        let providers = execution_providers(path, opts, profile)?;
         if !providers.is_empty() {
             builder = builder
                 .with_execution_providers(providers)
@@ -403,9 +414,19 @@ impl Graph {
     }
 }
 
+/// A TensorRT optimisation profile: for each dynamic input, the smallest, the optimised-for and
+/// the largest shape, in ONNX Runtime's `name:AxBxC,name:...` form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrtProfile {
+    pub min: String,
+    pub opt: String,
+    pub max: String,
+}
+
 fn execution_providers(
     path: &Path,
     opts: &SessionOptions,
+    profile: Option<&TrtProfile>,
 ) -> Result<Vec<ExecutionProviderDispatch>> {
     Ok(match opts.device {
         Device::Cpu => Vec::new(),
@@ -414,20 +435,31 @@ fn execution_providers(
             .build()
             .error_on_failure()],
         Device::Tensorrt => {
-            let cache = tensorrt_cache_dir(path, opts)?;
+            let mut cache = tensorrt_cache_dir(path, opts)?;
+            if let Some(p) = profile {
+                let key = format!("{}|{}|{}", p.min, p.opt, p.max);
+                let hash =
+                    crate::util::hash::hex(&<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+                cache = cache.join(format!("profile-{}", &hash[..12]));
+            }
             std::fs::create_dir_all(&cache)
                 .with_context(|| format!("creating {}", cache.display()))?;
             let cache = cache.display().to_string();
+            let mut trt = ep::TensorRT::default()
+                .with_device_id(opts.device_id)
+                .with_fp16(opts.fp16)
+                .with_engine_cache(true)
+                .with_engine_cache_path(&cache)
+                .with_timing_cache(true)
+                .with_timing_cache_path(&cache);
+            if let Some(p) = profile {
+                trt = trt
+                    .with_profile_min_shapes(&p.min)
+                    .with_profile_opt_shapes(&p.opt)
+                    .with_profile_max_shapes(&p.max);
+            }
             vec![
-                ep::TensorRT::default()
-                    .with_device_id(opts.device_id)
-                    .with_fp16(opts.fp16)
-                    .with_engine_cache(true)
-                    .with_engine_cache_path(&cache)
-                    .with_timing_cache(true)
-                    .with_timing_cache_path(&cache)
-                    .build()
-                    .error_on_failure(),
+                trt.build().error_on_failure(),
                 ep::CUDA::default().with_device_id(opts.device_id).build(),
             ]
         }
