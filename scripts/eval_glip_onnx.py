@@ -86,9 +86,10 @@ class GlipOnnx:
         self.sessions = {name: ort.InferenceSession(str(model_dir / g["file"]), opts, providers=["CPUExecutionProvider"])
                          for name, g in self.desc["graphs"].items()}
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.input_hw = tuple(self.desc["preprocess"]["input_size"])
+        # Contract v2 graphs take GLIP's canvas of each image (None); v1 graphs one fixed size.
+        pre = self.desc["preprocess"]
+        self.input_hw = None if pre.get("canvas") == "dynamic" else tuple(pre["input_size"])
         self.max_len = self.desc["text"]["max_text_len"]
-        self.level_counts = [lv["count"] for lv in self.desc["anchors"]["levels"]]
 
     def encode_text(self, caption: str):
         enc = self.tokenizer.encode(caption)
@@ -106,7 +107,8 @@ class GlipOnnx:
         inputs = {f"p{i + 3}": f for i, f in enumerate(feats)}
         inputs.update(text_hidden=text_hidden, attention_mask=text_mask)
         _, boxes, ctr, logits = self.sessions["head"].run(None, inputs)
-        b, s, lab = postprocess.detect(boxes[0], ctr[0], logits[0], pos_map, self.level_counts, resized_hw, self.cfg)
+        level_counts = [f.shape[2] * f.shape[3] for f in feats]  # the anchor grid of this canvas
+        b, s, lab = postprocess.detect(boxes[0], ctr[0], logits[0], pos_map, level_counts, resized_hw, self.cfg)
         return postprocess.to_coco(b, scale), s, lab
 
 

@@ -69,6 +69,9 @@ def main(argv=None) -> int:
     ap.add_argument("--allow-pickle", action="store_true",
                     help="unpickle a checkpoint that torch.load(weights_only=True) refuses (trusted files only)")
     ap.add_argument("--print-state-dict", action="store_true", help="print 'name shape' lines and exit")
+    ap.add_argument("--source-of", type=Path, metavar="MODEL_DIR",
+                    help="record MODEL_DIR/model.json's source (its original checkpoint and sha256) instead of "
+                         "--weights: for weights rebuilt from that directory's graphs (model_dir.py)")
     args = ap.parse_args(argv)
 
     cfg = get_config(args.config)
@@ -99,6 +102,11 @@ def main(argv=None) -> int:
         for line in report.lines():
             print(f"{args.weights}: {line}")
         source = {"weights": args.weights.name, "sha256": sha256(args.weights)}
+        if args.source_of is not None:
+            import json
+            old = json.loads((args.source_of / "model.json").read_text())["source"]
+            source = {**old, "rebuilt": f"{args.weights.name} sha256 {source['sha256']}, "
+                                        "recovered from the graphs of the earlier export"}
     else:
         source = {"weights": "random-init", "seed": args.seed}
 

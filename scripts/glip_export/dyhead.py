@@ -35,9 +35,10 @@ def h_sigmoid(x: torch.Tensor) -> torch.Tensor:
 
 
 def reinterpret_offsets(t: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
-    """The first channels*height*width values of each batch item, viewed as [channels,h,w]."""
-    if t.shape[-2] == height and t.shape[-1] == width:
-        return t
+    """The first channels*height*width values of each batch item, viewed as [channels,h,w].
+
+    Always the reshape (the identity when `t` already has that shape), so an export with
+    dynamic feature sizes needs no shape comparison."""
     n = t.shape[0]
     return t.reshape(n, -1)[:, : channels * height * width].reshape(n, channels, height, width)
 

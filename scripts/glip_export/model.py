@@ -7,7 +7,7 @@ The graphs split it where the training tracks cache frozen parts:
 - `ImageBackboneGraph`: images -> p3..p7
 - `TextEncoderGraph`: input_ids, attention_mask -> text_hidden
 - `HeadGraph`: p3..p7, text_hidden, attention_mask -> box_deltas, boxes, centerness, token_logits
-  (levels concatenated, anchors baked in for the export size)
+  (levels concatenated; the anchors follow the feature maps' sizes, so one graph takes any canvas)
 """
 from __future__ import annotations
 
@@ -132,19 +132,20 @@ class TextEncoderGraph(_Graph):
 
 
 class HeadGraph(_Graph):
-    def __init__(self, glip: Glip, image_hw: tuple[int, int], compute_dtype: torch.dtype = torch.float32):
+    def __init__(self, glip: Glip, image_hw: tuple[int, int] | None = None,
+                 compute_dtype: torch.dtype = torch.float32):
         super().__init__(compute_dtype)
-        cfg = glip.cfg
+        self.cfg = glip.cfg
         self.rpn = glip.rpn
-        sizes = anchor_lib.feature_sizes(image_hw, cfg.anchor_strides)
-        self.register_buffer("anchors", anchor_lib.grid_anchors(sizes, cfg.anchor_strides, cfg.anchor_sizes))
 
     def forward(self, p3, p4, p5, p6, p7, text_hidden, attention_mask):
         feats = [self._in(p) for p in (p3, p4, p5, p6, p7)]
         text = self.rpn.head_text(self._in(text_hidden))
         box_reg, ctr, logits = self.rpn.head(feats, text, attention_mask)
         deltas, ctr, logits = (self._out(t) for t in concat_levels(box_reg, ctr, logits))
-        boxes = anchor_lib.decode(deltas, self.anchors.float())
+        sizes = [tuple(p.shape[-2:]) for p in (p3, p4, p5, p6, p7)]
+        anchors = anchor_lib.grid_anchors(sizes, self.cfg.anchor_strides, self.cfg.anchor_sizes)
+        boxes = anchor_lib.decode(deltas, anchors.to(deltas.device))
         return deltas, boxes, ctr, logits
 
 

@@ -14,7 +14,10 @@ from .config import GlipConfig
 from .onnx_export import GRAPH_FILES, io_signature
 
 CONTRACT = "odinw-grounding-model"
-CONTRACT_VERSION = 1
+# Version 2: the image graphs take any canvas (height and width dynamic multiples of 32), each
+# image runs on GLIP's own canvas, and the anchor grid follows the canvas. Version 1 graphs had
+# one fixed input size.
+CONTRACT_VERSION = 2
 
 
 def anchor_levels(cfg: GlipConfig, image_hw: tuple[int, int]) -> list[dict]:
@@ -51,7 +54,12 @@ def build(cfg: GlipConfig, image_hw: tuple[int, int], max_text_len: int, fp16: b
             "std": list(cfg.pixel_std_bgr),
             "formula": "images[c] = (pixel_bgr[c] * 255 - mean[c]) / std[c], pixel in [0,1]",
             "size_divisibility": cfg.size_divisibility,
-            "pad": "zeros after normalisation, bottom/right, up to input_size",
+            "canvas": "dynamic",
+            "canvas_rule": "GLIP's to_image_list: the resized image zero-padded bottom/right to the next "
+                           "multiple of size_divisibility in each side (a batch: to its largest image's); "
+                           "the graphs take any such canvas. input_size is the size they were traced at "
+                           "and the fixed canvas of the training graphs (train/)",
+            "pad": "zeros after normalisation, bottom/right, up to the canvas",
         },
         "text": {
             "tokenizer": "tokenizer.json",
@@ -71,6 +79,8 @@ def build(cfg: GlipConfig, image_hw: tuple[int, int], max_text_len: int, fp16: b
             "aspect_ratios": [1.0],
             "order": "level p3..p7, then row (y), then column (x)",
             "formula": "anchor = cell_anchor + [x*stride, y*stride, x*stride, y*stride]",
+            "grid": "per canvas: level l is ceil(canvas_h/stride) x ceil(canvas_w/stride); levels' "
+                    "height/width/offset/count/total above are for input_size",
         },
         "box_coder": {
             "weights": list(anchor_lib.BOX_WEIGHTS),
@@ -80,7 +90,7 @@ def build(cfg: GlipConfig, image_hw: tuple[int, int], max_text_len: int, fp16: b
         },
         "outputs": {
             "box_deltas": "[B,Q,4] raw regression (scaled per level), dx,dy,dw,dh",
-            "boxes": "[B,Q,4] decoded xyxy in input_size pixels, not clipped",
+            "boxes": "[B,Q,4] decoded xyxy in canvas pixels, not clipped",
             "centerness": "[B,Q] logit",
             "token_logits": "[B,Q,T] logit per token, clamped to +-50000",
         },

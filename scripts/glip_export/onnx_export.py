@@ -2,14 +2,18 @@
 
 Opset 19 is the first with `DeformConv`; ONNX Runtime 1.31 accepts IR versions up to 13 and the
 `onnx` 1.23 serializer would write 14, so the IR version is set explicitly. Batch is dynamic in
-every graph and the text length is dynamic up to `max_text_len`; the image size is fixed (the
-Swin shift masks and the anchors are constants of the graph). With `fp16`, weights and compute
-are float16 while the graph inputs and outputs stay float32/int64.
+every graph and the text length is dynamic up to `max_text_len`. The image height and width are
+dynamic too, as multiples of 32 (GLIP's canvas: the resized image zero-padded to the next
+multiple of `SIZE_DIVISIBILITY`): the Swin window padding and shift masks, the feature-map sizes
+and the head's anchors are computed in the graph from the input's size. `image_hw` is only the
+size traced at (and the size the fixed-canvas training graphs use). With `fp16`, weights and
+compute are float16 while the graph inputs and outputs stay float32/int64.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ LEVELS = ("p3", "p4", "p5", "p6", "p7")
 HEAD_OUTPUTS = ("box_deltas", "boxes", "centerness", "token_logits")
 GRAPH_FILES = {"image_backbone": "image_backbone.onnx", "text_encoder": "text_encoder.onnx", "head": "head.onnx"}
 PROTOBUF_LIMIT = 2_000_000_000
+HEAD_TRACE_MIN = 160  # pixels: every level at least 2x2 when the head is traced
 
 
 @dataclass
@@ -47,7 +52,8 @@ def example_inputs(glip: Glip, image_hw: tuple[int, int], text_len: int, batch: 
     return ExampleInputs(images, ids, mask)
 
 
-def _export(module: nn.Module, args: tuple, input_names, output_names, dynamic_shapes, path: Path, meta: dict):
+def _export(module: nn.Module, args: tuple, input_names, output_names, dynamic_shapes, path: Path, meta: dict,
+            rename=None):
     module.eval()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -55,7 +61,45 @@ def _export(module: nn.Module, args: tuple, input_names, output_names, dynamic_s
                                     output_names=list(output_names),
                                     dynamic_shapes=dynamic_shapes,
                                     verbose=False)
-    return save_proto(program.model_proto, path, meta)
+    proto = program.model_proto
+    if rename is not None:
+        _rename_dims(proto, rename(proto))
+    return save_proto(proto, path, meta)
+
+
+def _rename_dims(proto: onnx.ModelProto, names: dict[str, str]) -> None:
+    """Replaces the exporter's symbol names (`s92`) in every symbolic dimension of the graph
+    (inputs, outputs, intermediate value infos) by readable ones; a dimension whose whole
+    expression is a key (e.g. the head's anchor count) is replaced by its value."""
+    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in names) + r")\b") if names else None
+    values = list(proto.graph.input) + list(proto.graph.output) + list(proto.graph.value_info)
+    for v in values:
+        for d in v.type.tensor_type.shape.dim:
+            if not d.dim_param or pattern is None:
+                continue
+            if d.dim_param in names:
+                d.dim_param = names[d.dim_param]
+            else:
+                d.dim_param = pattern.sub(lambda m: names[m.group(1)], d.dim_param)
+
+
+def _dim(proto: onnx.ModelProto, tensor: str, axis: int, outputs: bool = False) -> str:
+    values = proto.graph.output if outputs else proto.graph.input
+    return next(v for v in values if v.name == tensor).type.tensor_type.shape.dim[axis].dim_param
+
+
+def _backbone_dim_names(proto: onnx.ModelProto) -> dict[str, str]:
+    """p5's sizes are the canvas / 32: name them as the input's `height32`, `width32`."""
+    return {_dim(proto, "p5", 2, outputs=True): "height32", _dim(proto, "p5", 3, outputs=True): "width32"}
+
+
+def _head_dim_names(proto: onnx.ModelProto) -> dict[str, str]:
+    names = {}
+    for level in LEVELS:
+        names[_dim(proto, level, 2)] = f"{level}_height"
+        names[_dim(proto, level, 3)] = f"{level}_width"
+    names[_dim(proto, "box_deltas", 1, outputs=True)] = "anchors"
+    return names
 
 
 def save_proto(proto: onnx.ModelProto, path: Path, meta: dict) -> onnx.ModelProto:
@@ -88,6 +132,9 @@ def export_graphs(glip: Glip, out_dir: Path, image_hw: tuple[int, int], max_text
     ex = example_inputs(glip, image_hw, min(max_text_len, 16))
     batch = Dim("batch", min=1, max=1024)
     text = Dim("text_len", min=2, max=max_text_len)
+    # Canvas sides in units of 32 pixels (GLIP's size divisibility), up to 4096 pixels.
+    height32 = Dim("height32", min=1, max=128)
+    width32 = Dim("width32", min=1, max=128)
     dtype = torch.float16 if fp16 else torch.float32
     if fp16:
         glip.half()
@@ -95,8 +142,9 @@ def export_graphs(glip: Glip, out_dir: Path, image_hw: tuple[int, int], max_text
 
     backbone = ImageBackboneGraph(glip, dtype)
     protos["image_backbone"] = _export(
-        backbone, (ex.images,), ["images"], LEVELS, {"images": {0: batch}},
-        out_dir / GRAPH_FILES["image_backbone"], {**meta, "odinw.graph": "image_backbone"})
+        backbone, (ex.images,), ["images"], LEVELS, {"images": {0: batch, 2: 32 * height32, 3: 32 * width32}},
+        out_dir / GRAPH_FILES["image_backbone"], {**meta, "odinw.graph": "image_backbone"},
+        rename=lambda p: _backbone_dim_names(p))
 
     encoder = TextEncoderGraph(glip, dtype)
     protos["text_encoder"] = _export(
@@ -104,20 +152,26 @@ def export_graphs(glip: Glip, out_dir: Path, image_hw: tuple[int, int], max_text
         {"input_ids": {0: batch, 1: text}, "attention_mask": {0: batch, 1: text}},
         out_dir / GRAPH_FILES["text_encoder"], {**meta, "odinw.graph": "text_encoder"})
 
-    # Example head inputs only need the right shapes; the backbone is not run.
+    # Example head inputs only need the right shapes; the backbone is not run. They are traced at
+    # a canvas of at least 160 a side: a level of size 1 (P7 below 129 pixels) would be
+    # specialised to 1 by the exporter, and the graph would refuse every larger canvas.
     g = torch.Generator().manual_seed(1)
     b = ex.images.shape[0]
+    head_hw = (max(image_hw[0], HEAD_TRACE_MIN), max(image_hw[1], HEAD_TRACE_MIN))
     feats = [torch.randn(b, glip.cfg.fpn_channels, h, w, generator=g)
-             for h, w in anchor_lib.feature_sizes(image_hw, glip.cfg.anchor_strides)]
+             for h, w in anchor_lib.feature_sizes(head_hw, glip.cfg.anchor_strides)]
     hidden = torch.randn(b, ex.input_ids.shape[1], glip.cfg.bert.hidden, generator=g)
     head = HeadGraph(glip, image_hw, dtype)
     names = list(LEVELS) + ["text_hidden", "attention_mask"]
-    shapes = {n: {0: batch} for n in LEVELS}
+    # The levels' sizes are related (P3..P5 are 4x, 2x, 1x the canvas/32, P6 and P7 halve with
+    # ceil): AUTO lets the exporter find those relations instead of declaring them.
+    shapes = {n: {0: batch, 2: Dim.AUTO, 3: Dim.AUTO} for n in LEVELS}
     shapes["text_hidden"] = {0: batch, 1: text}
     shapes["attention_mask"] = {0: batch, 1: text}
     protos["head"] = _export(
         head, (*feats, hidden, ex.attention_mask), names, HEAD_OUTPUTS, shapes,
-        out_dir / GRAPH_FILES["head"], {**meta, "odinw.graph": "head"})
+        out_dir / GRAPH_FILES["head"], {**meta, "odinw.graph": "head"},
+        rename=lambda p: _head_dim_names(p))
     return protos
 
 

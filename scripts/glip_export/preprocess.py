@@ -31,10 +31,19 @@ def normalize(image: Image.Image, mean_bgr, std_bgr) -> np.ndarray:
     return (bgr - mean) / std
 
 
-def prepare(image: Image.Image, cfg, input_hw: tuple[int, int]):
-    """-> (normalised, padded [3,H,W] float32 tensor data, (resized_h, resized_w), scale (sx, sy))."""
+def canvas_size(resized_hw: tuple[int, int], divisibility: int = 32) -> tuple[int, int]:
+    """GLIP's canvas of one image (`to_image_list`): each side rounded up to a multiple of 32."""
+    return tuple(-(-v // divisibility) * divisibility for v in resized_hw)
+
+
+def prepare(image: Image.Image, cfg, input_hw: tuple[int, int] | None = None):
+    """-> (normalised, padded [3,H,W] float32 tensor data, (resized_h, resized_w), scale (sx, sy)).
+
+    Padded to `input_hw` (a fixed-size graph) or, when None, to GLIP's own canvas of the image."""
     w, h = image.size
     rh, rw = resized_size(w, h, cfg.min_size, cfg.max_size)
+    if input_hw is None:
+        input_hw = canvas_size((rh, rw), cfg.size_divisibility)
     if rh > input_hw[0] or rw > input_hw[1]:
         raise ValueError(f"image {w}x{h} resizes to {rw}x{rh}, larger than the graph input "
                          f"{input_hw[1]}x{input_hw[0]}")

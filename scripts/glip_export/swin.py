@@ -4,8 +4,9 @@ Same parameter names as GLIP's `swint.py` (the Swin-Transformer-Object-Detection
 merging at the end of a stage (`layers.i.downsample`), per-output LayerNorms `norm1..norm3`
 (stage 0 feeds no FPN level and has no norm). Like GLIP, and unlike timm, each block zero-pads
 its input to a multiple of the window *before* the cyclic shift, and every odd block shifts,
-whatever the feature size. The shift mask is computed from Python ints, so it is a constant in
-an exported graph: the graph is specific to one input size.
+whatever the feature size. Every size-dependent step (the window padding, the shift mask's
+region labels, the patch merging) is written with tensor ops on the feature size, so one exported
+graph takes any input size (`onnx_export` exports height and width as dynamic multiples of 32).
 """
 from __future__ import annotations
 
@@ -25,25 +26,24 @@ def relative_position_index(window: int) -> torch.Tensor:
     return torch.from_numpy(rel[:, :, 0] * (2 * window - 1) + rel[:, :, 1]).long()
 
 
-def shift_window_labels(height: int, width: int, window: int) -> torch.Tensor:
+def shift_window_labels(height, width, window: int, device=None) -> torch.Tensor:
     """[nW, w*w] region label of every token of every window of the padded, shifted map.
 
     Tokens of one window may attend to each other only when their labels agree: GLIP's shift
-    mask is -100 where they differ (built in `SwinStage.forward`, so a graph stores only this
-    small table)."""
+    mask is -100 where they differ (built in `SwinStage.forward`). GLIP fills `img_mask` over
+    the slices (0, -window), (-window, -shift), (-shift, None) of the padded map, rows and
+    columns, label = 3*row_slice + column_slice; this computes the same labels with `arange`,
+    so `height` and `width` may be symbolic sizes of an export."""
     shift = window // 2
-    hp = -(-height // window) * window
-    wp = -(-width // window) * window
-    region = np.zeros((hp, wp), dtype=np.float32)
-    hb = ((0, hp - window), (hp - window, hp - shift), (hp - shift, hp))
-    wb = ((0, wp - window), (wp - window, wp - shift), (wp - shift, wp))
-    label = 0
-    for h0, h1 in hb:
-        for w0, w1 in wb:
-            region[h0:h1, w0:w1] = label
-            label += 1
-    windows = region.reshape(hp // window, window, wp // window, window).transpose(0, 2, 1, 3)
-    return torch.from_numpy(np.ascontiguousarray(windows.reshape(-1, window * window)))
+    hp = (height + window - 1) // window * window
+    wp = (width + window - 1) // window * window
+    ys = torch.arange(hp, device=device)
+    xs = torch.arange(wp, device=device)
+    row = (ys >= hp - window).long() + (ys >= hp - shift).long()
+    col = (xs >= wp - window).long() + (xs >= wp - shift).long()
+    region = (3 * row[:, None] + col[None, :]).float()
+    windows = region.reshape(hp // window, window, wp // window, window).permute(0, 2, 1, 3)
+    return windows.reshape(-1, window * window)
 
 
 class WindowAttention(nn.Module):
@@ -99,11 +99,11 @@ class SwinBlock(nn.Module):
         w = self.window
         shortcut = x
         x = self.norm1(x).reshape(b, height, width, c)
-        pad_r = (w - width % w) % w
-        pad_b = (w - height % w) % w
-        if pad_r or pad_b:
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        hp, wp = height + pad_b, width + pad_r
+        # Pad bottom/right to a multiple of the window (GLIP pads before shifting); the pad may
+        # be zero, and is always applied so that an export keeps it as a function of the size.
+        hp = (height + w - 1) // w * w
+        wp = (width + w - 1) // w * w
+        x = F.pad(x, (0, 0, 0, wp - width, 0, hp - height))
         if self.shift:
             x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
         windows = x.reshape(b, hp // w, w, wp // w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, c)
@@ -111,8 +111,7 @@ class SwinBlock(nn.Module):
         x = windows.reshape(b, hp // w, wp // w, w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
         if self.shift:
             x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
-        if pad_r or pad_b:
-            x = x[:, :height, :width, :]
+        x = x[:, :height, :width, :]
         x = shortcut + x.reshape(b, height * width, c)
         return x + self.mlp(self.norm2(x))
 
@@ -126,8 +125,7 @@ class PatchMerging(nn.Module):
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         b, _, c = x.shape
         x = x.reshape(b, height, width, c)
-        if height % 2 or width % 2:
-            x = F.pad(x, (0, 0, 0, width % 2, 0, height % 2))
+        x = F.pad(x, (0, 0, 0, width % 2, 0, height % 2))
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
         return self.reduction(self.norm(x.reshape(b, -1, 4 * c)))
 
@@ -142,7 +140,7 @@ class SwinStage(nn.Module):
         self.downsample = PatchMerging(dim) if downsample else None
 
     def forward(self, x: torch.Tensor, height: int, width: int):
-        labels = shift_window_labels(height, width, self.window).to(device=x.device, dtype=x.dtype)
+        labels = shift_window_labels(height, width, self.window, x.device).to(dtype=x.dtype)
         mask = (labels[:, None, :] != labels[:, :, None]).to(x.dtype) * -100.0
         for block in self.blocks:
             x = block(x, height, width, mask)
@@ -161,9 +159,7 @@ class PatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.patch
         h, w = x.shape[-2:]
-        if w % p or h % p:
-            x = F.pad(x, (0, (p - w % p) % p, 0, (p - h % p) % p))
-        return self.proj(x)
+        return self.proj(F.pad(x, (0, (p - w % p) % p, 0, (p - h % p) % p)))
 
 
 class SwinBackbone(nn.Module):

@@ -38,5 +38,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         fp16: false,
         batch: 1,
+        glip_batch: None,
+        fixed_canvas: false,
     })
 }

@@ -7,6 +7,7 @@ use crate::engine::runtime;
 use crate::engine::SessionOptions;
 use crate::model::ModelDir;
 use crate::model::ModelSpec;
+use crate::pipeline::canvas::CanvasMode;
 use crate::pipeline::{detector, zeroshot, Detector};
 use crate::registry::Task;
 use crate::report::{self, formats, formats::Format, table::Aggregate};
@@ -32,9 +33,19 @@ pub struct Args {
     /// TensorRT: build fp16 engines.
     #[arg(long)]
     pub fp16: bool,
-    /// Images per inference batch.
+    /// Images per inference batch. Each image runs on GLIP's canvas (its resize zero-padded to
+    /// the next multiple of 32, as GLIP with TEST.IMS_PER_BATCH 1); images with the same canvas
+    /// are batched, so this changes only the speed.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Mirror GLIP's TEST.IMS_PER_BATCH N instead: N consecutive images per batch, padded to
+    /// the batch's largest (results then depend on N, as GLIP's do).
+    #[arg(long, value_name = "N", conflicts_with = "fixed_canvas")]
+    pub glip_batch: Option<usize>,
+    /// Pad every image to the size the model was exported at (odinw before per-image
+    /// canvases; not GLIP's protocol, for comparisons).
+    #[arg(long)]
+    pub fixed_canvas: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -54,7 +65,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         fp16: args.fp16,
         ..run.session()
     };
-    let mut detector = Detector::load(model, &session)?;
+    let max_batch = args.glip_batch.unwrap_or(args.batch).max(1);
+    let mut detector = Detector::load(model, &session, max_batch)?;
     let loaded = runtime::ensure_loaded(run.device)?;
     let record = ModelRecord {
         files: detector.model.files(),
@@ -65,7 +77,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         loaded,
     };
-    let manifest = run.manifest(Track::ZeroShot, &tasks, &root, &record)?;
+    let canvas = match (args.glip_batch, args.fixed_canvas) {
+        (Some(0), _) => bail!("--glip-batch must be at least 1"),
+        (Some(n), _) => CanvasMode::GlipBatch(n),
+        (None, true) => CanvasMode::Fixed,
+        (None, false) => CanvasMode::PerImage,
+    };
+    let mut manifest = run.manifest(Track::ZeroShot, &tasks, &root, &record)?;
+    manifest
+        .extra
+        .insert("canvas".into(), canvas_record(canvas, &detector).into());
     let store = open_store(&out, &manifest)?;
     for line in store.set_aside_unreadable()? {
         eprintln!("note: {line}");
@@ -74,6 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let opts = zeroshot::Options {
         split: run.split.clone(),
         batch: args.batch,
+        canvas,
         use_prompt: !run.no_prompt,
         fix_id0: run.fix_id0,
     };
@@ -136,6 +158,22 @@ pub(super) fn image_behind_panic(
             p.display()
         )
     })
+}
+
+/// How the run put images on canvases, for its manifest.
+fn canvas_record(canvas: CanvasMode, det: &Detector) -> String {
+    let spec = &det.model.spec;
+    let [h, w] = spec.preprocess.input_size;
+    match canvas {
+        _ if !spec.dynamic_canvas() => format!("fixed {h}x{w} (contract v1 model)"),
+        CanvasMode::PerImage => {
+            "GLIP's per image (resize, then each side up to a multiple of 32)".into()
+        }
+        CanvasMode::GlipBatch(n) => {
+            format!("GLIP's TEST.IMS_PER_BATCH {n} (padded to each batch's largest)")
+        }
+        CanvasMode::Fixed => format!("fixed {h}x{w} (--fixed-canvas)"),
+    }
 }
 
 /// Closes a run: summary, report files, and the table (or the summary as JSON) on stdout.

@@ -414,7 +414,9 @@ fn attempt_http(
     let mut resp = match req.send() {
         Ok(r) => r,
         // A refused certificate is refused again on every retry.
-        Err(e) if e.is_builder() || e.is_redirect() || crate::util::http::is_certificate_error(&e) => {
+        Err(e)
+            if e.is_builder() || e.is_redirect() || crate::util::http::is_certificate_error(&e) =>
+        {
             return fatal(anyhow!(e).context(format!("GET {url}")))
         }
         Err(e) => return Err(Failure::Retry(anyhow!(e).context(format!("GET {url}")))),

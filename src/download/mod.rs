@@ -290,7 +290,9 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     {
         let tree = match listing {
             Listing::Off => None,
-            _ => Some(source::fetch_tree(&client, hub, revision)),
+            _ => {
+                Some(source::fetch_tree(&client, hub, revision).map_err(crate::util::http::explain))
+            }
         };
         if let Some(Err(e)) = &tree {
             if *listing == Listing::Required || e.downcast_ref::<source::Malformed>().is_some() {
@@ -318,9 +320,8 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
                 }
             }
             Some(Err(e)) => progress.println(format!(
-                "warning: could not read the hub's file listing ({:#}); sizes and sha256 are \
-                 unknown, so only the zips' own CRC checks apply (give --hub to make this an error)",
-                crate::util::http::explain(e)
+                "warning: could not read the hub's file listing ({e:#}); sizes and sha256 are \
+                 unknown, so only the zips' own CRC checks apply (give --hub to make this an error)"
             )),
         }
     }

@@ -5,4 +5,4 @@ pub mod runtime;
 pub mod session;
 
 pub use runtime::Device;
-pub use session::{DeviceTensor, Graph, Input, IoBinding, SessionOptions, Tensor};
+pub use session::{DeviceTensor, Graph, Input, IoBinding, SessionOptions, Tensor, TrtProfile};

@@ -219,11 +219,21 @@ pub struct Graph {
 impl Graph {
     /// Loads `path` for `opts.device`, loading ONNX Runtime first if needed.
     pub fn open(path: &Path, opts: &SessionOptions) -> Result<Self> {
+        Self::open_profiled(path, opts, None)
+    }
+
+    /// [`Graph::open`] with a TensorRT optimisation profile for the graph's dynamic inputs (the
+    /// other execution providers ignore it); engines are cached per profile.
+    pub fn open_profiled(
+        path: &Path,
+        opts: &SessionOptions,
+        profile: Option<&TrtProfile>,
+    ) -> Result<Self> {
         runtime::ensure_loaded(opts.device)?;
         if !path.is_file() {
             bail!("model graph {} does not exist", path.display());
         }
-        let mut builder = Self::builder(path, opts)?;
+        let mut builder = Self::builder(path, opts, profile)?;
         let session = builder
             .commit_from_file(path)
             .with_context(|| format!("loading {}", path.display()))?;
@@ -233,7 +243,7 @@ impl Graph {
     /// Loads a graph held in memory (`name` stands for its path in messages).
     pub fn from_bytes(name: &str, bytes: &[u8], opts: &SessionOptions) -> Result<Self> {
         let path = Path::new(name);
-        let mut builder = Self::builder(path, opts)?;
+        let mut builder = Self::builder(path, opts, None)?;
         let session = builder
             .commit_from_memory(bytes)
             .with_context(|| format!("loading {name}"))?;
@@ -243,6 +253,7 @@ impl Graph {
     fn builder(
         path: &Path,
         opts: &SessionOptions,
+        profile: Option<&TrtProfile>,
     ) -> Result<ort::session::builder::SessionBuilder> {
         runtime::ensure_loaded(opts.device)?;
         let env = runtime::environment()?;
@@ -253,7 +264,7 @@ impl Graph {
                 .map_err(|e| anyhow!("{e}"))?;
         }
         let mut accepted = Vec::new();
-        for p in execution_providers(path, opts)? {
+        for p in execution_providers(path, opts, profile)? {
             builder = match builder.with_execution_providers([p.dispatch.error_on_failure()]) {
                 Ok(b) => {
                     accepted.push(p.name.to_string());
@@ -451,7 +462,20 @@ struct Provider {
     required: bool,
 }
 
-fn execution_providers(path: &Path, opts: &SessionOptions) -> Result<Vec<Provider>> {
+/// A TensorRT optimisation profile: for each dynamic input, the smallest, the optimised-for and
+/// the largest shape, in ONNX Runtime's `name:AxBxC,name:...` form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrtProfile {
+    pub min: String,
+    pub opt: String,
+    pub max: String,
+}
+
+fn execution_providers(
+    path: &Path,
+    opts: &SessionOptions,
+    profile: Option<&TrtProfile>,
+) -> Result<Vec<Provider>> {
     let cuda = || ep::CUDA::default().with_device_id(opts.device_id).build();
     Ok(match opts.device {
         Device::Cpu => Vec::new(),
@@ -461,21 +485,33 @@ fn execution_providers(path: &Path, opts: &SessionOptions) -> Result<Vec<Provide
             required: true,
         }],
         Device::Tensorrt => {
-            let cache = tensorrt_cache_dir(path, opts)?;
+            let mut cache = tensorrt_cache_dir(path, opts)?;
+            if let Some(p) = profile {
+                let key = format!("{}|{}|{}", p.min, p.opt, p.max);
+                let hash =
+                    crate::util::hash::hex(&<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+                cache = cache.join(format!("profile-{}", &hash[..12]));
+            }
             std::fs::create_dir_all(&cache)
                 .with_context(|| format!("creating {}", cache.display()))?;
             let cache = cache.display().to_string();
+            let mut trt = ep::TensorRT::default()
+                .with_device_id(opts.device_id)
+                .with_fp16(opts.fp16)
+                .with_engine_cache(true)
+                .with_engine_cache_path(&cache)
+                .with_timing_cache(true)
+                .with_timing_cache_path(&cache);
+            if let Some(p) = profile {
+                trt = trt
+                    .with_profile_min_shapes(&p.min)
+                    .with_profile_opt_shapes(&p.opt)
+                    .with_profile_max_shapes(&p.max);
+            }
             vec![
                 Provider {
                     name: "TensorrtExecutionProvider",
-                    dispatch: ep::TensorRT::default()
-                        .with_device_id(opts.device_id)
-                        .with_fp16(opts.fp16)
-                        .with_engine_cache(true)
-                        .with_engine_cache_path(&cache)
-                        .with_timing_cache(true)
-                        .with_timing_cache_path(&cache)
-                        .build(),
+                    dispatch: trt.build(),
                     required: true,
                 },
                 Provider {

@@ -1,7 +1,8 @@
 //! Exported detector models: a model directory (`model.json`, the ONNX graphs, `tokenizer.json`)
 //! as `scripts/export_glip.py` writes it ([`spec`]), and the demo model embedded in the binary
-//! ([`embedded`]).
+//! ([`embedded`]), and the TensorRT optimisation profiles of its graphs ([`profile`]).
 pub mod embedded;
+pub mod profile;
 pub mod spec;
 
 pub use spec::ModelSpec;

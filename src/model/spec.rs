@@ -5,9 +5,14 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The contract name and version odinw reads.
+/// The contract name and version odinw writes and reads. Version 2: the image graphs take any
+/// canvas (height and width dynamic multiples of 32) and every image runs on GLIP's canvas.
+/// Version 1 model directories (graphs of one fixed input size) still load: their images are
+/// padded to that size, as before.
 pub const CONTRACT: &str = "odinw-grounding-model";
-pub const CONTRACT_VERSION: u32 = 1;
+pub const CONTRACT_VERSION: u32 = 2;
+/// The fixed-input-size contract version that still loads.
+pub const FIXED_CANVAS_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelSpec {
@@ -38,15 +43,29 @@ pub struct TensorSpec {
     pub name: String,
     #[serde(default)]
     pub dtype: String,
+    /// Each dimension: a number, or the name of a dynamic one (`"batch"`, `"32*height32"`).
+    #[serde(default)]
+    pub shape: Vec<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Preprocess {
-    /// The graph's fixed `[height, width]`; resized images are zero-padded up to it.
+    /// `[height, width]`: the size the graphs were exported at (the fixed canvas of contract
+    /// v1 graphs and of the training graphs); with a dynamic canvas, images do not use it.
     pub input_size: [u32; 2],
     pub resize: Resize,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// GLIP's `SIZE_DIVISIBILITY`: canvas sides are multiples of it.
+    #[serde(default = "default_divisibility")]
+    pub size_divisibility: u32,
+    /// `"dynamic"` (v2): each image (or batch) on its own canvas; absent (v1): `input_size`.
+    #[serde(default)]
+    pub canvas: Option<String>,
+}
+
+fn default_divisibility() -> u32 {
+    32
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,14 +120,71 @@ impl Postprocess {
 }
 
 impl ModelSpec {
+    /// Whether the image graphs take any canvas (contract v2) rather than `input_size` only.
+    pub fn dynamic_canvas(&self) -> bool {
+        self.contract_version >= 2 && self.preprocess.canvas.as_deref() == Some("dynamic")
+    }
+
+    /// The canvas `(width, height)` of a batch whose largest resized image is `width x height`:
+    /// GLIP's `to_image_list` (each side rounded up to `size_divisibility`) with a dynamic
+    /// canvas, the fixed `input_size` otherwise.
+    pub fn canvas(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.dynamic_canvas() {
+            let d = self.preprocess.size_divisibility;
+            (width.div_ceil(d) * d, height.div_ceil(d) * d)
+        } else {
+            let [h, w] = self.preprocess.input_size;
+            (w, h)
+        }
+    }
+
+    /// The anchor grid of a `(width, height)` canvas: each level's feature-map size
+    /// (`ceil(side / stride)`, what Swin's patch merging and the P6/P7 stride-2 convs give for a
+    /// multiple of 32) and its offset among the head's concatenated outputs.
+    pub fn levels_for(&self, canvas: (u32, u32)) -> Vec<Level> {
+        let mut offset = 0;
+        self.anchors
+            .levels
+            .iter()
+            .map(|l| {
+                let (width, height) =
+                    crate::postprocess::anchors::grid_size(canvas.0, canvas.1, l.stride);
+                let level = Level {
+                    name: l.name.clone(),
+                    stride: l.stride,
+                    size: l.size,
+                    height,
+                    width,
+                    offset,
+                    count: height * width,
+                };
+                offset += level.count;
+                level
+            })
+            .collect()
+    }
+
     /// Checks what the engine relies on; each error says which field is wrong.
     pub fn validate(&self) -> Result<()> {
-        if self.contract != CONTRACT || self.contract_version != CONTRACT_VERSION {
+        if self.contract != CONTRACT
+            || !(self.contract_version == CONTRACT_VERSION
+                || self.contract_version == FIXED_CANVAS_VERSION)
+        {
             bail!(
-                "contract is {} v{}; this odinw reads {CONTRACT} v{CONTRACT_VERSION}",
+                "contract is {} v{}; this odinw reads {CONTRACT} v{CONTRACT_VERSION} (and the fixed-canvas v{FIXED_CANVAS_VERSION}); re-export the model with scripts/export_glip.py",
                 self.contract,
                 self.contract_version
             );
+        }
+        if self.contract_version == CONTRACT_VERSION && !self.dynamic_canvas() {
+            bail!(
+                "contract v{CONTRACT_VERSION} needs preprocess.canvas \"dynamic\" (got {:?})",
+                self.preprocess.canvas
+            );
+        }
+        let d = self.preprocess.size_divisibility;
+        if d == 0 || d % 32 != 0 {
+            bail!("preprocess.size_divisibility {d} is not a positive multiple of 32 (GLIP's P5 stride)");
         }
         if self.family != "glip" {
             bail!("family {:?} is not supported yet (only glip)", self.family);
@@ -142,6 +218,24 @@ impl ModelSpec {
         let [h, w] = self.preprocess.input_size;
         if h == 0 || w == 0 || self.preprocess.resize.min_size == 0 {
             bail!("preprocess sizes must be positive");
+        }
+        let at_input = self.levels_for((w, h));
+        if let Some((l, g)) = self
+            .anchors
+            .levels
+            .iter()
+            .zip(&at_input)
+            .find(|(l, g)| (l.height, l.width) != (g.height, g.width))
+        {
+            bail!(
+                "anchors level {} is {}x{} for a {w}x{h} input; GLIP's grid is {}x{} (ceil(side / stride {}))",
+                l.name,
+                l.height,
+                l.width,
+                g.height,
+                g.width,
+                l.stride
+            );
         }
         if self.text.max_text_len < 2 {
             bail!("text.max_text_len must be at least 2");

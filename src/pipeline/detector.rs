@@ -1,9 +1,11 @@
 //! A loaded GLIP-style detector: the three graphs of a model directory on one execution
 //! provider, the model's tokenizer, and the steps between them (text features once per prompt,
-//! image batches through backbone and head, GLIP's post-processing). With I/O binding (the
+//! image batches through backbone and head, GLIP's post-processing). A batch runs on one canvas:
+//! its images normalised and zero-padded bottom/right to it ([`ModelSpec::canvas`]: GLIP's
+//! ceil-32 of the largest resized image, or the fixed input of a v1 model). With I/O binding (the
 //! default on CUDA and TensorRT) the backbone's p3..p7 stay in GPU memory for the head, and the
 //! text features are copied to the GPU once per prompt and batch size.
-use crate::engine::{batch_axis, DeviceTensor, Graph, Input, SessionOptions, Tensor};
+use crate::engine::{batch_axis, Device, DeviceTensor, Graph, Input, SessionOptions, Tensor};
 use crate::model::{ModelDir, ModelSpec};
 use crate::postprocess::{
     self, BoxLayout, ClassTokenMap, Detection, LevelOutputs, PostprocessConfig,
@@ -47,7 +49,10 @@ pub struct Prepared {
 }
 
 impl Detector {
-    pub fn load(model: ModelDir, opts: &SessionOptions) -> Result<Self> {
+    /// Opens the model's graphs for batches of up to `max_batch` images (TensorRT builds its
+    /// engines for that range, every canvas of the model's resize rule and every text length;
+    /// the other execution providers take any shape).
+    pub fn load(model: ModelDir, opts: &SessionOptions, max_batch: usize) -> Result<Self> {
         let spec = &model.spec;
         if spec.preprocess.mean != PIXEL_MEAN || spec.preprocess.std != PIXEL_STD {
             bail!(
@@ -58,10 +63,24 @@ impl Detector {
             );
         }
         let post = spec.postprocess.config();
+        let profiles = match opts.device {
+            Device::Tensorrt => Some(
+                crate::model::profile::trt_profiles(spec, max_batch).ok_or_else(|| {
+                    anyhow!(
+                        "{}: model.json lacks the head's input shapes a TensorRT profile needs",
+                        model.dir.display()
+                    )
+                })?,
+            ),
+            _ => None,
+        };
+        let open = |name: &str, k: usize| {
+            Graph::open_profiled(&model.graph(name)?, opts, profiles.as_ref().map(|p| &p[k]))
+        };
         Ok(Detector {
-            backbone: Graph::open(&model.graph("image_backbone")?, opts)?,
-            text_encoder: Graph::open(&model.graph("text_encoder")?, opts)?,
-            head: Graph::open(&model.graph("head")?, opts)?,
+            backbone: open("image_backbone", 0)?,
+            text_encoder: open("text_encoder", 1)?,
+            head: open("head", 2)?,
             tokenizer: PromptTokenizer::from_file(&model.tokenizer())?,
             post,
             io_binding: opts.io_binding.enabled(opts.device),
@@ -106,16 +125,26 @@ impl Detector {
         })
     }
 
-    /// The head's outputs for a batch (normalised and padded into one input tensor), in host
-    /// memory, for [`postprocess_outputs`].
+    /// The head's outputs for a batch (normalised and zero-padded into one input tensor of the
+    /// `(width, height)` canvas), in host memory, for [`postprocess_outputs`].
     pub fn infer(
         &mut self,
         batch: &[&RgbImage],
+        canvas: (u32, u32),
         text: &mut TextFeatures,
     ) -> Result<Vec<(String, Tensor)>> {
         let b = batch.len();
-        let [ih, iw] = self.model.spec.preprocess.input_size;
-        let (ih, iw) = (ih as usize, iw as usize);
+        let (iw, ih) = (canvas.0 as usize, canvas.1 as usize);
+        if let Some(img) = batch
+            .iter()
+            .find(|i| i.width as usize > iw || i.height as usize > ih)
+        {
+            bail!(
+                "a {}x{} image does not fit the {iw}x{ih} canvas",
+                img.width,
+                img.height
+            );
+        }
         let plane = 3 * ih * iw;
         let mut data = vec![0f32; plane * b];
         data.par_chunks_exact_mut(plane)
@@ -160,13 +189,14 @@ pub fn model_tokens(
 }
 
 /// GLIP's post-processing of one batch of head outputs (`box_deltas`, `centerness`,
-/// `token_logits`, batch first) for images of the given resized `sizes`; detections are in the
-/// resized image's pixels.
+/// `token_logits`, batch first) for images of the given resized `sizes` on a `(width, height)`
+/// canvas (which sets the anchor grid); detections are in the resized image's pixels.
 pub fn postprocess_outputs(
     spec: &ModelSpec,
     post: &PostprocessConfig,
     outputs: &[(String, Tensor)],
     sizes: &[(u32, u32)],
+    canvas: (u32, u32),
     classes: &ClassTokenMap,
 ) -> Result<Vec<Vec<Detection>>> {
     let b = sizes.len();
@@ -182,16 +212,25 @@ pub fn postprocess_outputs(
     let logits_t = get("token_logits")?;
     let t = *logits_t.shape().last().unwrap_or(&0);
     let logits = logits_t.as_f32()?;
-    let q = spec.anchors.total;
-    if deltas.len() < b * q * 4 || centerness.len() < b * q || logits.len() < b * q * t {
+    let levels = spec.levels_for(canvas);
+    let q: usize = levels.iter().map(|l| l.count).sum();
+    // The anchor count must be this canvas's; a graph may return more images than asked for
+    // (the training graphs' fixed batch).
+    let anchors_out = get("box_deltas")?.shape().get(1).copied();
+    if anchors_out != Some(q)
+        || deltas.len() < b * q * 4
+        || centerness.len() < b * q
+        || logits.len() < b * q * t
+    {
         bail!(
-            "head outputs have shapes {:?}, {:?}, {:?}; expected {b} images x {q} anchors",
+            "head outputs have shapes {:?}, {:?}, {:?}; expected {b} images x {q} anchors (a {}x{} canvas)",
             get("box_deltas")?.shape(),
             get("centerness")?.shape(),
-            logits_t.shape()
+            logits_t.shape(),
+            canvas.0,
+            canvas.1
         );
     }
-    let levels = &spec.anchors.levels;
     // Images are independent: a batch's post-processing runs on the rayon pool (in order).
     (0..b)
         .into_par_iter()
@@ -273,10 +312,10 @@ pub fn prepare(spec: &ModelSpec, path: &Path) -> Result<Prepared> {
             img.height
         );
     }
-    let [ih, iw] = spec.preprocess.input_size;
+    let (iw, ih) = spec.canvas(w, h);
     if w > iw || h > ih {
         bail!(
-            "{}: a {}x{} image resizes to {w}x{h}, larger than the model's {iw}x{ih} input (export it with a larger --image-size)",
+            "{}: a {}x{} image resizes to {w}x{h}, larger than the model's fixed {iw}x{ih} input (re-export it: current exports take any canvas)",
             path.display(),
             img.width,
             img.height

@@ -1,8 +1,10 @@
 //! The zero-shot track for one task: the task's caption encoded once; images decoded and
-//! resized on the rayon pool one batch ahead of inference; backbone + head; GLIP's
+//! resized on the rayon pool one batch ahead of inference; batches formed by canvas
+//! ([`super::canvas`]: GLIP's canvas per image by default) for backbone + head; GLIP's
 //! post-processing and COCO results in the original image size in a thread of their own, one
-//! batch behind inference; AP from the Rust evaluator; predictions, metrics and log written
-//! into the run store.
+//! batch behind inference, kept in the task's image order; AP from the Rust evaluator;
+//! predictions, metrics and log written into the run store.
+use super::canvas::{Batcher, CanvasMode};
 use super::detector::{postprocess_outputs, Detector, Prepared};
 use crate::data::coco::CocoFile;
 use crate::engine::Tensor;
@@ -23,8 +25,10 @@ type Outputs = Vec<(String, Tensor)>;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub split: String,
-    /// Images per inference batch.
+    /// Images per inference batch (at most; [`CanvasMode::PerImage`] batches equal canvases).
     pub batch: usize,
+    /// Which canvas each image runs on.
+    pub canvas: CanvasMode,
     /// Use the task's CAPTION_PROMPT where it has one (GLIP's default for ODinW-35).
     pub use_prompt: bool,
     pub fix_id0: bool,
@@ -120,22 +124,23 @@ pub fn run_task(
         ));
     }
 
-    // Three stages overlap: decoding and resizing the next batch (rayon), inference on this
-    // one (this thread), post-processing the previous one (its own thread, rayon inside).
-    let batch = opts.batch.max(1);
+    // Three stages overlap: decoding and resizing the next images (rayon), inference on this
+    // batch (this thread), post-processing the previous one (its own thread, rayon inside).
     let spec = det.model.spec.clone();
+    let mut batcher = Batcher::new(&spec, opts.canvas, opts.batch);
+    let batch = batcher.batch();
     let post = det.post.clone();
     let classes = text.classes.clone();
     let inference_started = Instant::now();
-    let (results, first_batch_done, images_after_first) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Prepared)>>>(1);
+    let (per_image, first_batch_done, images_after_first) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Prepared>>>(1);
         let chunks: Vec<&[(u64, PathBuf)]> = images.chunks(batch).collect();
         let spec = &spec;
         s.spawn(move || {
             for chunk in chunks {
                 let prepared = chunk
                     .par_iter()
-                    .map(|(id, p)| Ok((*id, super::detector::prepare(spec, p)?)))
+                    .map(|(_, p)| super::detector::prepare(spec, p))
                     .collect::<Result<Vec<_>>>();
                 let failed = prepared.is_err();
                 if tx.send(prepared).is_err() || failed {
@@ -143,41 +148,67 @@ pub fn run_task(
                 }
             }
         });
-        let (out_tx, out_rx) =
-            std::sync::mpsc::sync_channel::<(Vec<Prepared>, Vec<u64>, Outputs)>(1);
-        let category_ids = &category_ids;
+        // A batch's images with their positions in `images`, its canvas, and its head outputs.
+        type Done = (Vec<(usize, Prepared)>, (u32, u32), Outputs);
+        let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Done>(1);
+        let (category_ids, images) = (&category_ids, &images);
         let (post, classes) = (&post, &classes);
         let postprocess = s.spawn(
-            move || -> Result<(Vec<RunDetection>, Option<Instant>, usize)> {
-                let mut results: Vec<RunDetection> = Vec::new();
+            move || -> Result<(Vec<Vec<RunDetection>>, Option<Instant>, usize)> {
+                let mut per_image: Vec<Vec<RunDetection>> =
+                    (0..images.len()).map(|_| Vec::new()).collect();
                 let mut first_batch_done: Option<Instant> = None;
                 let mut images_after_first = 0usize;
-                for (prepared, ids, outputs) in out_rx {
+                for (prepared, canvas, outputs) in out_rx {
                     let sizes: Vec<(u32, u32)> = prepared
                         .iter()
-                        .map(|p| (p.image.width, p.image.height))
+                        .map(|(_, p)| (p.image.width, p.image.height))
                         .collect();
-                    let dets = postprocess_outputs(spec, post, &outputs, &sizes, classes)?;
-                    for (((p, id), d), size) in prepared.iter().zip(&ids).zip(dets).zip(&sizes) {
-                        results.extend(to_coco(&d, *size, p.original, *id, category_ids)?);
+                    let dets = postprocess_outputs(spec, post, &outputs, &sizes, canvas, classes)?;
+                    for (((pos, p), d), size) in prepared.iter().zip(dets).zip(&sizes) {
+                        let id = images[*pos].0;
+                        per_image[*pos] = to_coco(&d, *size, p.original, id, category_ids)?;
                     }
                     match first_batch_done {
                         None => first_batch_done = Some(Instant::now()),
                         Some(_) => images_after_first += prepared.len(),
                     }
                 }
-                Ok((results, first_batch_done, images_after_first))
+                Ok((per_image, first_batch_done, images_after_first))
             },
         );
         let inferred = (|| -> Result<()> {
+            let mut waiting: std::collections::HashMap<usize, Prepared> = Default::default();
+            let mut next = 0usize;
+            let mut run = |planned: Vec<super::canvas::Planned>,
+                           waiting: &mut std::collections::HashMap<usize, Prepared>|
+             -> Result<bool> {
+                for plan in planned {
+                    let items: Vec<(usize, Prepared)> = plan
+                        .items
+                        .iter()
+                        .map(|p| (*p, waiting.remove(p).expect("planned images are waiting")))
+                        .collect();
+                    let refs: Vec<_> = items.iter().map(|(_, p)| &p.image).collect();
+                    let outputs = det.infer(&refs, plan.canvas, &mut text)?;
+                    if out_tx.send((items, plan.canvas, outputs)).is_err() {
+                        return Ok(false); // post-processing failed; its error is reported below
+                    }
+                }
+                Ok(true)
+            };
             for prepared in rx {
-                let (ids, prepared): (Vec<u64>, Vec<Prepared>) = prepared?.into_iter().unzip();
-                let refs: Vec<_> = prepared.iter().map(|p| &p.image).collect();
-                let outputs = det.infer(&refs, &mut text)?;
-                if out_tx.send((prepared, ids, outputs)).is_err() {
-                    break; // post-processing failed; its error is reported below
+                for p in prepared? {
+                    let size = (p.image.width, p.image.height);
+                    waiting.insert(next, p);
+                    let planned = batcher.push(next, size);
+                    next += 1;
+                    if !run(planned, &mut waiting)? {
+                        return Ok(());
+                    }
                 }
             }
+            run(batcher.finish(), &mut waiting)?;
             Ok(())
         })();
         drop(out_tx);
@@ -187,6 +218,8 @@ pub fn run_task(
         inferred?;
         done
     })?;
+    // GLIP's order: image by image as the task lists them (sorted by id), whatever the batches.
+    let results: Vec<RunDetection> = per_image.into_iter().flatten().collect();
     let steady_images_per_s = first_batch_done
         .filter(|_| images_after_first > 0)
         .map(|t| images_after_first as f64 / t.elapsed().as_secs_f64());

@@ -218,6 +218,8 @@ mod tests {
             },
             mean: [103.53, 116.28, 123.675],
             std: [57.375, 57.12, 58.395],
+            size_divisibility: 32,
+            canvas: None,
         }
     }
 

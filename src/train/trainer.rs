@@ -510,11 +510,14 @@ impl<'a, 'g> Run<'a, 'g> {
                 Weights::Host(p) => self.graphs.predict(p, &ins, self.text)?,
                 Weights::Device(d) => self.graphs.predict_on_device(d.params(), &ins, self.text)?,
             };
+            // The training graphs run on the fixed canvas `input_size`.
+            let [ch, cw] = self.ctx.spec.preprocess.input_size;
             let dets = postprocess_outputs(
                 self.ctx.spec,
                 self.ctx.post,
                 &outputs,
                 &sizes,
+                (cw, ch),
                 &self.text.classes,
             )?;
             for ((s, size), d) in chunk.iter().zip(&sizes).zip(dets) {

@@ -1,9 +1,11 @@
 """PyTorch vs the exported graphs in onnxruntime (CPU), on the same inputs, every output.
 
-Configs: `tiny` at its export size and random-init GLIP-T at 320x320 (both with perturbed
-weights, so no parameter is trivially zero), batch 2 with different text lengths. GLIP-L runs
-only with ODINW_EXPORT_GLIP_L=1 (minutes of CPU). The metric is max |ort - torch| / max |torch|
-per output; the bound is 1e-4.
+Configs: `tiny` at its export size, the same `tiny` exported at 96x320, and random-init GLIP-T at
+320x320 (all with perturbed weights, so no parameter is trivially zero), batch 2 with different
+text lengths. The image graphs take any canvas (height and width multiples of 32), so each export
+is also checked at canvases other than its export size, landscape, portrait, tiny and larger
+ones (`test_any_canvas_matches_pytorch`). GLIP-L runs only with ODINW_EXPORT_GLIP_L=1 (minutes of
+CPU). The metric is max |ort - torch| / max |torch| per output; the bound is 1e-4.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from glip_export.onnx_export import GRAPH_FILES, HEAD_OUTPUTS, LEVELS, export_gr
 
 CASES = {
     "tiny": (TINY, TINY.image_size, TINY.max_text_len),
+    "tiny-wide": (TINY, (96, 320), TINY.max_text_len),
     "glip-t": (GLIP_T, (320, 320), 64),
     "glip-l": (GLIP_L, (320, 320), 64),
 }
@@ -43,7 +46,16 @@ def inputs(model, hw, text_len, seed=1):
     return images, ids * mask, mask
 
 
-@pytest.fixture(scope="module", params=["tiny", "glip-t", "glip-l"])
+# Canvases (H, W) other than any export size, per config.
+CANVASES = {
+    "tiny": [(96, 224), (320, 160), (32, 32), (224, 288)],
+    "tiny-wide": [(192, 192), (160, 96), (64, 448)],
+    "glip-t": [(224, 352), (416, 256), (64, 64)],
+    "glip-l": [(224, 352), (416, 256)],
+}
+
+
+@pytest.fixture(scope="module", params=["tiny", "tiny-wide", "glip-t", "glip-l"])
 def exported(request, tmp_path_factory):
     if request.param == "glip-l" and os.environ.get("ODINW_EXPORT_GLIP_L") != "1":
         pytest.skip("GLIP-L parity takes minutes of CPU; set ODINW_EXPORT_GLIP_L=1")
@@ -88,6 +100,33 @@ def test_graphs_match_pytorch(exported, capsys):
         err = max_rel_error(a, b)
         report(capsys, name, "head", out_name, err)
         assert err <= RTOL
+
+
+def test_any_canvas_matches_pytorch(exported, capsys):
+    """Dynamic height and width: at canvases other than the export size, the backbone's levels
+    have GLIP's sizes (ceil(side / stride)) and the head's outputs (anchors and decoded boxes
+    included) equal PyTorch on that canvas."""
+    name, model, hw, text_len, protos, sessions = exported
+    dims = [d.dim_param for d in protos["image_backbone"].graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "", "32*height32", "32*width32"], dims
+    for canvas in CANVASES[name]:
+        assert canvas != hw
+        images, ids, mask = inputs(model, canvas, text_len, seed=5)
+        with torch.no_grad():
+            feats = ImageBackboneGraph(model)(images)
+            text = TextEncoderGraph(model)(ids, mask)
+            expected = HeadGraph(model)(*feats, text, mask)
+        got = sessions["image_backbone"].run(None, {"images": images.numpy()})
+        sizes = [tuple(f.shape[2:]) for f in got]
+        assert sizes == [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in model.cfg.anchor_strides], sizes
+        for level, a, b in zip(LEVELS, got, feats):
+            assert max_rel_error(a, b) <= RTOL, (canvas, level)
+        feed = dict(zip(LEVELS, got), text_hidden=text.numpy(), attention_mask=mask.numpy())
+        outs = sessions["head"].run(None, feed)
+        for out_name, a, b in zip(HEAD_OUTPUTS, outs, expected):
+            err = max_rel_error(a, b)
+            report(capsys, name, f"canvas {canvas[0]}x{canvas[1]}", out_name, err)
+            assert a.shape == tuple(b.shape) and err <= RTOL, (canvas, out_name)
 
 
 def test_onnx_chain_matches_pytorch_end_to_end(exported, capsys):
