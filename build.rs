@@ -2,7 +2,7 @@
 //! - `$OUT_DIR/registry_files.rs`: the task files of `odinw_35/`, `odinw_13/` and `demo/tasks/`,
 //!   a list of `(suite folder, file name, contents)`;
 //! - the static library of `src/preprocess/jpeg_pillow.c` (Pillow's JPEG decoding loop),
-//!   compiled against the libjpeg-turbo headers that `turbojpeg-sys` installs;
+//!   compiled against the libjpeg headers of `mozjpeg-sys`;
 //! - `$OUT_DIR/embedded_files.rs`: the demo model (`models/demo/`) and the demo suite's data
 //!   (`demo/odinw/`), lists of `(relative path, bytes)`.
 use std::{env, fs, path::Path};
@@ -78,18 +78,15 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Pillow's JPEG decoding loop in C, against the libjpeg-turbo that `turbojpeg-sys` builds.
+/// The Pillow-like JPEG decoding loop in C, against the libjpeg that `mozjpeg-sys` builds
+/// (its `links = "jpeg"` metadata gives `DEP_JPEG_INCLUDE`, a path list).
 fn compile_jpeg_loop() {
     println!("cargo:rerun-if-changed=src/preprocess/jpeg_pillow.c");
     let mut build = cc::Build::new();
     build.file("src/preprocess/jpeg_pillow.c").opt_level(2);
-    for dir in env::var("DEP_TURBOJPEG_INCLUDE")
-        .unwrap_or_default()
-        .split(',')
-    {
-        if !dir.is_empty() {
-            build.include(dir);
-        }
+    let dirs = env::var_os("DEP_JPEG_INCLUDE").expect("mozjpeg-sys gives DEP_JPEG_INCLUDE");
+    for dir in env::split_paths(&dirs) {
+        build.include(dir);
     }
     build.compile("odinw_jpeg_pillow");
 }
