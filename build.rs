@@ -1,7 +1,8 @@
 //! Embeds data into the binary, and builds the native code odinw links:
 //! - `$OUT_DIR/registry_files.rs`: the task files of `odinw_35/`, `odinw_13/` and `demo/tasks/`,
 //!   a list of `(suite folder, file name, contents)`;
-//! - the static library of `src/preprocess/jpeg_pillow.c` (a JPEG decoding loop that behaves as Pillow's),
+//! - the static library of `src/preprocess/jpeg_pillow.c` (a JPEG decoding loop that behaves
+//!   as Pillow's),
 //!   compiled against the libjpeg headers of `mozjpeg-sys`;
 //! - `$OUT_DIR/embedded_files.rs`: the demo model (`models/demo/`) and the demo suite's data
 //!   (`demo/odinw/`), lists of `(relative path, bytes)`.
