@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Build tools odinw needs beyond Rust: CMake and NASM, with which turbojpeg-sys builds
-# libjpeg-turbo (Pillow's JPEG decoder, SIMD included) from source. Installs them with apt-get
-# (as root, or with sudo) when either is missing; says what to install otherwise.
+# Optional build tool: NASM. Building odinw needs only a C compiler (mozjpeg-sys compiles libjpeg
+# with the `cc` crate); with NASM on the PATH it also assembles libjpeg's x86 SIMD, as Pillow's
+# libjpeg-turbo has it, without which some damaged JPEGs decode to other pixels than Pillow's
+# (the tests check that they don't, so the test script and CI run this). Installs NASM with
+# apt-get (as root, or with sudo) when missing; says what to install otherwise.
 set -euo pipefail
-command -v cmake >/dev/null && command -v nasm >/dev/null && exit 0
+command -v nasm >/dev/null && exit 0
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 if command -v apt-get >/dev/null; then
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq cmake nasm >/dev/null
+  $sudo apt-get install -y -qq nasm >/dev/null
 else
-  echo "odinw needs cmake and nasm to build libjpeg-turbo; install them and rerun" >&2
+  echo "the JPEG tests need nasm (libjpeg's SIMD, as Pillow has it); install it and rerun" >&2
   exit 1
 fi

@@ -1,6 +1,7 @@
 //! JPEG files decoded as GLIP's loader does (`PIL.Image.open(p).convert("RGB")`), with the
-//! libjpeg-turbo Pillow uses (built from source by `turbojpeg-sys`): Pillow's own header checks
-//! ([`super::jpeg_header`]), then `jpeg_pillow.c`, a port of Pillow's decoding loop (suspending
+//! libjpeg-turbo decoder Pillow uses (as mozjpeg vendors it, built from source by `mozjpeg-sys`):
+//! Pillow's own header checks ([`super::jpeg_header`]), then `jpeg_pillow.c`, a decoding loop that
+//! behaves as Pillow's does (suspending
 //! source fed in 64 KiB blocks, warnings ignored, libjpeg's defaults: accurate integer IDCT,
 //! fancy upsampling), then `convert("RGB")`: grey replicated, CMYK inverted as Adobe writes it
 //! (Pillow's `CMYK;I`) and converted with Pillow's `cmyk2rgb`.
@@ -14,9 +15,8 @@ use super::jpeg_header::{read_header, Header};
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use std::fmt;
 
-// The static libjpeg-turbo (`libturbojpeg.a` holds the whole libjpeg API) that the C port of
-// Pillow's loop calls into; nothing in Rust uses its TurboJPEG bindings.
-use turbojpeg_sys as _;
+// The static libjpeg that `jpeg_pillow.c` calls into; nothing in Rust uses its bindings.
+use mozjpeg_sys as _;
 
 /// Why a JPEG is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,15 @@
-/* Pillow's JPEG decoding loop (src/libImaging/JpegDecode.c driven by ImageFile.load) on a file
- * held in memory, against the libjpeg-turbo that turbojpeg-sys builds from source.
- *
- * What it reproduces, because it decides which files Pillow decodes and which it refuses:
- * - a suspending source: libjpeg sees the file in 64 KiB blocks (Pillow's decodermaxblock), one
- *   more each time it asks for data; when it asks past the end, the file is truncated
- *   ("image file is truncated"), except in jpeg_finish_decompress once every row is out;
- * - libjpeg errors are fatal, warnings (corrupt data, hit marker, ...) are ignored;
- * - libjpeg's defaults otherwise: JDCT_ISLOW, fancy upsampling, its colour-space guess
- *   (JFIF / Adobe markers); only the output colour space is set, from Pillow's mode.
+/* Decodes a JPEG held in memory with libjpeg (built by mozjpeg-sys), driving it so that it
+ * accepts and refuses the same files as `PIL.Image.open(p).load()` and gives the same pixels
+ * (tests/preprocess_pillow.rs checks it file for file against Pillow). The behaviour it keeps:
+ * - input arrives in 64 KiB blocks: libjpeg is given one block at a time and, whenever it
+ *   suspends for more data, the next block is appended; a suspension once the whole file has
+ *   been given means the file is truncated, except after every row has been read out (then the
+ *   trailer is not needed and the image is complete);
+ * - a skip request longer than the data at hand is carried over to the next block;
+ * - libjpeg's errors end the decoding; its warnings (corrupt data, premature marker, ...) do not;
+ * - libjpeg's defaults otherwise (accurate integer IDCT, fancy upsampling, its guess of the
+ *   colour space from the JFIF / Adobe markers); only the output colour space is chosen, from the
+ *   image mode: grey, RGB or CMYK.
  */
 #include <setjmp.h>
 #include <stddef.h>
@@ -29,7 +31,7 @@ struct odinw_err {
 
 struct odinw_src {
   struct jpeg_source_mgr pub;
-  long skip; /* bytes still to skip once more data arrives (Pillow's source->skip) */
+  long skip; /* bytes still to skip once the next block arrives */
 };
 
 static void odinw_error_exit(j_common_ptr cinfo) {
