@@ -58,8 +58,21 @@ def max_rel_error(actual, expected) -> float:
     return float(np.abs(actual - expected).max() / (scale if scale > 0 else 1.0))
 
 
-def random_head_inputs(head: ort.InferenceSession, batch: int, text_len: int, seed: int) -> dict:
+def level_sizes(image_hw) -> dict:
+    """p3..p7 grid sizes on an image_hw canvas (the head's height/width may be symbolic)."""
+    h, w = image_hw
+    sizes = {}
+    for i, name in enumerate(["p3", "p4", "p5", "p6"]):
+        s = 8 << i
+        sizes[name] = (-(-h // s), -(-w // s))
+    sizes["p7"] = tuple(-(-d // 2) for d in sizes["p6"])
+    return sizes
+
+
+def random_head_inputs(head: ort.InferenceSession, batch: int, text_len: int, seed: int,
+                       image_hw) -> dict:
     rng = np.random.default_rng(seed)
+    grid = level_sizes(image_hw)
     out = {}
     for i in head.get_inputs():
         if i.name == "attention_mask":
@@ -69,16 +82,17 @@ def random_head_inputs(head: ort.InferenceSession, batch: int, text_len: int, se
         elif i.name == "text_hidden":
             out[i.name] = rng.standard_normal((batch, text_len, i.shape[2])).astype(np.float32)
         else:
-            out[i.name] = rng.standard_normal((batch, *i.shape[1:])).astype(np.float32)
+            hw = grid[i.name]
+            out[i.name] = rng.standard_normal((batch, i.shape[1], *hw)).astype(np.float32)
     return out
 
 
-def check_against_head(head_path: Path, features_path: Path, module: lt.LinearTrackLoss, batch: int,
+def check_against_head(head_path: Path, features_path: Path, module: lt.LinearTrackLoss, batch: int, image_hw,
                        text_len: int) -> float:
     """features.onnx followed by the PyTorch head equals head.onnx; returns the worst error."""
     head = ort.InferenceSession(str(head_path), providers=["CPUExecutionProvider"])
     features = ort.InferenceSession(str(features_path), providers=["CPUExecutionProvider"])
-    inputs = random_head_inputs(head, batch, text_len, seed=0)
+    inputs = random_head_inputs(head, batch, text_len, seed=0, image_hw=image_hw)
     want = dict(zip([o.name for o in head.get_outputs()], head.run(None, inputs)))
     feats = features.run(None, inputs)
     with torch.no_grad():
@@ -153,7 +167,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     features_path = args.out / "features.onnx"
     lt.extract_features_graph(head_path, features_path)
-    head_err = check_against_head(head_path, features_path, module, args.batch, text_len)
+    head_err = check_against_head(head_path, features_path, module, args.batch, image_hw, text_len)
 
     recipe = RECIPES[args.track]
     meta = {"odinw.graph": f"{args.track}_loss", "odinw.track": args.track}
