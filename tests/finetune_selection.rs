@@ -240,7 +240,7 @@ fn finetuning_a_minival_task_selects_on_minival_end_to_end() {
         fix_id0: false,
         test_split: "test".into(),
         verbose: false,
-        progress: indicatif::ProgressBar::hidden(),
+        progress: odinw::util::reporter::Progress::hidden(),
     };
     let o = trainer::run_task(&ctx, &mut graphs, &task, &demo_root(), 3, &opts, &store).unwrap();
     assert_eq!((o.val_split.as_str(), o.general_copy), ("minival", 6));

@@ -7,8 +7,9 @@ mod common;
 
 use common::{python_with, run_odinw, run_oracle, scratch, shared_data};
 use odinw::data::coco::CocoFile;
+use odinw::postprocess::CocoDetection as Detection;
 use odinw::registry::{find, Suite};
-use odinw::run::{Detection, Manifest, Metrics, RunStore, Track};
+use odinw::run::{Manifest, Metrics, RunStore, Track};
 use serde_json::Value;
 use std::path::Path;
 

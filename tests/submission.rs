@@ -5,8 +5,9 @@ mod common;
 mod synthetic_run;
 
 use common::{run_odinw, scratch};
+use odinw::postprocess::CocoDetection as Detection;
 use odinw::registry::{find, Suite};
-use odinw::run::{Detection, RunStore, Track};
+use odinw::run::{RunStore, Track};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use synthetic_run::{annotation_file, detections, finish, manifest};

@@ -1,11 +1,12 @@
 //! Arguments that several subcommands share: which tasks (suite, `--tasks`, `--root`), and the
-//! options of a run over them (`eval`, `finetune`), with the run manifest they both write.
-use crate::engine::runtime::{self, Device};
+//! options of a run over them (`eval`, `finetune`), and how a closed run is printed.
+use crate::engine::runtime::Device;
 use crate::engine::{IoBinding, SessionOptions};
 use crate::model::embedded;
 use crate::registry::{self, Suite, Task};
-use crate::run::{DatasetRecord, FileRecord, ImageIdSet, Manifest, RunStore, RuntimeRecord, Track};
-use anyhow::{anyhow, Result};
+use crate::report::{self, formats, formats::Format};
+use crate::run::{Closed, RunSetup, Track};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 /// A suite's tasks, optionally narrowed to some, and where their data lives.
@@ -80,14 +81,6 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// What a run records about its model besides the arguments.
-pub struct ModelRecord<'a> {
-    /// Every file the run's results depend on (missing ones are skipped).
-    pub files: Vec<PathBuf>,
-    pub precision: String,
-    pub loaded: &'a runtime::Loaded,
-}
-
 impl RunArgs {
     /// How to open the graphs (device, threads, I/O binding).
     pub fn session(&self) -> SessionOptions {
@@ -104,77 +97,38 @@ impl RunArgs {
         self.out.clone().unwrap_or_else(|| PathBuf::from(default))
     }
 
-    /// The run manifest's common part: suite, split, tasks, prompts, model files, runtime and the
-    /// hashes of the scored annotation files.
-    pub fn manifest(
-        &self,
+    /// What the run evaluates, for its manifest ([`RunSetup::manifest`]).
+    pub fn setup<'a>(
+        &'a self,
         track: Track,
-        tasks: &[&Task],
-        root: &Path,
-        model: &ModelRecord,
-    ) -> Result<Manifest> {
-        let suite = self.select.suite;
-        let mut m = Manifest::new(
+        tasks: &'a [&'a Task],
+        root: &'a Path,
+    ) -> RunSetup<'a> {
+        RunSetup {
             track,
-            suite.name(),
-            &self.split,
-            tasks.iter().map(|t| t.name.clone()).collect(),
-        );
-        m.prompts = if self.no_prompt {
-            "class-names".into()
-        } else {
-            suite.name().into()
-        };
-        m.models = model
-            .files
-            .iter()
-            .filter(|f| f.is_file())
-            .map(|f| FileRecord::of(f))
-            .collect::<Result<_>>()?;
-        m.runtime = Some(RuntimeRecord {
-            ort_version: model.loaded.version.clone(),
-            execution_provider: format!("{:?}", self.device).to_lowercase(),
-            precision: model.precision.clone(),
-        });
-        m.datasets = tasks
-            .iter()
-            .map(|t| {
-                let ann = t
-                    .ann_file(root, &self.split)
-                    .ok_or_else(|| anyhow!("task {} has no split '{}'", t.name, self.split))?;
-                Ok(DatasetRecord {
-                    task: t.name.clone(),
-                    files: vec![FileRecord::of(&ann)?],
-                })
-            })
-            .collect::<Result<_>>()?;
-        m.provenance.graphs = crate::engine::session::opened_graphs();
-        let state = crate::download::state::StateDir::new(root);
-        for t in tasks {
-            let Some(ann) = t.ann_file(root, &self.split) else {
-                continue; // cannot happen: checked above
-            };
-            let coco = crate::data::coco::CocoFile::read(&ann)?;
-            m.provenance.image_ids.insert(
-                t.name.clone(),
-                ImageIdSet::of(coco.images.iter().map(|i| i.id)),
-            );
-            let dm = state.manifest(&t.archive);
-            if dm.is_file() {
-                m.provenance
-                    .dataset_manifests
-                    .insert(t.name.clone(), FileRecord::of(&dm)?);
-            }
+            suite: self.select.suite,
+            split: &self.split,
+            class_names: self.no_prompt,
+            device: self.device,
+            tasks,
+            root,
         }
-        Ok(m)
     }
-}
 
-/// Opens the run folder: resumes it when it holds a run with the same manifest, else creates it.
-pub fn open_store(out: &Path, manifest: &Manifest) -> Result<RunStore> {
-    if out.join("manifest.json").exists() {
-        RunStore::resume(out, manifest)
-    } else {
-        RunStore::create(out, manifest)
+    /// Prints a closed run: the summary as JSON with `--json`, else the table, its notes and
+    /// where the run is.
+    pub fn print_closed(&self, closed: &Closed, dir: &Path) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&closed.summary)?);
+        } else {
+            let agg = &closed.aggregate;
+            let frame = formats::report_frame(agg)?;
+            print!(
+                "{}",
+                formats::render_text(&frame, Format::Table, &report::summary_notes(agg))?
+            );
+            println!("run: {}", dir.display());
+        }
+        Ok(())
     }
 }

@@ -1,20 +1,16 @@
 //! `odinw eval --track zeroshot`: runs an exported detector over a suite's tasks with GLIP's
 //! protocol and writes a run (predictions, metrics, logs, manifest, summary, report files);
 //! tasks already finished in `--out` are skipped, so an interrupted run resumes.
-use super::args::{open_store, ModelRecord, RunArgs};
-use crate::data::coco::CocoFile;
+use super::args::RunArgs;
+use super::reporter::Terminal;
 use crate::engine::runtime;
 use crate::engine::SessionOptions;
 use crate::model::ModelDir;
-use crate::model::ModelSpec;
 use crate::pipeline::canvas::CanvasMode;
-use crate::pipeline::{detector, zeroshot, Detector};
-use crate::registry::Task;
-use crate::report::{self, formats, formats::Format, table::Aggregate};
-use crate::run::guard;
-use crate::run::{RunResults, RunStore, Track};
+use crate::pipeline::{zeroshot, Detector};
+use crate::report;
+use crate::run::{Driver, ModelRecord, Track};
 use anyhow::{bail, Result};
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -53,7 +49,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let tasks = run.select.select()?;
     let root = run.select.data_root()?;
     for t in &tasks {
-        zeroshot::split_files(t, &root, &run.split)?;
+        t.split_files(&root, &run.split)?;
     }
     let model = ModelDir::resolve(&run.model)?;
     let out = run.out_dir(format!(
@@ -83,14 +79,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, true) => CanvasMode::Fixed,
         (None, false) => CanvasMode::PerImage,
     };
-    let mut manifest = run.manifest(Track::ZeroShot, &tasks, &root, &record)?;
+    let mut manifest = run
+        .setup(Track::ZeroShot, &tasks, &root)
+        .manifest(&record)?;
     manifest
         .extra
         .insert("canvas".into(), canvas_record(canvas, &detector).into());
-    let store = open_store(&out, &manifest)?;
-    for line in store.set_aside_unreadable()? {
-        eprintln!("note: {line}");
-    }
+    let terminal = Terminal::lines();
+    let driver = Driver::open(&out, &manifest, &terminal)?;
 
     let opts = zeroshot::Options {
         split: run.split.clone(),
@@ -100,64 +96,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         fix_id0: run.fix_id0,
     };
     let spec = detector.model.spec.clone();
-    let mut failed = Vec::new();
-    for task in &tasks {
-        if store.is_done(&task.name, None) {
-            eprintln!("{:<28} done earlier, skipped", task.name);
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let outcome = guard::isolate(
-            || {
-                guard::test_panic_hook(&task.name);
-                zeroshot::run_task(&mut detector, task, &root, &opts, &store)
-            },
-            || image_behind_panic(&spec, task, &root, &run.split),
-        );
-        match outcome {
-            Ok(o) => eprintln!(
-                "{:<28} AP {:5.1}  {} images, {} detections, {:.1} s{}",
-                task.name,
-                o.stats[0] * 100.0,
-                o.images,
-                o.detections,
-                o.seconds,
-                o.steady_images_per_s
-                    .map(|r| format!(" ({r:.2} images/s after the first batch)"))
-                    .unwrap_or_default()
-            ),
-            Err(e) => {
-                let msg = format!("{e:#}");
-                eprintln!("{:<28} FAILED: {msg}", task.name);
-                store.fail_task(&task.name, None, &msg, started.elapsed().as_secs_f64())?;
-                failed.push(task.name.clone());
-            }
-        }
-    }
-    finish_run(&store, run.json)?;
+    let failed = driver.run_units(
+        &tasks,
+        |task, _| zeroshot::run_task(&mut detector, task, &root, &opts, driver.store()),
+        |task| zeroshot::image_behind_panic(&spec, task, &root, &run.split),
+    )?;
+    let closed = driver.close(&report::ReportFiles)?;
+    run.print_closed(&closed, &out)?;
     if !failed.is_empty() {
         bail!("{} task(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// After a panic in `task`'s pipeline: the first image of `split` whose decoding and resizing
-/// panics on its own (`None` if none does: the panic was elsewhere).
-pub(super) fn image_behind_panic(
-    spec: &ModelSpec,
-    task: &Task,
-    root: &Path,
-    split: &str,
-) -> Option<String> {
-    let (ann, img_dir) = zeroshot::split_files(task, root, split).ok()?;
-    let coco = CocoFile::read(&ann).ok()?;
-    let paths = coco.images.iter().map(|im| img_dir.join(&im.file_name));
-    guard::first_panicking(paths, |p| detector::prepare(spec, p)).map(|(p, _)| {
-        format!(
-            "on image {}, which panics when decoded and resized alone",
-            p.display()
-        )
-    })
 }
 
 /// How the run put images on canvases, for its manifest.
@@ -174,24 +123,4 @@ fn canvas_record(canvas: CanvasMode, det: &Detector) -> String {
         }
         CanvasMode::Fixed => format!("fixed {h}x{w} (--fixed-canvas)"),
     }
-}
-
-/// Closes a run: summary, report files, and the table (or the summary as JSON) on stdout.
-pub(super) fn finish_run(store: &RunStore, json: bool) -> Result<()> {
-    let summary = store.finish_run()?;
-    let results = RunResults::load(store.dir())?;
-    let agg = Aggregate::of(&results)?;
-    report::write_files(&agg, &store.dir().join("report"))?;
-    report::write_html((&results, &agg), None, &store.dir().join("report"))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        let frame = formats::report_frame(&agg)?;
-        print!(
-            "{}",
-            formats::render_text(&frame, Format::Table, &report::summary_notes(&agg))?
-        );
-        println!("run: {}", store.dir().display());
-    }
-    Ok(())
 }

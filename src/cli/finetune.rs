@@ -3,23 +3,26 @@
 //! checkpoint selected on the few-shot split GLIP selects on (the registry's
 //! `val_split_during_ft`: `val`, or `minival` for 11 tasks), scored on test; writes a run store
 //! (`RUN/<task>/seed<S>/`) that `odinw report` and `odinw submit` read. Re-running resumes.
-use super::args::{ModelRecord, RunArgs};
+use super::args::RunArgs;
+use super::reporter::Terminal;
 use crate::engine::runtime;
 use crate::model::ModelDir;
 use crate::pipeline::zeroshot;
 use crate::prompt::PromptTokenizer;
 use crate::registry;
-use crate::run::{guard, FinetuneTask, RunStore, Track};
+use crate::report;
+use crate::run::{Driver, Manifest, ModelRecord, Track};
 use crate::train::fewshot;
 use crate::train::graphs::TrackGraphs;
 use crate::train::manifest::{TrainManifest, TrainTrack};
 use crate::train::params::Params;
 use crate::train::trainer::{self, RunContext};
+use crate::util::reporter::Progress;
 use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -83,8 +86,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let tasks = run.select.select()?;
     let root = run.select.data_root()?;
     for t in &tasks {
-        zeroshot::split_files(t, &root, "train")?;
-        zeroshot::split_files(t, &root, &run.split)?;
+        t.split_files(&root, "train")?;
+        t.split_files(&root, &run.split)?;
     }
     let model = ModelDir::resolve(&run.model)?;
     let manifest = TrainManifest::load(&model, args.track)?;
@@ -98,10 +101,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let session = run.session();
     let loaded = runtime::ensure_loaded(run.device)?;
     let mut graphs = TrackGraphs::open(&model, manifest, &session)?;
-    let store = open_store(&args, &out, &tasks, &root, &model, &graphs.manifest, loaded)?;
-    for line in store.set_aside_unreadable()? {
-        eprintln!("note: {line}");
-    }
+    let terminal = Arc::new(
+        if std::io::stderr().is_terminal() && !args.verbose && !run.json {
+            Terminal::spinner()?
+        } else {
+            Terminal::lines()
+        },
+    );
+    let run_manifest = run_manifest(&args, &tasks, &root, &model, &graphs.manifest, loaded)?;
+    let driver = Driver::open(&out, &run_manifest, terminal.as_ref())?;
     let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
     let spec = &model.spec;
     let post = spec.postprocess.config();
@@ -124,110 +132,51 @@ pub fn run(args: Args) -> Result<ExitCode> {
         fix_id0: run.fix_id0,
         test_split: run.split.clone(),
         verbose: args.verbose,
-        progress: if std::io::stderr().is_terminal() && !args.verbose && !run.json {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        } else {
-            ProgressBar::hidden()
-        },
+        progress: Progress::new(terminal.clone()),
     };
-    let mut failed = Vec::new();
-    // Lines go above the progress line (plain eprintln when there is none).
-    let say = |line: String| opts.progress.suspend(|| eprintln!("{line}"));
-    for task in &tasks {
-        for &seed in &args.seeds {
-            if store.is_done(&task.name, Some(seed)) {
-                say(format!(
-                    "{:<24} seed {seed:<4} done earlier, skipped",
-                    task.name
-                ));
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let outcome = guard::isolate(
-                || {
-                    guard::test_panic_hook(&task.name);
-                    trainer::run_task(&ctx, &mut graphs, task, &root, seed, &opts, &store)
-                },
-                || {
-                    ["train", run.split.as_str()]
-                        .into_iter()
-                        .find_map(|split| super::eval::image_behind_panic(spec, task, &root, split))
-                },
-            );
-            match outcome {
-                Ok(o) => say(format!(
-                    "{:<24} seed {seed:<4} test AP {:5.1}  ({} AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, copy ×{}, {:.1} s)",
-                    task.name,
-                    o.stats[0] * 100.0,
-                    o.val_split,
-                    o.initial_val_ap * 100.0,
-                    o.best_val_ap * 100.0,
-                    o.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
-                    o.epochs,
-                    o.general_copy,
-                    o.seconds
-                )),
-                Err(e) => {
-                    let msg = format!("{e:#}");
-                    say(format!("{:<24} seed {seed:<4} FAILED: {msg}", task.name));
-                    store.fail_task(&task.name, Some(seed), &msg, started.elapsed().as_secs_f64())?;
-                    failed.push(format!("{}/seed{seed}", task.name));
-                }
-            }
-        }
-    }
-    opts.progress.finish_and_clear();
-    super::eval::finish_run(&store, run.json)?;
+    let failed = driver.run_units(
+        &tasks,
+        |task, seed| {
+            let seed = seed.expect("a fine-tuning run has seeds");
+            trainer::run_task(&ctx, &mut graphs, task, &root, seed, &opts, driver.store())
+        },
+        |task| {
+            ["train", run.split.as_str()]
+                .into_iter()
+                .find_map(|split| zeroshot::image_behind_panic(spec, task, &root, split))
+        },
+    )?;
+    terminal.finish();
+    let closed = driver.close(&report::ReportFiles)?;
+    run.print_closed(&closed, &out)?;
     if !failed.is_empty() {
         bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_store(
+/// The run's manifest: the common part, the training graphs' files, k, the seeds, and per task
+/// the selection split and GENERAL_COPY.
+fn run_manifest(
     args: &Args,
-    out: &Path,
     tasks: &[&registry::Task],
     root: &Path,
     model: &ModelDir,
     train: &TrainManifest,
     loaded: &runtime::Loaded,
-) -> Result<RunStore> {
+) -> Result<Manifest> {
     let track = if args.shots == 0 {
         Track::FullShot
     } else {
         Track::FewShot
     };
-    let mut files = model.files();
-    files.push(train.dir.join(format!("{}.json", args.track.name())));
-    for file in [&train.params_file, &train.step.file, &train.predict.file] {
-        files.push(train.path_of(file));
-    }
-    if let Some(f) = &train.features {
-        files.push(train.path_of(&f.file));
-    }
     let record = ModelRecord {
-        files,
+        files: train.files(model),
         precision: model.spec.precision.clone(),
         loaded,
     };
-    let mut m = args.run.manifest(track, tasks, root, &record)?;
-    m.shots = (args.shots > 0).then_some(args.shots);
-    for t in tasks {
-        let (copies, origin) = fewshot::general_copy(t, args.shots, args.general_copy);
-        m.finetune_tasks.insert(
-            t.name.clone(),
-            FinetuneTask {
-                selection_split: fewshot::selection_split(t)?.to_string(),
-                general_copy: copies,
-                general_copy_origin: origin,
-            },
-        );
-    }
-    m.seeds = args.seeds.clone();
+    let mut m = args.run.setup(track, tasks, root).manifest(&record)?;
+    fewshot::record_in_manifest(&mut m, tasks, args.shots, args.general_copy, &args.seeds)?;
     m.extra.insert(
         "finetune".into(),
         serde_json::json!({
@@ -237,7 +186,7 @@ fn open_store(
             "lr": args.lr,
         }),
     );
-    super::args::open_store(out, &m)
+    Ok(m)
 }
 
 /// Backend 2: opens the onnxruntime-training artifacts through ONNX Runtime's training API.

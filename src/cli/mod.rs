@@ -12,6 +12,7 @@ mod list;
 mod normalize;
 mod prompt;
 mod report;
+mod reporter;
 mod score;
 mod splits;
 mod submission;

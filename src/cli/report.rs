@@ -2,7 +2,8 @@
 //! runs side by side) on stdout, and every format, the chart and the HTML page written beside
 //! the run.
 use super::EXIT_PROBLEMS;
-use crate::report::{self, compare, formats, formats::Format, table::Aggregate};
+use crate::report::{self, compare, formats, formats::Format};
+use crate::run::aggregate::Aggregate;
 use crate::run::{run_name, RunResults, RunStore, Summary};
 use anyhow::{Context, Result};
 use std::io::Write;

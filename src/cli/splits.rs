@@ -1,7 +1,8 @@
 //! `odinw splits`: GLIP's k-shot files for registry tasks (at GLIP's names and places) or for any
 //! COCO file (`--ann`), a per-category summary, and `--check` against files already there.
 use crate::registry::{self, Suite, Task};
-use crate::splits::{self, rng::Seed, stats, Outcome, Source, Target};
+use crate::splits::{self, stats, Outcome, Source, Target};
+use crate::util::rng::Seed;
 use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::collections::BTreeMap;

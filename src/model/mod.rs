@@ -2,6 +2,7 @@
 //! as `scripts/export_glip.py` writes it ([`spec`]), and the demo model embedded in the binary
 //! ([`embedded`]), and the TensorRT optimisation profiles of its graphs ([`profile`]).
 pub mod embedded;
+pub mod io;
 pub mod profile;
 pub mod spec;
 

@@ -6,13 +6,12 @@
 //! default on CUDA and TensorRT) the backbone's p3..p7 stay in GPU memory for the head, and the
 //! text features are copied to the GPU once per prompt and batch size.
 use crate::engine::{batch_axis, Device, DeviceTensor, Graph, Input, SessionOptions, Tensor};
+use crate::model::io::model_tokens;
 use crate::model::{ModelDir, ModelSpec};
-use crate::postprocess::{
-    self, BoxLayout, ClassTokenMap, Detection, LevelOutputs, PostprocessConfig,
-};
+use crate::postprocess::{ClassTokenMap, PostprocessConfig};
 use crate::preprocess::{self, RgbImage, PIXEL_MEAN, PIXEL_STD};
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -126,7 +125,7 @@ impl Detector {
     }
 
     /// The head's outputs for a batch (normalised and zero-padded into one input tensor of the
-    /// `(width, height)` canvas), in host memory, for [`postprocess_outputs`].
+    /// `(width, height)` canvas), in host memory, for [`crate::model::io::postprocess_outputs`].
     pub fn infer(
         &mut self,
         batch: &[&RgbImage],
@@ -160,102 +159,6 @@ impl Detector {
             self.run_host(&images, text)
         }
     }
-}
-
-/// The caption's token ids for a model that reads at most `max_text_len` tokens (truncated with
-/// `[SEP]`, asked of `sep` only then, kept last) and each class's token positions among them.
-pub fn model_tokens(
-    map: &PositiveMap,
-    max_text_len: usize,
-    sep: impl FnOnce() -> Result<i64>,
-) -> Result<(Vec<i64>, ClassTokenMap)> {
-    let mut ids: Vec<i64> = map.token_ids.iter().map(|&i| i as i64).collect();
-    if ids.len() > max_text_len {
-        ids.truncate(max_text_len);
-        let sep = sep()?;
-        if let Some(last) = ids.last_mut() {
-            *last = sep;
-        }
-    }
-    let n = ids.len();
-    let classes = ClassTokenMap {
-        tokens: map
-            .classes
-            .iter()
-            .map(|c| c.tokens.iter().copied().filter(|&t| t < n).collect())
-            .collect(),
-    };
-    Ok((ids, classes))
-}
-
-/// GLIP's post-processing of one batch of head outputs (`box_deltas`, `centerness`,
-/// `token_logits`, batch first) for images of the given resized `sizes` on a `(width, height)`
-/// canvas (which sets the anchor grid); detections are in the resized image's pixels.
-pub fn postprocess_outputs(
-    spec: &ModelSpec,
-    post: &PostprocessConfig,
-    outputs: &[(String, Tensor)],
-    sizes: &[(u32, u32)],
-    canvas: (u32, u32),
-    classes: &ClassTokenMap,
-) -> Result<Vec<Vec<Detection>>> {
-    let b = sizes.len();
-    let get = |name: &str| -> Result<&Tensor> {
-        outputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| t)
-            .ok_or_else(|| anyhow!("the head graph has no output {name}"))
-    };
-    let deltas = get("box_deltas")?.as_f32()?;
-    let centerness = get("centerness")?.as_f32()?;
-    let logits_t = get("token_logits")?;
-    let t = *logits_t.shape().last().unwrap_or(&0);
-    let logits = logits_t.as_f32()?;
-    let levels = spec.levels_for(canvas);
-    let q: usize = levels.iter().map(|l| l.count).sum();
-    // The anchor count must be this canvas's; a graph may return more images than asked for
-    // (the training graphs' fixed batch).
-    let anchors_out = get("box_deltas")?.shape().get(1).copied();
-    if anchors_out != Some(q)
-        || deltas.len() < b * q * 4
-        || centerness.len() < b * q
-        || logits.len() < b * q * t
-    {
-        bail!(
-            "head outputs have shapes {:?}, {:?}, {:?}; expected {b} images x {q} anchors (a {}x{} canvas)",
-            get("box_deltas")?.shape(),
-            get("centerness")?.shape(),
-            logits_t.shape(),
-            canvas.0,
-            canvas.1
-        );
-    }
-    // Images are independent: a batch's post-processing runs on the rayon pool (in order).
-    (0..b)
-        .into_par_iter()
-        .map(|i| {
-            let outs: Vec<LevelOutputs> = levels
-                .iter()
-                .map(|l| {
-                    let a0 = i * q + l.offset;
-                    let a1 = a0 + l.count;
-                    LevelOutputs {
-                        stride: l.stride,
-                        height: l.height,
-                        width: l.width,
-                        bbox_pred: &deltas[4 * a0..4 * a1],
-                        box_layout: BoxLayout::AnchorsFirst,
-                        centerness: &centerness[a0..a1],
-                        dot_product_logits: &logits[a0 * t..a1 * t],
-                        num_tokens: t,
-                    }
-                })
-                .collect();
-            postprocess::postprocess_image(&outs, classes, sizes[i], post)
-        })
-        .collect::<Result<Vec<_>>>()
-        .context("post-processing")
 }
 
 impl Detector {

@@ -3,16 +3,19 @@
 //! ([`super::canvas`]: GLIP's canvas per image by default) for backbone + head; GLIP's
 //! post-processing and COCO results in the original image size in a thread of their own, one
 //! batch behind inference, kept in the task's image order; AP from the Rust evaluator;
-//! predictions, metrics and log written into the run store.
+//! predictions, metrics and log recorded in the run store in one call.
 use super::canvas::{Batcher, CanvasMode};
-use super::detector::{postprocess_outputs, Detector, Prepared};
+use super::detector::{Detector, Prepared};
 use crate::data::coco::CocoFile;
 use crate::engine::Tensor;
 use crate::eval::{self, Detections, GroundTruth};
+use crate::model::io::postprocess_outputs;
+use crate::model::ModelSpec;
 use crate::postprocess::to_coco;
+use crate::postprocess::CocoDetection;
 use crate::prompt::task_caption;
 use crate::registry::Task;
-use crate::run::{Detection as RunDetection, Metrics, RunStore};
+use crate::run::{guard, Metrics, RunStore, UnitRecord, UnitReport};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -47,25 +50,38 @@ pub struct TaskOutcome {
     pub caption: String,
 }
 
-/// The annotation file and image folder of `task`'s `split` under `root`, checked.
-pub fn split_files(task: &Task, root: &Path, split: &str) -> Result<(PathBuf, PathBuf)> {
-    let (Some(ann), Some(img_dir)) = (task.ann_file(root, split), task.img_dir(root, split)) else {
-        bail!(
-            "task {} has no {split} split (it has {})",
-            task.name,
-            task.split_names().join(", ")
-        );
-    };
-    if !ann.is_file() {
-        bail!(
-            "task {}: {} does not exist; fetch it with `odinw download --tasks {} --root {}`",
-            task.name,
-            ann.display(),
-            task.name,
-            root.display()
-        );
+impl UnitReport for TaskOutcome {
+    fn line(&self) -> String {
+        format!(
+            "AP {:5.1}  {} images, {} detections, {:.1} s{}",
+            self.stats[0] * 100.0,
+            self.images,
+            self.detections,
+            self.seconds,
+            self.steady_images_per_s
+                .map(|r| format!(" ({r:.2} images/s after the first batch)"))
+                .unwrap_or_default()
+        )
     }
-    Ok((ann, img_dir))
+}
+
+/// After a panic in `task`'s pipeline: the first image of `split` whose decoding and resizing
+/// panics on its own (`None` if none does: the panic was elsewhere).
+pub fn image_behind_panic(
+    spec: &ModelSpec,
+    task: &Task,
+    root: &Path,
+    split: &str,
+) -> Option<String> {
+    let (ann, img_dir) = task.split_files(root, split).ok()?;
+    let coco = CocoFile::read(&ann).ok()?;
+    let paths = coco.images.iter().map(|im| img_dir.join(&im.file_name));
+    guard::first_panicking(paths, |p| super::detector::prepare(spec, p)).map(|(p, _)| {
+        format!(
+            "on image {}, which panics when decoded and resized alone",
+            p.display()
+        )
+    })
 }
 
 /// Evaluates `task` and writes its unit of the run (`RUN/<task>/`).
@@ -77,9 +93,9 @@ pub fn run_task(
     store: &RunStore,
 ) -> Result<TaskOutcome> {
     let started = Instant::now();
-    let (ann, img_dir) = split_files(task, root, &opts.split)?;
+    let (ann, img_dir) = task.split_files(root, &opts.split)?;
     let coco = CocoFile::read(&ann)?;
-    let gt = GroundTruth::read(&ann).map_err(|e| anyhow!("{e}"))?;
+    let gt = GroundTruth::read(&ann)?;
     let mut images: Vec<(u64, PathBuf)> = coco
         .images
         .iter()
@@ -154,8 +170,8 @@ pub fn run_task(
         let (category_ids, images) = (&category_ids, &images);
         let (post, classes) = (&post, &classes);
         let postprocess = s.spawn(
-            move || -> Result<(Vec<Vec<RunDetection>>, Option<Instant>, usize)> {
-                let mut per_image: Vec<Vec<RunDetection>> =
+            move || -> Result<(Vec<Vec<CocoDetection>>, Option<Instant>, usize)> {
+                let mut per_image: Vec<Vec<CocoDetection>> =
                     (0..images.len()).map(|_| Vec::new()).collect();
                 let mut first_batch_done: Option<Instant> = None;
                 let mut images_after_first = 0usize;
@@ -219,7 +235,7 @@ pub fn run_task(
         done
     })?;
     // GLIP's order: image by image as the task lists them (sorted by id), whatever the batches.
-    let results: Vec<RunDetection> = per_image.into_iter().flatten().collect();
+    let results: Vec<CocoDetection> = per_image.into_iter().flatten().collect();
     let steady_images_per_s = first_batch_done
         .filter(|_| images_after_first > 0)
         .map(|t| images_after_first as f64 / t.elapsed().as_secs_f64());
@@ -234,21 +250,19 @@ pub fn run_task(
         ));
     }
 
-    store.write_predictions(&task.name, None, &results)?;
     let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
     let dt = Detections::from_records(&gt, &records)
-        .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("scoring task {}", task.name))?;
     let scored = eval::report::score(&gt, &dt, opts.fix_id0);
-    let mut doc = scored.metrics_json(&gt, &dt);
-    doc.insert("caption".into(), caption.text.clone().into());
-    doc.insert("ann_file".into(), ann.display().to_string().into());
-    let metrics: Metrics = serde_json::from_value(serde_json::Value::Object(doc))?;
-    store.write_metrics(&task.name, None, &metrics)?;
+    let metrics = Metrics::scored(&scored, &gt, &dt, &caption.text, &ann);
     log.push_str(&scored.main.summary());
-    store.write_log(&task.name, None, &log)?;
     let seconds = started.elapsed().as_secs_f64();
-    store.finish_task(&task.name, None, seconds)?;
+    let unit = UnitRecord {
+        predictions: &results,
+        metrics: &metrics,
+        log: &log,
+    };
+    store.record_unit(&task.name, None, &unit, seconds)?;
     Ok(TaskOutcome {
         stats: scored.main.stats,
         images: images.len(),

@@ -100,6 +100,29 @@ impl Task {
         self.splits.get(split).map(|s| root.join(&s.img_dir))
     }
 
+    /// The annotation file and image folder of `split` under `root`, checked: the task has the
+    /// split and its annotation file exists (else the error says how to fetch it).
+    pub fn split_files(&self, root: &Path, split: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let (Some(ann), Some(img_dir)) = (self.ann_file(root, split), self.img_dir(root, split))
+        else {
+            anyhow::bail!(
+                "task {} has no {split} split (it has {})",
+                self.name,
+                self.split_names().join(", ")
+            );
+        };
+        if !ann.is_file() {
+            anyhow::bail!(
+                "task {}: {} does not exist; fetch it with `odinw download --tasks {} --root {}`",
+                self.name,
+                ann.display(),
+                self.name,
+                root.display()
+            );
+        }
+        Ok((ann, img_dir))
+    }
+
     /// The task's folder under `root` (`<root>/odinw/<folder>`).
     pub fn dir(&self, root: &Path) -> PathBuf {
         root.join("odinw").join(&self.folder)

@@ -4,7 +4,7 @@
 //! SVG (by hand, text as `<text>` elements) or PNG (rasterised here at 2×, text in the embedded
 //! DejaVu Sans, see [`super::font`]).
 use super::font;
-use super::table::Aggregate;
+use crate::run::aggregate::Aggregate;
 use anyhow::{Context, Result};
 
 /// Text size in chart units (SVG pixels).

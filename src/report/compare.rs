@@ -1,6 +1,6 @@
 //! Side-by-side comparison of two runs: per task AP and AP50 of each with the deltas (B − A),
 //! then mean and median over the tasks evaluated in both, so the deltas compare like with like.
-use super::table::Aggregate;
+use crate::run::aggregate::Aggregate;
 use anyhow::Result;
 use polars::prelude::*;
 

@@ -4,7 +4,7 @@
 //! F1 over the task, so a model's calibration does not decide what is shown), and per image the
 //! misses (ground truth without a match above the threshold) and false positives (predictions
 //! above it without a match). The gallery shows the images with the most errors and one good one.
-use crate::run::Detection;
+use crate::postprocess::CocoDetection as Detection;
 use std::collections::BTreeMap;
 
 /// IoU at which a prediction counts as finding a ground-truth box.

@@ -1,7 +1,7 @@
 //! The report table in each output format: the terminal (comfy-table), CSV, JSON and Parquet
 //! (polars writers) and Markdown and LaTeX (rendered here). Values are AP × 100; text formats
 //! round to one decimal, the data formats keep full precision.
-use super::table::{Aggregate, COLUMNS};
+use crate::run::aggregate::{Aggregate, COLUMNS};
 use crate::util::fs::write_atomic;
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};

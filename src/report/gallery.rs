@@ -70,7 +70,7 @@ pub fn task_data(run: &RunResults, task: &str) -> Result<TaskData> {
             list.push((a.category_id, b));
         }
     }
-    let mut preds: BTreeMap<u64, Vec<crate::run::Detection>> = BTreeMap::new();
+    let mut preds: BTreeMap<u64, Vec<crate::postprocess::CocoDetection>> = BTreeMap::new();
     let path = unit_dir(&run.dir, task, unit.seed).join("predictions.json");
     for_each_detection(&path, |d| {
         if gt.contains_key(&d.image_id) {
@@ -363,7 +363,7 @@ mod tests {
         };
         let m = errors::match_image(
             &[(1, [10.0, 20.0, 30.0, 30.0]), (1, [60.0, 10.0, 20.0, 20.0])],
-            vec![crate::run::Detection {
+            vec![crate::postprocess::CocoDetection {
                 image_id: 1,
                 category_id: 1,
                 bbox: [10.0, 20.0, 30.0, 30.0],

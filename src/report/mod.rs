@@ -1,4 +1,4 @@
-//! Reports of runs: aggregation ([`table`]), output formats ([`formats`]), comparison of two
+//! Reports of runs (aggregated by [`crate::run::aggregate`]): output formats ([`formats`]), comparison of two
 //! runs ([`compare`]), the AP chart ([`chart`], text in [`font`]) and the HTML page ([`html`])
 //! with its image gallery ([`gallery`], images chosen by [`errors`]). [`write_files`] and
 //! [`write_html`] write them beside the run (`RUN/report/`).
@@ -9,14 +9,13 @@ pub mod font;
 pub mod formats;
 pub mod gallery;
 pub mod html;
-pub mod table;
 
+use crate::run::aggregate::Aggregate;
 use crate::run::RunResults;
 use anyhow::Result;
 use formats::Format;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use table::Aggregate;
 
 /// The lines printed under a run's table: suite mean and median, evaluated / expected, what is
 /// missing or failed, and the ODinW-13 subset of an ODinW-35 run that lists all 13 tasks.
@@ -89,6 +88,18 @@ pub fn write_files(agg: &Aggregate, dir: &Path) -> Result<Vec<PathBuf>> {
     crate::util::fs::write_atomic(&png, &chart.png()?)?;
     written.extend([svg, png]);
     Ok(written)
+}
+
+/// Writes a closed run's report files into `RUN/report/`: [`write_files`] and [`write_html`].
+pub struct ReportFiles;
+
+impl crate::run::RunFiles for ReportFiles {
+    fn write(&self, results: &RunResults, aggregate: &Aggregate) -> Result<()> {
+        let dir = results.dir.join("report");
+        write_files(aggregate, &dir)?;
+        write_html((results, aggregate), None, &dir)?;
+        Ok(())
+    }
 }
 
 /// What the HTML page shows of a run: its table, notes, chart, manifest and gallery data.

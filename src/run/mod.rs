@@ -15,20 +15,26 @@
 //!
 //! Every file is written atomically; `summary.json` and `manifest.json` are refreshed under a
 //! lock (`RUN/.lock`) each time a task finishes or fails.
+pub mod aggregate;
+pub mod driver;
 pub mod guard;
 mod manifest;
 mod metrics;
 mod predictions;
 mod results;
+mod setup;
 mod store;
 mod summary;
 
+pub use aggregate::{Aggregate, Failure, Odinw13Stats, SuiteStats};
+pub use driver::{Driver, RunFiles, UnitReport};
 pub use manifest::{
     now_unix, unit_key, DatasetRecord, FileRecord, FinetuneTask, ImageIdSet, Manifest, Provenance,
     RuntimeRecord, Timings, Track,
 };
-pub use metrics::{Metrics, STAT_NAMES};
-pub use predictions::{for_each_detection, Detection, PredictionsWriter};
+pub use metrics::{FinetuneRecord, Id0Quirk, Metrics};
+pub use predictions::{for_each_detection, PredictionsWriter};
 pub use results::{run_name, unit_dir, RunResults, Unit, UnitOutcome};
-pub use store::RunStore;
-pub use summary::{FailedUnit, Odinw13Summary, Summary, TaskSummary};
+pub use setup::{ModelRecord, RunSetup};
+pub use store::{Closed, RunStore, UnitRecord};
+pub use summary::{Summary, TaskSummary};

@@ -7,11 +7,11 @@ use std::fmt;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
-pub use crate::postprocess::CocoDetection as Detection;
+use crate::postprocess::CocoDetection;
 
 /// The evaluator's in-memory form of a result.
-impl From<&Detection> for crate::eval::Detection {
-    fn from(d: &Detection) -> Self {
+impl From<&CocoDetection> for crate::eval::Detection {
+    fn from(d: &CocoDetection) -> Self {
         crate::eval::Detection {
             image_id: d.image_id.into(),
             category_id: d.category_id.into(),
@@ -33,7 +33,7 @@ impl<W: Write> PredictionsWriter<W> {
     }
 
     /// Appends one detection; non-finite numbers and negative sizes are refused.
-    pub fn push(&mut self, det: &Detection) -> Result<()> {
+    pub fn push(&mut self, det: &CocoDetection) -> Result<()> {
         det.validate()
             .with_context(|| format!("detection #{} (image_id {})", self.count, det.image_id))?;
         self.out
@@ -53,7 +53,7 @@ impl<W: Write> PredictionsWriter<W> {
 
 /// Calls `f` on each detection of the results list in `path`, in file order, without reading
 /// the whole list into memory. Returns how many there were. Errors name the file and the index.
-pub fn for_each_detection(path: &Path, f: impl FnMut(Detection) -> Result<()>) -> Result<u64> {
+pub fn for_each_detection(path: &Path, f: impl FnMut(CocoDetection) -> Result<()>) -> Result<u64> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, file));
     let mut state = Each {
@@ -81,20 +81,20 @@ struct Each<F> {
     error: Option<anyhow::Error>,
 }
 
-impl<'de, F: FnMut(Detection) -> Result<()>> DeserializeSeed<'de> for &mut Each<F> {
+impl<'de, F: FnMut(CocoDetection) -> Result<()>> DeserializeSeed<'de> for &mut Each<F> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de, F: FnMut(Detection) -> Result<()>> Visitor<'de> for &mut Each<F> {
+impl<'de, F: FnMut(CocoDetection) -> Result<()>> Visitor<'de> for &mut Each<F> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a list of COCO detections")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(det) = seq.next_element::<Detection>()? {
+        while let Some(det) = seq.next_element::<CocoDetection>()? {
             if let Err(e) = det.validate().and_then(|()| (self.f)(det)) {
                 self.error = Some(e);
                 return Err(serde::de::Error::custom("stopped"));
@@ -109,8 +109,8 @@ impl<'de, F: FnMut(Detection) -> Result<()>> Visitor<'de> for &mut Each<F> {
 mod tests {
     use super::*;
 
-    fn det(i: u64, score: f64) -> Detection {
-        Detection {
+    fn det(i: u64, score: f64) -> CocoDetection {
+        CocoDetection {
             image_id: i,
             category_id: 1,
             bbox: [1.0, 2.5, 3.0, 4.0],
@@ -129,7 +129,7 @@ mod tests {
         let (bytes, n) = w.finish().unwrap();
         assert_eq!(n, 3);
         std::fs::write(&path, &bytes).unwrap();
-        let parsed: Vec<Detection> = serde_json::from_slice(&bytes).unwrap();
+        let parsed: Vec<CocoDetection> = serde_json::from_slice(&bytes).unwrap();
         let mut seen = Vec::new();
         for_each_detection(&path, |d| {
             seen.push(d);
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(seen, parsed);
         let (empty, _) = PredictionsWriter::new(Vec::new()).finish().unwrap();
         assert_eq!(
-            serde_json::from_slice::<Vec<Detection>>(&empty).unwrap(),
+            serde_json::from_slice::<Vec<CocoDetection>>(&empty).unwrap(),
             []
         );
     }

@@ -4,7 +4,8 @@
 //! each time a task finishes, so a run killed half way leaves a consistent, reportable folder.
 use super::manifest::{now_unix, unit_key};
 use super::results::unit_dir;
-use super::{Detection, Manifest, Metrics, PredictionsWriter, RunResults, Summary};
+use super::{Aggregate, Manifest, Metrics, PredictionsWriter, RunResults, Summary};
+use crate::postprocess::CocoDetection;
 use crate::util::fs::{write_atomic, write_atomic_with, write_json_atomic};
 use anyhow::{bail, Context, Result};
 use std::borrow::Borrow;
@@ -14,6 +15,21 @@ use std::path::{Path, PathBuf};
 
 pub struct RunStore {
     dir: PathBuf,
+}
+
+/// What a finished unit leaves in its folder (written by [`RunStore::record_unit`]).
+pub struct UnitRecord<'a> {
+    /// The COCO results, in the order they are written.
+    pub predictions: &'a [CocoDetection],
+    pub metrics: &'a Metrics,
+    pub log: &'a str,
+}
+
+/// A closed run: its final summary, and the run as loaded and aggregated for it.
+pub struct Closed {
+    pub summary: Summary,
+    pub results: RunResults,
+    pub aggregate: Aggregate,
 }
 
 impl RunStore {
@@ -210,7 +226,7 @@ impl RunStore {
     pub fn write_predictions<I>(&self, task: &str, seed: Option<u64>, detections: I) -> Result<u64>
     where
         I: IntoIterator,
-        I::Item: Borrow<Detection>,
+        I::Item: Borrow<CocoDetection>,
     {
         self.write_predictions_with(task, seed, |out| {
             for det in detections {
@@ -256,6 +272,21 @@ impl RunStore {
         write_atomic(&self.log_path(task, seed), text.as_bytes())
     }
 
+    /// Records a finished unit in one call: its predictions, metrics and log, then its time
+    /// (`seconds`), refreshing manifest and summary.
+    pub fn record_unit(
+        &self,
+        task: &str,
+        seed: Option<u64>,
+        unit: &UnitRecord,
+        seconds: f64,
+    ) -> Result<Summary> {
+        self.write_predictions(task, seed, unit.predictions)?;
+        self.write_metrics(task, seed, unit.metrics)?;
+        self.write_log(task, seed, unit.log)?;
+        self.finish_task(task, seed, seconds)
+    }
+
     /// Records that the unit finished after `seconds` and refreshes manifest and summary.
     pub fn finish_task(&self, task: &str, seed: Option<u64>, seconds: f64) -> Result<Summary> {
         self.check_unit(task, seed)?;
@@ -298,8 +329,24 @@ impl RunStore {
 
     /// Stamps the run's end time and writes the final summary.
     pub fn finish_run(&self) -> Result<Summary> {
+        Ok(self.close()?.summary)
+    }
+
+    /// Stamps the run's end time, loads and aggregates the run once, and writes the final
+    /// summary from that aggregate; returns all three.
+    pub fn close(&self) -> Result<Closed> {
         self.update_manifest(|m| m.timings.finished_unix = Some(now_unix()))?;
-        self.refresh_summary()
+        self.with_lock(|| {
+            let results = RunResults::load(&self.dir)?;
+            let aggregate = Aggregate::of(&results)?;
+            let summary = Summary::from_aggregate(&aggregate)?;
+            write_json_atomic(&self.summary_path(), &summary)?;
+            Ok(Closed {
+                summary,
+                results,
+                aggregate,
+            })
+        })
     }
 
     /// Recomputes `summary.json` from what is on disk and writes it atomically.

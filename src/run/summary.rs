@@ -2,10 +2,10 @@
 //!
 //! APs are on COCOeval's 0–1 scale. `mean_ap` / `median_ap` are over the `evaluated` tasks
 //! (those with every expected seed); the others are listed in `missing` / `failed`, never
-//! dropped silently. See [`crate::report::table`] for the exact definitions.
+//! dropped silently. See [`super::aggregate`] for the exact definitions.
+use super::aggregate::{Aggregate, Failure, Odinw13Stats, COLUMNS};
 use super::manifest::now_unix;
 use super::RunResults;
-use crate::report::table::{Aggregate, COLUMNS};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,26 +23,6 @@ pub struct TaskSummary {
     /// Seed → AP (few-shot runs; empty otherwise).
     #[serde(default)]
     pub seeds: BTreeMap<String, f64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FailedUnit {
-    pub task: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub seed: Option<u64>,
-    pub error: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Odinw13Summary {
-    pub mean_ap: Option<f64>,
-    pub median_ap: Option<f64>,
-    pub evaluated: usize,
-    pub expected: usize,
-    pub missing: Vec<String>,
-    /// Tasks whose prompts differ from `configs/odinw_13` (protocol §2.4).
-    pub prompts_differ: Vec<String>,
-    pub mean_ap_prompts_agree: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,11 +48,11 @@ pub struct Summary {
     pub complete: bool,
     /// `task`, or `task/seed<S>` for single missing seeds.
     pub missing: Vec<String>,
-    pub failed: Vec<FailedUnit>,
+    pub failed: Vec<Failure>,
     /// Task → results, in manifest order.
     pub tasks: serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub odinw13: Option<Odinw13Summary>,
+    pub odinw13: Option<Odinw13Stats>,
     pub updated_unix: u64,
 }
 
@@ -126,25 +106,9 @@ impl Summary {
             expected: s.expected,
             complete: s.evaluated == s.expected,
             missing: s.missing.clone(),
-            failed: s
-                .failed
-                .iter()
-                .map(|f| FailedUnit {
-                    task: f.task.clone(),
-                    seed: f.seed,
-                    error: f.error.clone(),
-                })
-                .collect(),
+            failed: s.failed.clone(),
             tasks,
-            odinw13: agg.odinw13.as_ref().map(|o| Odinw13Summary {
-                mean_ap: o.mean_ap,
-                median_ap: o.median_ap,
-                evaluated: o.evaluated,
-                expected: o.expected,
-                missing: o.missing.clone(),
-                prompts_differ: o.prompts_differ.clone(),
-                mean_ap_prompts_agree: o.mean_ap_prompts_agree,
-            }),
+            odinw13: agg.odinw13.clone(),
             updated_unix: now_unix(),
         })
     }

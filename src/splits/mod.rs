@@ -7,14 +7,14 @@
 //! (shot, seed, output path), deciding per target whether to write, skip (an odinw file that is
 //! up to date) or leave a file alone (one odinw did not write: GLIP's prepared file).
 pub mod check;
-pub mod rng;
+pub use crate::util::rng;
 pub mod sampler;
 pub mod stats;
 pub mod write;
 
 use crate::data::coco::CocoFile;
+use crate::util::rng::Seed;
 use anyhow::{Context, Result};
-use rng::Seed;
 use sampler::SamplingIndex;
 use std::path::{Path, PathBuf};
 use write::Marker;

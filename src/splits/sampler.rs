@@ -14,8 +14,8 @@
 //! categories makes GLIP's code raise `IndexError`; here it is an error naming the file, the
 //! image and the id. The keypoint rule of `has_valid_annotation` is always true under GLIP's
 //! default `MIN_KPS_PER_IMS = 0`, so it is not modelled.
-use super::rng::{PyRandom, Seed};
 use crate::data::coco::CocoFile;
+use crate::util::rng::{PyRandom, Seed};
 use anyhow::{bail, Result};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -6,8 +6,8 @@
 //! on load, so order carries no meaning there, and a filtered copy diffs cleanly against the
 //! source. A top-level `odinw_fewshot` key (ignored by pycocotools) records how the file was made,
 //! so odinw can tell its own files from GLIP's prepared ones and skip those that are up to date.
-use super::rng::Seed;
 use crate::data::coco::CocoFile;
+use crate::util::rng::Seed;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 

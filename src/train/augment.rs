@@ -14,7 +14,7 @@ use super::targets::prepare_gt;
 use crate::model::spec::Preprocess;
 use crate::preprocess::normalize::normalize_into;
 use crate::preprocess::{glip_size, resize_bilinear, RgbImage};
-use crate::splits::rng::PyRandom;
+use crate::util::rng::PyRandom;
 use anyhow::{bail, Result};
 
 /// GLIP's `AUGMENT.MULT_MIN_SIZE_TRAIN` for an 800-pixel model.

@@ -7,7 +7,8 @@
 //! `fewshot_{val|minival}_shot{K}_seed{S}.json`. GENERAL_COPY follows GLIP's README recipes or
 //! the task's yaml value ([`CopyChoice`]).
 use crate::registry::Task;
-use crate::splits::{rng::Seed, sampler::SamplingIndex, write, Source};
+use crate::splits::{sampler::SamplingIndex, write, Source};
+use crate::util::rng::Seed;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -89,6 +90,31 @@ pub fn general_copy(task: &Task, shots: u32, choice: CopyChoice) -> (u32, String
     }
 }
 
+/// Records the fine-tuning plan in a run manifest: k (none for full data), the seeds, and per
+/// task the selection split and GENERAL_COPY with its origin.
+pub fn record_in_manifest(
+    m: &mut crate::run::Manifest,
+    tasks: &[&Task],
+    shots: u32,
+    copy: CopyChoice,
+    seeds: &[u64],
+) -> Result<()> {
+    m.shots = (shots > 0).then_some(shots);
+    for t in tasks {
+        let (copies, origin) = general_copy(t, shots, copy);
+        m.finetune_tasks.insert(
+            t.name.clone(),
+            crate::run::FinetuneTask {
+                selection_split: selection_split(t)?.to_string(),
+                general_copy: copies,
+                general_copy_origin: origin,
+            },
+        );
+    }
+    m.seeds = seeds.to_vec();
+    Ok(())
+}
+
 /// The split GLIP selects checkpoints on for `task`: the registry's `val_split_during_ft`
 /// (`DATASETS.TEST` of its yaml; `val`, or `minival` for 11 tasks).
 pub fn selection_split(task: &Task) -> Result<&str> {
@@ -105,7 +131,7 @@ pub fn selection_split(task: &Task) -> Result<&str> {
 }
 
 fn full_split(task: &Task, root: &Path, split: &str) -> Result<SplitFiles> {
-    let (ann, img_dir) = crate::pipeline::zeroshot::split_files(task, root, split)?;
+    let (ann, img_dir) = task.split_files(root, split)?;
     Ok(SplitFiles {
         origin: format!("the whole {split} split"),
         ann,

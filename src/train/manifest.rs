@@ -92,6 +92,20 @@ pub struct TrainManifest {
 }
 
 impl TrainManifest {
+    /// The files a fine-tuning run's results depend on: the model's, this track's manifest
+    /// and its graphs and initial parameters.
+    pub fn files(&self, model: &crate::model::ModelDir) -> Vec<std::path::PathBuf> {
+        let mut files = model.files();
+        files.push(self.dir.join(format!("{}.json", self.track.name())));
+        for file in [&self.params_file, &self.step.file, &self.predict.file] {
+            files.push(self.path_of(file));
+        }
+        if let Some(f) = &self.features {
+            files.push(self.path_of(&f.file));
+        }
+        files
+    }
+
     /// `model`'s manifest for `track`, checked against the model and its files.
     pub fn load(model: &ModelDir, track: TrainTrack) -> Result<Self> {
         let dir = model.dir.join("train");

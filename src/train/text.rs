@@ -3,7 +3,7 @@
 //! length, each class's token positions, and the binary token-target row of each class (§5.2:
 //! the positive map GLIP's collate function turns into 0/1).
 use crate::engine::Tensor;
-use crate::pipeline::detector::model_tokens;
+use crate::model::io::model_tokens;
 use crate::postprocess::ClassTokenMap;
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
 use anyhow::{bail, Result};

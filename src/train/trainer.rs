@@ -19,14 +19,16 @@ use super::targets::{self, ImageTargets};
 use super::text::TaskText;
 use crate::engine::{SessionOptions, Tensor};
 use crate::eval::{self, Detections, GroundTruth};
+use crate::model::io::postprocess_outputs;
 use crate::model::ModelSpec;
-use crate::pipeline::detector::postprocess_outputs;
+use crate::postprocess::CocoDetection;
 use crate::postprocess::{to_coco, PostprocessConfig};
 use crate::prompt::{task_caption, PromptTokenizer};
 use crate::registry::Task;
-use crate::run::{Detection as RunDetection, Metrics, RunStore};
-use crate::splits::rng::{PyRandom, Seed};
+use crate::run::{FinetuneRecord, Metrics, RunStore, UnitRecord, UnitReport};
 use crate::util::fs::write_json_atomic;
+use crate::util::reporter::Progress;
+use crate::util::rng::{PyRandom, Seed};
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -51,8 +53,9 @@ pub struct Options {
     pub test_split: String,
     /// Print one line per epoch.
     pub verbose: bool,
-    /// A status line updated every step (a spinner on a terminal; hidden by default).
-    pub progress: indicatif::ProgressBar,
+    /// Where the status (updated every step) and the per-epoch lines go; the CLI shows them on
+    /// the terminal.
+    pub progress: Progress,
 }
 
 /// One epoch's record in `train/state.json` and the log.
@@ -96,6 +99,24 @@ pub struct Outcome {
     pub val_split: String,
     /// GENERAL_COPY used.
     pub general_copy: u32,
+}
+
+impl UnitReport for Outcome {
+    fn line(&self) -> String {
+        format!(
+            "test AP {:5.1}  ({} AP {:5.1} -> {:5.1}, best epoch {}, {} epochs, copy ×{}, {:.1} s)",
+            self.stats[0] * 100.0,
+            self.val_split,
+            self.initial_val_ap * 100.0,
+            self.best_val_ap * 100.0,
+            self.best_epoch
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "-".into()),
+            self.epochs,
+            self.general_copy,
+            self.seconds
+        )
+    }
 }
 
 /// The model-level things every run of a track shares.
@@ -154,7 +175,7 @@ pub fn run_task(
         "{}: frozen features and the initial val AP",
         run.label
     ));
-    let val_gt = GroundTruth::read(&splits.val.ann).map_err(|e| anyhow!("{e}"))?;
+    let val_gt = GroundTruth::read(&splits.val.ann)?;
     let mut val_inputs: Option<Vec<SampleInputs>> = None;
 
     // Resume or start.
@@ -251,7 +272,7 @@ pub fn run_task(
         state.stopped_early = outcome.stop;
         state.epochs_done = epoch;
         if opts.verbose {
-            eprintln!(
+            opts.progress.println(format!(
                 "  {} seed {seed} epoch {epoch:3}: loss {:.4} (token {:.4} reg {:.4} ctr {:.4}) val AP {:5.1}{}",
                 task.name,
                 rec.loss,
@@ -260,7 +281,7 @@ pub fn run_task(
                 rec.loss_centerness,
                 ap * 100.0,
                 if new_best { " *" } else { "" }
-            );
+            ));
         }
         state.history.push(rec);
         // Parameters and optimizer first, then the state that points at them.
@@ -281,45 +302,34 @@ pub fn run_task(
         .unwrap_or(state.initial_val_ap);
 
     // Test.
-    let test_gt = GroundTruth::read(&splits.test.ann).map_err(|e| anyhow!("{e}"))?;
+    let test_gt = GroundTruth::read(&splits.test.ann)?;
     let test = dataset::load(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
     drop(on_device);
     opts.progress
         .set_message(format!("{}: test AP of the best epoch", run.label));
     let results = run.predict_all(Weights::Host(&best), &test, None)?;
-    store.write_predictions(&task.name, Some(seed), &results)?;
     let test_dt = detections(&test_gt, &results, &task.name)?;
     let scored = eval::report::score(&test_gt, &test_dt, opts.fix_id0);
     let (copy_count, copy_origin) = fewshot::general_copy(task, opts.shots, opts.general_copy);
-    let mut doc = scored.metrics_json(&test_gt, &test_dt);
-    doc.insert("caption".into(), text.caption.clone().into());
-    doc.insert(
-        "ann_file".into(),
-        splits.test.ann.display().to_string().into(),
-    );
-    doc.insert(
-        "finetune".into(),
-        serde_json::json!({
-            "track": graphs.manifest.track.name(),
-            "shots": opts.shots,
-            "seed": seed,
-            "train_file": splits.train.ann.display().to_string(),
-            "train_origin": splits.train.origin,
-            "val_split": splits.val_split,
-            "val_file": splits.val.ann.display().to_string(),
-            "val_origin": splits.val.origin,
-            "general_copy": copy_count,
-            "general_copy_origin": copy_origin,
-            "epochs": state.epochs_done,
-            "best_epoch": state.best_epoch,
-            "best_val_ap": best_val_ap,
-            "initial_val_ap": state.initial_val_ap,
-            "stopped_early": state.stopped_early,
-            "best_params": best_path.display().to_string(),
-        }),
-    );
-    let metrics: Metrics = serde_json::from_value(serde_json::Value::Object(doc))?;
-    store.write_metrics(&task.name, Some(seed), &metrics)?;
+    let mut metrics = Metrics::scored(&scored, &test_gt, &test_dt, &text.caption, &splits.test.ann);
+    metrics.finetune = Some(FinetuneRecord {
+        track: graphs.manifest.track.name().to_string(),
+        shots: opts.shots,
+        seed,
+        train_file: splits.train.ann.display().to_string(),
+        train_origin: splits.train.origin.clone(),
+        val_split: splits.val_split.clone(),
+        val_file: splits.val.ann.display().to_string(),
+        val_origin: splits.val.origin.clone(),
+        general_copy: copy_count,
+        general_copy_origin: copy_origin,
+        epochs: state.epochs_done,
+        best_epoch: state.best_epoch,
+        best_val_ap,
+        initial_val_ap: state.initial_val_ap,
+        stopped_early: state.stopped_early,
+        best_params: best_path.display().to_string(),
+    });
     for r in &state.history {
         log.push_str(&format!(
             "epoch {:3} steps {:3} skipped {:2} loss {:.5} token {:.5} reg {:.5} ctr {:.5} |g| {:.4} lr {:.3e} val AP {:.4} {:.1}s\n",
@@ -333,9 +343,13 @@ pub fn run_task(
         best_val_ap,
         scored.main.summary()
     ));
-    store.write_log(&task.name, Some(seed), &log)?;
     let seconds = started.elapsed().as_secs_f64();
-    store.finish_task(&task.name, Some(seed), seconds)?;
+    let unit = UnitRecord {
+        predictions: &results,
+        metrics: &metrics,
+        log: &log,
+    };
+    store.record_unit(&task.name, Some(seed), &unit, seconds)?;
     Ok(Outcome {
         stats: scored.main.stats,
         initial_val_ap: state.initial_val_ap,
@@ -375,11 +389,9 @@ fn header_log(
     )
 }
 
-fn detections(gt: &GroundTruth, results: &[RunDetection], task: &str) -> Result<Detections> {
+fn detections(gt: &GroundTruth, results: &[CocoDetection], task: &str) -> Result<Detections> {
     let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
-    Detections::from_records(gt, &records)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("scoring task {task}"))
+    Detections::from_records(gt, &records).with_context(|| format!("scoring task {task}"))
 }
 
 /// The per-run machinery: graphs, prompt, anchors, caches.
@@ -481,7 +493,7 @@ impl<'a, 'g> Run<'a, 'g> {
         params: Weights,
         samples: &[Sample],
         inputs: Option<&[SampleInputs]>,
-    ) -> Result<Vec<RunDetection>> {
+    ) -> Result<Vec<CocoDetection>> {
         let b = self.graphs.batch();
         let plan = self.base_plan();
         let mut results = Vec::new();

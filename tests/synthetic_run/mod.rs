@@ -2,7 +2,8 @@
 //! `RunStore`, the way `odinw eval` writes real ones, with metrics chosen so that every
 //! aggregate can be computed by hand.
 #![allow(dead_code)]
-use odinw::run::{Detection, Manifest, Metrics, RunStore, Track};
+use odinw::postprocess::CocoDetection as Detection;
+use odinw::run::{Manifest, Metrics, RunStore, Track};
 use std::path::Path;
 
 /// COCO stats with AP `ap`: AP50 = ap + .2, AP75 = ap − .05, APs = `aps` (-1: no small

@@ -1,4 +1,4 @@
-//! Aggregation of a run with polars: the per-unit frame (task × seed × COCO stats), the
+//! Aggregation of a run with polars (used by `summary.json` and by every report): the per-unit frame (task × seed × COCO stats), the
 //! per-task frame (mean over seeds, spread over seeds), and the suite statistics: mean and
 //! median over tasks, mean ± std over seeds, `evaluated / expected`, missing and failed units,
 //! and the ODinW-13 summary of an ODinW-35 run.
@@ -11,10 +11,11 @@
 //! - suite mean / median: arithmetic mean / median over evaluated tasks;
 //! - std over seeds: sample std (ddof = 1) of the per-seed suite means (each the mean over
 //!   evaluated tasks of that seed's AP); per task, the sample std of its per-seed AP.
+use super::{RunResults, Track, UnitOutcome};
 use crate::registry::{self, Suite};
-use crate::run::{RunResults, Track, UnitOutcome};
 use anyhow::Result;
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// The stats a report shows: column name and index in COCOeval's `stats`.
 pub const COLUMNS: [(&str, usize); 7] = [
@@ -30,10 +31,11 @@ pub const COLUMNS: [(&str, usize); 7] = [
 /// Delta degrees of freedom of every std over seeds (sample std).
 pub const STD_DDOF: u8 = 1;
 
-/// A unit that failed: task, seed, the recorded error.
-#[derive(Clone, Debug, PartialEq)]
+/// A unit that failed: task, seed, the recorded error (as `summary.json` lists it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     pub task: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub seed: Option<u64>,
     pub error: String,
 }
@@ -67,20 +69,21 @@ impl SuiteStats {
     }
 }
 
-/// The ODinW-13 subset of an ODinW-35 run.
-#[derive(Clone, Debug, PartialEq)]
+/// The ODinW-13 subset of an ODinW-35 run (as `summary.json` lists it, in this field order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Odinw13Stats {
-    pub evaluated: usize,
-    pub expected: usize,
     pub mean_ap: Option<f64>,
     pub median_ap: Option<f64>,
+    pub evaluated: usize,
+    pub expected: usize,
+    pub missing: Vec<String>,
     /// Tasks whose ODinW-35 prompts (names or caption prompts) differ from `configs/odinw_13`,
     /// so their AP is not the ODinW-13 protocol's (protocol §2.4).
     pub prompts_differ: Vec<String>,
     /// Mean AP over the evaluated tasks whose prompts agree.
     pub mean_ap_prompts_agree: Option<f64>,
-    pub missing: Vec<String>,
-    /// How many of the 13 tasks the run's manifest lists.
+    /// How many of the 13 tasks the run's manifest lists (not written to `summary.json`).
+    #[serde(skip)]
     pub in_run: usize,
 }
 
@@ -198,7 +201,7 @@ fn units_frame(run: &RunResults) -> PolarsResult<DataFrame> {
         Column::new("seed".into(), seed),
         Column::new("status".into(), status),
     ];
-    for (name, values) in crate::run::STAT_NAMES.iter().zip(stats) {
+    for (name, values) in crate::eval::STAT_NAMES.iter().zip(stats) {
         columns.push(Column::new((*name).into(), values));
     }
     DataFrame::new(n, columns)

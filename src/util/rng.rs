@@ -3,7 +3,8 @@
 //! little-endian words), with `getrandbits`, `_randbelow`, `shuffle` and `random`.
 //!
 //! This is what GLIP's `COCODataset` calls (`random.Random(seed).shuffle(ids)`), so the few-shot
-//! sampler needs exactly this stream.
+//! sampler needs exactly this stream; the trainer shuffles and augments from it too. A utility
+//! (`crate::util`), re-exported as `splits::rng` where the sampler is documented.
 use std::fmt;
 use std::str::FromStr;
 
