@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 /// The manifest's file name inside an artifacts folder.
 pub const MANIFEST: &str = "ort_training.json";
-const CONTRACT: &str = "odinw-ort-training";
-const CONTRACT_VERSION: u32 = 1;
+const ARTIFACTS_CONTRACT: &str = "odinw-ort-training";
+const ARTIFACTS_VERSION: u32 = 1;
 
 /// `ort_training.json` (contract `odinw-ort-training`), the parts the trainer reads.
 #[derive(Clone, Debug, Deserialize)]
@@ -100,10 +100,11 @@ impl Manifest {
             )
         })?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not an {CONTRACT} manifest", path.display()))?;
-        if manifest.contract != CONTRACT || manifest.contract_version != CONTRACT_VERSION {
+            .with_context(|| format!("{}: not an {ARTIFACTS_CONTRACT} manifest", path.display()))?;
+        if manifest.contract != ARTIFACTS_CONTRACT || manifest.contract_version != ARTIFACTS_VERSION
+        {
             bail!(
-                "{}: contract {} version {}; this odinw reads {CONTRACT} version {CONTRACT_VERSION}",
+                "{}: contract {} version {}; this odinw reads {ARTIFACTS_CONTRACT} version {ARTIFACTS_VERSION}",
                 path.display(),
                 manifest.contract,
                 manifest.contract_version
@@ -401,7 +402,7 @@ mod tests {
     #[test]
     fn missing_artifact_files_are_listed_before_onnx_runtime_is_loaded() {
         let dir = tempfile::tempdir().unwrap();
-        write_manifest(dir.path(), CONTRACT);
+        write_manifest(dir.path(), ARTIFACTS_CONTRACT);
         std::fs::write(dir.path().join("checkpoint"), b"x").unwrap();
         let err = match OrtTrainingBackend::open(dir.path(), Device::Cpu) {
             Ok(_) => panic!("opened a folder without models"),
