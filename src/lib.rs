@@ -1,9 +1,12 @@
 //! `odinw`: a benchmark harness for Object Detection in the Wild.
 //!
-//! The modules read like the pipeline: [`registry`] (which tasks exist and where their files
-//! live) → data (download, normalise, validate) → splits (few-shot subsets) → model/engine →
-//! postprocess → eval (COCO AP) → report/submission, and train. [`cli`] wires them to the
-//! command line; [`util`] holds atomic writes and hashing.
+//! The modules are in layers, and each only uses modules of lower layers (checked by
+//! `tests/architecture.rs`): [`cli`] (parses arguments and prints) → [`train`], [`report`],
+//! [`submission`], [`pipeline`] → [`run`] (the run store and the run driver: units, skipping,
+//! failures, closing), [`model`] → [`download`], [`splits`], [`postprocess`] → [`data`],
+//! [`engine`], [`prompt`] → [`eval`] (COCO AP), [`preprocess`], [`registry`] (which tasks exist
+//! and where their files live), [`util`] (atomic writes, locks, hashing, CPython's RNG, the
+//! reporter library code talks to the user through).
 pub mod cli;
 pub mod data;
 pub mod download;

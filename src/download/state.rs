@@ -1,9 +1,9 @@
 //! The `<root>/.odinw/` folder, where `odinw download` keeps its own state beside GLIP's
 //! `<root>/odinw/` tree: partial downloads, verified archives, per-archive manifests, a staging
 //! area for extraction, and a lock so that two runs never work on one root at once.
+use crate::util::fs::{lock_file, Lock};
 use anyhow::{bail, Context, Result};
-use fs4::fs_std::FileExt;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Paths under `<root>/.odinw/`.
@@ -62,20 +62,13 @@ impl StateDir {
             fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
         }
         let path = self.dir().join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        match file.try_lock_exclusive() {
-            Ok(true) => Ok(RootLock { _file: file }),
-            Ok(false) => bail!(
+        match lock_file(&path, false)? {
+            Some(lock) => Ok(RootLock { _lock: lock }),
+            None => bail!(
                 "another odinw download is working on {} (lock {} is held); wait for it to finish",
                 self.root.display(),
                 path.display()
             ),
-            Err(e) => Err(e).with_context(|| format!("locking {}", path.display())),
         }
     }
 
@@ -92,7 +85,7 @@ impl StateDir {
 
 /// Holds the root's lock while alive.
 pub struct RootLock {
-    _file: File,
+    _lock: Lock,
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ impl Graph {
         if opts.threads > 0 {
             builder = builder
                 .with_intra_threads(opts.threads)
-                .map_err(|e| anyhow!("{e}"))?;
+                .map_err(ort::Error::<()>::from)?;
         }
         let mut accepted = Vec::new();
         for p in execution_providers(path, opts, profile)? {
@@ -387,7 +387,8 @@ impl Graph {
         let value = tensor
             .to_value()?
             .downcast::<DynTensorValueType>()
-            .map_err(|e| anyhow!("{e}"))?
+            // The error keeps the value it failed on; keep its code and message, a typed error.
+            .map_err(|e| ort::Error::new_with_code(e.code(), e.message()))?
             .to(device, id)
             .map_err(|e| anyhow!("copying a tensor to {:?} memory: {e}", self.device))?;
         DeviceTensor::new("upload", value.into_dyn())

@@ -28,18 +28,19 @@ pub struct Planned {
     pub canvas: (u32, u32),
 }
 
-/// Forms batches as resized images arrive in order. Images wait per canvas until `batch` of
-/// them are there; at most `max_waiting` wait in all (the largest group goes first when more
-/// would), so memory stays bounded whatever the mix of sizes.
+/// Forms batches as resized images arrive in order. Images wait in groups until `batch` of a
+/// group are there: per canvas ([`CanvasMode::PerImage`], [`CanvasMode::Fixed`]), or one group
+/// of consecutive images whose canvas is set when it closes ([`CanvasMode::GlipBatch`]). At most
+/// `max_waiting` wait in all (the largest group goes first when more would), so memory stays
+/// bounded whatever the mix of sizes.
 pub struct Batcher<'a> {
     spec: &'a ModelSpec,
     mode: CanvasMode,
     batch: usize,
     max_waiting: usize,
-    /// Canvas → waiting positions; the order of first arrival decides the flush order.
-    waiting: BTreeMap<(u32, u32), Vec<usize>>,
-    /// GlipBatch: the positions and sizes of the batch being filled.
-    open: Vec<(usize, (u32, u32))>,
+    /// Group key (the canvas; `(0, 0)` for the one GlipBatch group) → waiting positions and
+    /// resized sizes; the first position decides the flush order.
+    waiting: BTreeMap<(u32, u32), Vec<(usize, (u32, u32))>>,
 }
 
 impl<'a> Batcher<'a> {
@@ -54,7 +55,6 @@ impl<'a> Batcher<'a> {
             batch,
             max_waiting: 4 * batch,
             waiting: BTreeMap::new(),
-            open: Vec::new(),
         }
     }
 
@@ -74,60 +74,57 @@ impl<'a> Batcher<'a> {
         }
     }
 
+    /// The group an image of resized `size` waits in.
+    fn key(&self, size: (u32, u32)) -> (u32, u32) {
+        match self.mode {
+            CanvasMode::GlipBatch(_) => (0, 0),
+            _ => self.canvas_of(size),
+        }
+    }
+
     /// Adds the image at `position` with resized `size`; returns the batches now complete.
     pub fn push(&mut self, position: usize, size: (u32, u32)) -> Vec<Planned> {
-        if let CanvasMode::GlipBatch(_) = self.mode {
-            self.open.push((position, size));
-            if self.open.len() == self.batch {
-                return vec![self.close_open()];
-            }
-            return Vec::new();
-        }
-        let canvas = self.canvas_of(size);
-        let group = self.waiting.entry(canvas).or_default();
-        group.push(position);
+        let key = self.key(size);
+        let group = self.waiting.entry(key).or_default();
+        group.push((position, size));
         let mut out = Vec::new();
         if group.len() == self.batch {
-            let items = std::mem::take(group);
-            self.waiting.remove(&canvas);
-            out.push(Planned { items, canvas });
+            out.push(self.close(key));
         }
         let waiting: usize = self.waiting.values().map(Vec::len).sum();
         if waiting > self.max_waiting {
-            let (&canvas, _) = self
+            let (&key, _) = self
                 .waiting
                 .iter()
-                .max_by_key(|(_, v)| (v.len(), std::cmp::Reverse(v[0])))
+                .max_by_key(|(_, v)| (v.len(), std::cmp::Reverse(v[0].0)))
                 .expect("waiting is not empty");
-            let items = self.waiting.remove(&canvas).unwrap_or_default();
-            out.push(Planned { items, canvas });
+            out.push(self.close(key));
         }
         out
     }
 
     /// The batches still waiting, oldest first.
     pub fn finish(&mut self) -> Vec<Planned> {
-        let mut out = Vec::new();
-        if !self.open.is_empty() {
-            out.push(self.close_open());
-        }
-        let mut groups: Vec<_> = std::mem::take(&mut self.waiting).into_iter().collect();
-        groups.sort_by_key(|(_, items)| items[0]);
-        out.extend(
-            groups
-                .into_iter()
-                .map(|(canvas, items)| Planned { items, canvas }),
-        );
-        out
+        let mut keys: Vec<_> = self.waiting.iter().map(|(k, v)| (v[0].0, *k)).collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| self.close(k)).collect()
     }
 
-    fn close_open(&mut self) -> Planned {
-        let w = self.open.iter().map(|(_, s)| s.0).max().unwrap_or(0);
-        let h = self.open.iter().map(|(_, s)| s.1).max().unwrap_or(0);
-        let items = self.open.drain(..).map(|(p, _)| p).collect();
+    /// Takes the group `key` out as a batch: on its canvas, or for GlipBatch on the canvas of
+    /// its largest width and height.
+    fn close(&mut self, key: (u32, u32)) -> Planned {
+        let group = self.waiting.remove(&key).unwrap_or_default();
+        let canvas = match self.mode {
+            CanvasMode::GlipBatch(_) => {
+                let w = group.iter().map(|(_, s)| s.0).max().unwrap_or(0);
+                let h = group.iter().map(|(_, s)| s.1).max().unwrap_or(0);
+                self.spec.canvas(w, h)
+            }
+            _ => key,
+        };
         Planned {
-            items,
-            canvas: self.spec.canvas(w, h),
+            items: group.into_iter().map(|(p, _)| p).collect(),
+            canvas,
         }
     }
 }

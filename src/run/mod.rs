@@ -15,6 +15,10 @@
 //!
 //! Every file is written atomically; `summary.json` and `manifest.json` are refreshed under a
 //! lock (`RUN/.lock`) each time a task finishes or fails.
+//!
+//! [`Driver`] owns a run's lifecycle (units, skipping, failures, closing); [`setup`] builds the
+//! manifest a run starts with; [`aggregate`] computes the suite statistics that `summary.json`
+//! and every report show; [`RunStore`] is the folder.
 pub mod aggregate;
 pub mod driver;
 pub mod guard;
@@ -22,7 +26,7 @@ mod manifest;
 mod metrics;
 mod predictions;
 mod results;
-mod setup;
+pub mod setup;
 mod store;
 mod summary;
 

@@ -6,7 +6,7 @@ use super::manifest::{now_unix, unit_key};
 use super::results::unit_dir;
 use super::{Aggregate, Manifest, Metrics, PredictionsWriter, RunResults, Summary};
 use crate::postprocess::CocoDetection;
-use crate::util::fs::{write_atomic, write_atomic_with, write_json_atomic};
+use crate::util::fs::{lock_file, write_atomic, write_atomic_with, write_json_atomic};
 use anyhow::{bail, Context, Result};
 use std::borrow::Borrow;
 use std::fs::File;
@@ -395,17 +395,9 @@ impl RunStore {
 
     /// Runs `f` holding an exclusive lock on `RUN/.lock` (between threads and processes).
     fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let path = self.dir.join(".lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        fs4::fs_std::FileExt::lock_exclusive(&file)
-            .with_context(|| format!("locking {}", path.display()))?;
+        let lock = lock_file(&self.dir.join(".lock"), true)?;
         let out = f();
-        drop(file);
+        drop(lock);
         out
     }
 }

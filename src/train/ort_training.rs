@@ -179,7 +179,7 @@ impl OrtTrainingBackend {
         if device == Device::Cuda {
             builder = builder
                 .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-                .map_err(|e| anyhow!("{e}"))?;
+                .map_err(ort::Error::<()>::from)?;
         }
         let trainer = Trainer::new(
             builder,
