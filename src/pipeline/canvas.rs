@@ -40,8 +40,11 @@ pub struct Batcher<'a> {
     max_waiting: usize,
     /// Group key (the canvas; `(0, 0)` for the one GlipBatch group) → waiting positions and
     /// resized sizes; the first position decides the flush order.
-    waiting: BTreeMap<(u32, u32), Vec<(usize, (u32, u32))>>,
+    waiting: BTreeMap<(u32, u32), Vec<Waiting>>,
 }
+
+/// A waiting image: its position and resized `(width, height)`.
+type Waiting = (usize, (u32, u32));
 
 impl<'a> Batcher<'a> {
     pub fn new(spec: &'a ModelSpec, mode: CanvasMode, batch: usize) -> Self {

@@ -5,6 +5,8 @@ use super::{Manifest, Metrics};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+// A run has a few hundred units at most; boxing the typed metrics would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum UnitOutcome {
     Done(Metrics),
