@@ -1,11 +1,15 @@
 //! `odinw download`: fetch, verify, extract and normalise ODinW datasets into GLIP's layout.
+use super::download_bars::Indicatif;
+use super::reporter::Terminal;
 use crate::download::fetch::{self, RetryPolicy};
+use crate::download::progress::{Bars, Display};
 use crate::download::{self, roboflow, source, Listing, Outcome, Source};
 use crate::registry::{self, Suite};
 use anyhow::{bail, Result};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -117,7 +121,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         timeout,
         keep_archives: args.keep_archives,
         recheck: args.recheck,
-        tty: std::io::stderr().is_terminal(),
+        display: Display {
+            bars: std::io::stderr()
+                .is_terminal()
+                .then(|| Arc::new(Indicatif::new()) as Arc<dyn Bars>),
+            lines: Arc::new(Terminal::lines()),
+        },
     };
     let reports = download::run(&opts)?;
     let (mut fresh, mut verified, mut failed) = (0, 0, 0);

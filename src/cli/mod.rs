@@ -5,6 +5,7 @@ mod bench_step;
 mod demo;
 mod doctor;
 mod download;
+mod download_bars;
 mod eval;
 mod finetune;
 mod info;
@@ -77,6 +78,8 @@ pub(crate) const EXIT_PROBLEMS: u8 = 3;
 /// Runs the command line and maps failures to exit codes (1 = failed, 2 = usage).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The runtime's notices (installing ONNX Runtime, ...) go to stderr.
+    crate::engine::runtime::set_reporter(Box::new(reporter::Terminal::lines()));
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::BenchStep(a) => bench_step::run(a),

@@ -675,7 +675,9 @@ mod tests {
             size: Some(data.len() as u64),
             sha256: Some(want.clone()),
         };
-        let progress = super::super::progress::Progress::new(false, None).file("src", None);
+        let progress =
+            super::super::progress::Progress::new(&super::super::progress::Display::silent(), None)
+                .file("src", None);
         let client = Client::new();
         let got = fetch(
             &client,

@@ -69,8 +69,8 @@ pub struct Options {
     pub keep_archives: bool,
     /// Re-hash installed files (as `odinw verify` does) instead of comparing sizes.
     pub recheck: bool,
-    /// Draw progress bars (stderr is a terminal).
-    pub tty: bool,
+    /// Where progress goes: bars (drawn by the caller) or lines.
+    pub display: progress::Display,
 }
 
 /// What happened to one archive.
@@ -277,7 +277,7 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
     if todo.is_empty() {
         return Ok(reports.into_iter().flatten().collect());
     }
-    let progress = Progress::new(opts.tty, None);
+    let progress = Progress::new(&opts.display, None);
 
     let client = http_client(opts.timeout)?;
     let mut units = units;
@@ -687,7 +687,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             keep_archives: false,
             recheck: false,
-            tty: false,
+            display: progress::Display::silent(),
         };
         let units = plan(&opts).unwrap();
         assert_eq!(units.len(), 2);

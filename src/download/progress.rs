@@ -1,75 +1,102 @@
-//! Progress of a download run: on a terminal, an indicatif bar per file and one overall bar;
-//! otherwise plain lines (a start line, a line every few seconds, a finish line), so logs stay
-//! readable. Messages go to stderr; the command's summary goes to stdout.
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+//! Progress of a download run. On a terminal the CLI draws it ([`Bars`]: a bar per file and
+//! one overall bar, `cli/download_bars.rs`); otherwise it is plain lines through the run's
+//! [`Reporter`] (a start line, a line every few seconds, a finish line), so logs stay readable.
+//! This module draws and prints nothing itself.
+use crate::util::reporter::{Reporter, Silent};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a plain (non-terminal) progress line is printed per file.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
+/// A terminal display of a download run: an overall bar and a bar per file.
+pub trait Bars: Send + Sync {
+    /// Sets the overall total (bytes).
+    fn set_total(&self, total: u64);
+    /// Prints a line above the bars.
+    fn println(&self, line: &str);
+    /// A bar for one file of `total` bytes (if known), labelled `label`.
+    fn file(&self, label: &str, total: Option<u64>) -> Arc<dyn FileBar>;
+    /// Clears the bars at the end of the run.
+    fn finish(&self);
+}
+
+/// One file's bar; it keeps the overall bar in step.
+pub trait FileBar: Send + Sync {
+    fn set_total(&self, total: u64);
+    fn set_position(&self, position: u64);
+    fn inc(&self, n: u64);
+    fn set_message(&self, msg: &str);
+    fn finish(&self);
+}
+
+/// Where a download run's progress goes: bars on a terminal, else lines.
+#[derive(Clone)]
+pub struct Display {
+    pub bars: Option<Arc<dyn Bars>>,
+    pub lines: Arc<dyn Reporter>,
+}
+
+impl Display {
+    /// Plain lines through `lines`.
+    pub fn lines(lines: Arc<dyn Reporter>) -> Self {
+        Self { bars: None, lines }
+    }
+
+    /// Nothing shown.
+    pub fn silent() -> Self {
+        Self::lines(Arc::new(Silent))
+    }
+}
+
+impl std::fmt::Debug for Display {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.bars.is_some() {
+            "Display(bars)"
+        } else {
+            "Display(lines)"
+        })
+    }
+}
+
 /// The run's progress display.
 #[derive(Clone)]
 pub struct Progress {
-    bars: Option<(MultiProgress, ProgressBar)>,
+    display: Display,
 }
 
 impl Progress {
-    /// `tty`: draw bars (stderr is a terminal). `total`: bytes expected overall, if known
-    /// (or set later with [`Progress::set_total`]).
-    pub fn new(tty: bool, total: Option<u64>) -> Self {
-        if !tty {
-            return Self { bars: None };
+    /// `total`: bytes expected overall, if known (or set later with [`Progress::set_total`]).
+    pub fn new(display: &Display, total: Option<u64>) -> Self {
+        if let (Some(bars), Some(t)) = (&display.bars, total) {
+            bars.set_total(t);
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let overall = multi.add(ProgressBar::new(total.unwrap_or(0)));
-        overall.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>28.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        overall.set_prefix("all");
         Self {
-            bars: Some((multi, overall)),
+            display: display.clone(),
         }
     }
 
     /// Sets the overall total once the sizes are known.
     pub fn set_total(&self, total: u64) {
-        if let Some((_, overall)) = &self.bars {
-            overall.set_length(total);
+        if let Some(bars) = &self.display.bars {
+            bars.set_total(total);
         }
     }
 
     /// Prints a message line (above the bars on a terminal).
     pub fn println(&self, line: impl AsRef<str>) {
-        match &self.bars {
-            Some((multi, _)) => {
-                let _ = multi.println(line.as_ref());
-            }
-            None => eprintln!("{}", line.as_ref()),
+        match &self.display.bars {
+            Some(bars) => bars.println(line.as_ref()),
+            None => self.display.lines.message(line.as_ref()),
         }
     }
 
     /// A progress display for one file of `total` bytes (if known).
     pub fn file(&self, label: &str, total: Option<u64>) -> FileProgress {
-        let bar = self.bars.as_ref().map(|(multi, overall)| {
-            let bar = multi.insert_before(overall, ProgressBar::new(total.unwrap_or(0)));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(label.to_string());
-            (bar, overall.clone())
-        });
         FileProgress {
             label: label.to_string(),
-            bar,
+            bar: self.display.bars.as_ref().map(|b| b.file(label, total)),
+            lines: self.display.lines.clone(),
             plain: Arc::new(Mutex::new(PlainState {
                 total,
                 position: 0,
@@ -82,9 +109,8 @@ impl Progress {
 
     /// Clears the bars at the end of the run.
     pub fn finish(&self) {
-        if let Some((multi, overall)) = &self.bars {
-            overall.finish_and_clear();
-            let _ = multi.clear();
+        if let Some(bars) = &self.display.bars {
+            bars.finish();
         }
     }
 }
@@ -101,34 +127,24 @@ struct PlainState {
 #[derive(Clone)]
 pub struct FileProgress {
     label: String,
-    bar: Option<(ProgressBar, ProgressBar)>,
+    bar: Option<Arc<dyn FileBar>>,
+    lines: Arc<dyn Reporter>,
     plain: Arc<Mutex<PlainState>>,
 }
 
 impl FileProgress {
     /// Sets the total once the server tells it.
     pub fn set_total(&self, total: u64) {
-        if let Some((bar, overall)) = &self.bar {
-            let old = bar.length().unwrap_or(0);
-            if old != total {
-                bar.set_length(total);
-                let all = overall.length().unwrap_or(0);
-                overall.set_length((all + total).saturating_sub(old));
-            }
+        if let Some(bar) = &self.bar {
+            bar.set_total(total);
         }
         self.plain.lock().unwrap().total = Some(total);
     }
 
     /// Jumps to `position` (a resumed download starts part way; a restart goes back to 0).
     pub fn set_position(&self, position: u64) {
-        if let Some((bar, overall)) = &self.bar {
-            let old = bar.position();
+        if let Some(bar) = &self.bar {
             bar.set_position(position);
-            if position >= old {
-                overall.inc(position - old);
-            } else {
-                overall.set_position(overall.position().saturating_sub(old - position));
-            }
         }
         let mut p = self.plain.lock().unwrap();
         p.position = position;
@@ -138,9 +154,8 @@ impl FileProgress {
 
     /// Adds `n` bytes received.
     pub fn inc(&self, n: u64) {
-        if let Some((bar, overall)) = &self.bar {
+        if let Some(bar) = &self.bar {
             bar.inc(n);
-            overall.inc(n);
             return;
         }
         let mut p = self.plain.lock().unwrap();
@@ -154,27 +169,27 @@ impl FileProgress {
                 .filter(|t| *t > 0)
                 .map(|t| format!("{:>3}% ", p.position * 100 / t))
                 .unwrap_or_default();
-            eprintln!(
+            self.lines.message(&format!(
                 "{}: {pct}{} of {} ({}/s)",
                 self.label,
                 human_bytes(p.position),
                 p.total.map(human_bytes).unwrap_or_else(|| "?".into()),
                 human_bytes(rate as u64)
-            );
+            ));
         }
     }
 
     /// A short status shown next to the bar (e.g. "retry 2 in 1.0 s", "extracting").
     pub fn set_message(&self, msg: impl Into<String>) {
-        if let Some((bar, _)) = &self.bar {
-            bar.set_message(msg.into());
+        if let Some(bar) = &self.bar {
+            bar.set_message(&msg.into());
         }
     }
 
     /// Removes the bar (its outcome is printed as a line by the caller).
     pub fn finish(&self) {
-        if let Some((bar, _)) = &self.bar {
-            bar.finish_and_clear();
+        if let Some(bar) = &self.bar {
+            bar.finish();
         }
     }
 }

@@ -167,6 +167,6 @@ pub fn preload_cuda(ort_library: &Path) {
         return;
     }
     if let Err(e) = ort::ep::cuda::preload_dylibs(cuda.as_deref(), cudnn.as_deref()) {
-        eprintln!("warning: preloading CUDA libraries: {e}");
+        super::notice(&format!("warning: preloading CUDA libraries: {e}"));
     }
 }

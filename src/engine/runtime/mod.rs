@@ -8,6 +8,7 @@ mod pypi;
 pub use locate::{cache_dir, Candidate, Source};
 pub use pypi::install_wheel;
 
+use crate::util::reporter::Reporter;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -44,6 +45,22 @@ pub struct Loaded {
 
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
 static LOADED: OnceLock<std::result::Result<Loaded, String>> = OnceLock::new();
+/// Where loading tells the user what it does (installing the library, a CUDA preload that
+/// failed); like the library itself, one per process. Unset, nothing is shown.
+static NOTICES: OnceLock<Box<dyn Reporter>> = OnceLock::new();
+
+/// Sets where the runtime's notices go (the CLI: stderr), once per process; later calls are
+/// ignored.
+pub fn set_reporter(reporter: Box<dyn Reporter>) {
+    let _ = NOTICES.set(reporter);
+}
+
+/// Tells the user `line` through the reporter set with [`set_reporter`].
+pub(crate) fn notice(line: &str) {
+    if let Some(r) = NOTICES.get() {
+        r.message(line);
+    }
+}
 
 /// Finds (installing if needed) and loads ONNX Runtime once per process. The first outcome is
 /// final: `ort` cannot load a second library into the same process.
@@ -60,11 +77,11 @@ fn load(device: Device) -> Result<Loaded> {
         Some(c) => c,
         None => {
             let dir = cache_dir()?.join(format!("{}-{ORT_VERSION}", device.package()));
-            eprintln!(
+            notice(&format!(
                 "ONNX Runtime not found; installing {}=={ORT_VERSION} from PyPI into {}",
                 device.package(),
                 dir.display()
-            );
+            ));
             let path = install_wheel(&pypi::index_url(), device.package(), ORT_VERSION, &dir)?;
             Candidate {
                 path,
