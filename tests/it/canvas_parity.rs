@@ -10,18 +10,10 @@
 //! checked against the same PyTorch model on that canvas, and its match rate against GLIP's
 //! per-image canvases is printed.
 use crate::support;
+use crate::support::{iou, read_json, repo};
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
-}
 
 fn bbox(v: &Value) -> Vec<f64> {
     v["bbox"]
@@ -30,14 +22,6 @@ fn bbox(v: &Value) -> Vec<f64> {
         .iter()
         .map(|x| x.as_f64().unwrap())
         .collect()
-}
-
-fn iou(a: &[f64], b: &[f64]) -> f64 {
-    let (ax2, ay2, bx2, by2) = (a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]);
-    let iw = (ax2.min(bx2) - a[0].max(b[0])).max(0.0);
-    let ih = (ay2.min(by2) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    inter / (a[2] * a[3] + b[2] * b[3] - inter)
 }
 
 /// Detections of `got` matched one to one in `want` (same image and class, score within 1e-4,

@@ -3,54 +3,26 @@
 //! generated RoboFlow-style exports (always) and from the real BCCD export in ../shared (when
 //! present). Every install is compared file by file with its source or with a clean run.
 use crate::support;
+use crate::support::{ok, text};
 
-use support::server::{Fault, Server};
-use support::zips::{self, hub_listing, hub_tree_path, hub_zip_path, ZipBuilder};
-use support::{scratch, shared_data};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::server::{Fault, Server};
+use support::zips::{self, hub_listing, hub_tree_path, hub_zip_path, ZipBuilder};
+use support::{scratch, shared_data};
 
 const REV: &str = "main";
 
 /// `odinw` with a clean environment (no proxies, roots or endpoints from the caller).
+/// `odinw` with none of the caller's network variables ([`support::NETWORK_ENV`]).
 fn odinw() -> Command {
-    let mut c = support::odinw();
-    for v in [
-        "ODINW_ROOT",
-        "HF_ENDPOINT",
-        "ROBOFLOW_API_KEY",
-        "ROBOFLOW_WORKSPACE",
-        "ROBOFLOW_API_URL",
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    support::odinw_clean_net()
 }
 
 fn run(args: &[&str]) -> Output {
     odinw().args(args).output().expect("running odinw")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "odinw failed:\n{}", text(&out));
-    out
 }
 
 fn download(root: &Path, hub: &Server, tasks: &str, extra: &[&str]) -> Output {

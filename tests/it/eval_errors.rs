@@ -351,10 +351,6 @@ fn json_report_into_a_missing_folder_is_an_error() {
         "--json",
         ok.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     assert!(ok.is_file());
 }

@@ -4,9 +4,9 @@
 //! differs are checked for that documented behaviour instead.
 use crate::support;
 
-use support::{run_odinw, scratch};
 use serde_json::Value;
 use std::path::Path;
+use support::{run_odinw, scratch};
 
 const CASES: &str = include_str!("../fixtures/eval/spec_appendix_a.jsonl");
 

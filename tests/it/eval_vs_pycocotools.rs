@@ -12,43 +12,13 @@
 //! against both a numpy 2.2 and a numpy >= 2.3 pycocotools (`$ODINW_PYTHON` and
 //! `$ODINW_PYTHON_NUMPY_LATEST`, made by scripts/test.sh).
 use crate::support;
+use crate::support::rng::SplitMix;
 
-use support::{python_with, run_odinw, run_oracle, scratch, shared_data};
 use odinw::eval::{evaluate, Detections, GroundTruth, NumpySum, Options};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// SplitMix64: a small seeded generator, so every dataset is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
-}
+use support::{python_with, run_odinw, run_oracle, scratch, shared_data};
 
 /// How numbers are written: integers, 2 decimals, float32 values, or full doubles.
 #[derive(Clone, Copy)]
@@ -68,7 +38,7 @@ fn num(v: f64, style: Style) -> String {
     }
 }
 
-fn style(rng: &mut Rng) -> Style {
+fn style(rng: &mut SplitMix) -> Style {
     [Style::Int, Style::Dec2, Style::F32, Style::Full][rng.below(4) as usize]
 }
 
@@ -83,7 +53,7 @@ struct Job {
 
 /// A random dataset; `seed` picks everything.
 fn random_job(seed: u64) -> Job {
-    let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5DEE_CE66);
+    let mut rng = SplitMix(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5DEE_CE66);
     let string_ids = rng.chance(0.1);
     let fill_defaults = rng.chance(0.15);
     let n_img = 1 + rng.below(30) as usize;
@@ -183,7 +153,7 @@ fn random_job(seed: u64) -> Job {
             .join(", ")
     );
 
-    let score = |rng: &mut Rng, base: f64| -> String {
+    let score = |rng: &mut SplitMix, base: f64| -> String {
         let s = (base + rng.range(-0.2, 0.2)).clamp(0.0, 1.0);
         match score_style {
             0 => format!("{:?}", (s * 10.0).round() / 10.0),
@@ -276,7 +246,7 @@ fn random_job(seed: u64) -> Job {
 /// detections; 4-decimal scores, so scores tie. AP averages 10 × 101 × 15 precision values,
 /// far more than numpy's 8192-element buffer.
 fn large_job(seed: u64, n_img: usize) -> Job {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix(seed);
     let mut pool: Vec<u64> = (1..91).collect();
     rng.shuffle(&mut pool);
     let mut cats: Vec<u64> = pool[..16].to_vec();
@@ -747,7 +717,7 @@ fn real_job(path: &Path, seed: u64, fix_id0: bool) -> Job {
         .iter()
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix(seed);
     let mut dets = Vec::new();
     for a in gt["annotations"].as_array().unwrap() {
         let b: Vec<f64> = a["bbox"]

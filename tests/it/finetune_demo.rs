@@ -4,26 +4,12 @@
 //! input gives a clear error. The long run that must beat zero-shot is in the README / note
 //! (`odinw finetune --model demo --track prompt --shots 3 --seeds 3,30,300 --suite demo`).
 use crate::support;
+use crate::support::{ok, read_json};
 
-use support::{odinw, run_odinw, scratch};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn ok(out: std::process::Output) -> std::process::Output {
-    assert!(
-        out.status.success(),
-        "odinw failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
-}
+use support::{odinw, run_odinw, scratch};
 
 fn finetune_args<'a>(
     out: &'a str,
@@ -317,7 +303,7 @@ fn finetune_error(model: &Path, out: &Path) -> String {
 
 /// The source tree's demo model (what the binary embeds).
 fn odinw_demo_model() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo")
+    support::repo("models/demo")
 }
 
 /// `odinw bench-step` runs every track of the demo model, and its host and device paths take

@@ -5,8 +5,8 @@
 //! on a generated minival split is fine-tuned end to end; the registry's values are compared with
 //! the reference registry made from GLIP's yamls (../shared/reference, skipped when absent).
 use crate::support;
+use crate::support::read_json;
 
-use support::{run_odinw, scratch};
 use odinw::engine::SessionOptions;
 use odinw::model::ModelDir;
 use odinw::prompt::PromptTokenizer;
@@ -17,17 +17,13 @@ use odinw::train::graphs::TrackGraphs;
 use odinw::train::manifest::{TrainManifest, TrainTrack};
 use odinw::train::params::Params;
 use odinw::train::trainer::{self, RunContext};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use support::{run_odinw, scratch};
 
 fn demo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
+    support::repo("demo")
 }
 
 fn image_ids(ann: &Path) -> BTreeSet<u64> {

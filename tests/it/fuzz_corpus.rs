@@ -7,22 +7,23 @@
 //! its own (the heap counters are process-wide).
 use crate::support;
 
-use support::zips::{Rng, ZipBuilder};
-use support::fuzz::mutate::{Mutator, IMAGE_DICT, JSON_DICT, ZIP_DICT};
-use support::fuzz::{budget, run, targets, Outcome};
 use image::ExtendedColorType;
 use odinw::registry::{self, Suite};
 use odinw::submission::check::{CheckOptions, CHALLENGE_SEEDS};
 use odinw::submission::keys::KeyMap;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use support::fuzz::mutate::{Mutator, IMAGE_DICT, JSON_DICT, ZIP_DICT};
+use support::fuzz::{budget, run, targets, Outcome};
+use support::rng::XorShift;
+use support::zips::ZipBuilder;
 
 const MIB: usize = 1 << 20;
 /// Mutants per target unless `ODINW_FUZZ_ITERS` says otherwise.
 const ITERS: usize = 2000;
 
 fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
+    support::repo("demo")
 }
 
 /// Every annotation file of the demo suite.
@@ -46,7 +47,7 @@ fn report(o: Outcome) {
 }
 
 fn rgb_pattern(w: u32, h: u32, channels: usize, salt: u64) -> Vec<u8> {
-    let mut rng = Rng::new(salt);
+    let mut rng = XorShift::new(salt);
     let mut v = Vec::with_capacity((w * h) as usize * channels);
     for y in 0..h {
         for x in 0..w {
@@ -62,7 +63,7 @@ fn rgb_pattern(w: u32, h: u32, channels: usize, salt: u64) -> Vec<u8> {
 
 /// The JPEG seeds: small files written by Pillow (`tests/it/support/fuzz/make_jpeg_seeds.py`).
 fn jpeg_fixtures() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let dir = support::repo("tests/fixtures/fuzz");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -74,9 +75,7 @@ fn jpeg_fixtures() -> Vec<Vec<u8>> {
 }
 
 fn jpeg_fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fuzz")
-        .join(name);
+    let p = support::repo("tests/fixtures/fuzz").join(name);
     std::fs::read(p).unwrap()
 }
 
@@ -220,10 +219,11 @@ fn fuzz_coco_files() {
         .iter()
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    let mut rng = Rng::new(5);
+    let mut rng = XorShift::new(5);
     let names: Vec<String> = (0..4).map(|i| format!("img_{i}.jpg")).collect();
-    seeds
-        .push(support::zips::roboflow_coco(&mut rng, "cells", &["RBC", "WBC"], &names).into_bytes());
+    seeds.push(
+        support::zips::roboflow_coco(&mut rng, "cells", &["RBC", "WBC"], &names).into_bytes(),
+    );
     let (iters, seed) = budget(ITERS);
     let mut m = Mutator::new(seed ^ 1, JSON_DICT, 1 << 20);
     report(run("coco", &seeds, &mut m, iters, 256 * MIB, targets::coco));
@@ -246,7 +246,7 @@ fn fuzz_results_files() {
         .iter()
         .map(|i| i["id"].as_u64().unwrap())
         .collect();
-    let mut rng = Rng::new(9);
+    let mut rng = XorShift::new(9);
     let mut seeds = vec![b"[]".to_vec()];
     for n in [3usize, 40] {
         let list: Vec<Value> = (0..n)
@@ -273,7 +273,7 @@ fn fuzz_zip_extraction() {
     let Some(_turn) = support::fuzz::take_turn(module_path!(), "fuzz_zip_extraction") else {
         return;
     };
-    let mut rng = Rng::new(11);
+    let mut rng = XorShift::new(11);
     let names: Vec<String> = (0..2).map(|i| format!("img_{i}.jpg")).collect();
     let coco = support::zips::roboflow_coco(&mut rng, "pets", &["cat", "dog"], &names);
     let mut seeds = Vec::new();

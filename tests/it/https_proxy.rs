@@ -4,55 +4,28 @@
 //! `HTTPS_PROXY` / `HTTP_PROXY` (either case) unless `NO_PROXY` exempts the host.
 //! ONNX Runtime provisioning over HTTPS is tested in `runtime_provisioning.rs`.
 use crate::support;
+use crate::support::text;
 
+use std::path::Path;
+use std::process::Output;
 use support::proxy::Proxy;
 use support::scratch;
 use support::server::Server;
-use support::tls::{host_port, TestCa, TlsFront};
+use support::tls::{TestCa, TlsFront};
 use support::zips::{self, hub_listing, hub_tree_path, hub_zip_path};
-use std::path::Path;
-use std::process::{Command, Output};
 
 const REV: &str = "main";
 
-/// Every variable that decides trust and routing, so the caller's environment cannot leak in.
-const NETWORK_ENV: &[&str] = &[
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "REQUEST_METHOD",
-    "ODINW_ROOT",
-    "HF_ENDPOINT",
-];
-
-/// `odinw download --tasks pistols` from `hub` into `root`, with only `env` set of [`NETWORK_ENV`].
+/// `odinw download --tasks pistols` from `hub` into `root`, with only `env` set of
+/// [`support::NETWORK_ENV`].
 fn download(root: &Path, hub: &str, env: &[(&str, &str)]) -> Output {
-    let mut c: Command = support::odinw();
-    for v in NETWORK_ENV {
-        c.env_remove(v);
-    }
+    let mut c = support::odinw_clean_net();
     c.envs(env.iter().copied());
     c.args(["download", "--tasks", "pistols", "--root"])
         .arg(root)
         .args(["--hub", hub, "--retries", "0"])
         .output()
         .expect("running odinw")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A hub serving a generated `pistols.zip` (listing with size and sha256, resolve URL).
@@ -83,7 +56,7 @@ fn assert_installed(root: &Path, zip: &[u8], out: &Output) {
 fn https_download_trusts_the_ca_in_ssl_cert_file_or_dir_and_explains_a_refusal() {
     let (hub, zip) = pistols_hub();
     let ca = TestCa::new();
-    let front = TlsFront::start(&ca, &host_port(&hub.url()));
+    let front = TlsFront::start(&ca, &hub.url());
     let pem = ca.pem();
     let pem = pem.to_str().unwrap();
 
@@ -160,7 +133,7 @@ fn a_missing_ssl_cert_file_or_dir_is_named_before_any_request() {
 fn https_goes_through_https_proxy_with_connect_unless_no_proxy_names_the_host() {
     let (hub, zip) = pistols_hub();
     let ca = TestCa::new();
-    let front = TlsFront::start(&ca, &host_port(&hub.url()));
+    let front = TlsFront::start(&ca, &hub.url());
     let pem = ca.pem();
     let pem = pem.to_str().unwrap();
     let host = front.url().trim_start_matches("https://").to_string();

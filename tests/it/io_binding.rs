@@ -4,12 +4,9 @@
 //! (which outputs go where, text features uploaded once per batch size, a smaller last batch)
 //! is the one CUDA runs.
 use crate::support;
+use crate::support::repo;
 
-use std::path::{Path, PathBuf};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
+use std::path::Path;
 
 fn eval(out: &Path, cache: &Path, io_binding: &str, batch: &str) -> String {
     let o = support::odinw()

@@ -2,8 +2,8 @@
 //! procedure done by a Python oracle and loaded by pycocotools) and on generated files.
 use crate::support;
 
-use support::{python_with, run_oracle, scratch, shared_data};
 use std::path::Path;
+use support::{python_with, run_oracle, scratch, shared_data};
 
 fn run(args: &[&str]) -> std::process::Output {
     support::run_odinw(args)

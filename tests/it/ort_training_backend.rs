@@ -8,10 +8,10 @@ use crate::support;
 use odinw::engine::runtime::{self, Device};
 use odinw::engine::{Graph, SessionOptions, Tensor};
 use odinw::train::ort_training::{Manifest, OrtTrainingBackend};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn artifacts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ort_training/demo-linear")
+    support::repo("tests/fixtures/ort_training/demo-linear")
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn stock_onnx_runtime_has_no_training_api_and_says_what_to_do() {
         .err()
         .unwrap();
     assert_eq!(format!("{again:#}"), err);
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo/text_encoder.onnx");
+    let demo = support::repo("models/demo/text_encoder.onnx");
     let mut graph = Graph::open(&demo, &SessionOptions::default()).unwrap();
     let ids = Tensor::I64 {
         shape: vec![1, 4],

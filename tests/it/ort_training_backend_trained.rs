@@ -6,11 +6,10 @@
 //! as Rust can without an oracle: train and eval losses agree, the learning rate is the
 //! manifest's, AdamW steps change only trainable parameters and lower the loss, the checkpoint
 //! saves. No published ONNX Runtime has the training API at 1.31, so this has not run yet.
+use crate::support;
 use odinw::engine::runtime::Device;
 use odinw::engine::Tensor;
-use crate::support;
 use odinw::train::ort_training::OrtTrainingBackend;
-use std::path::Path;
 
 fn batch(backend: &OrtTrainingBackend) -> Vec<(String, Tensor)> {
     let mut seed = 0x2545_f491_u64;
@@ -73,10 +72,14 @@ fn trains_with_a_training_enabled_onnx_runtime() {
         return;
     };
     let env = [("ORT_DYLIB_PATH", lib.as_os_str())];
-    if !support::alone(module_path!(), "trains_with_a_training_enabled_onnx_runtime", &env) {
+    if !support::alone(
+        module_path!(),
+        "trains_with_a_training_enabled_onnx_runtime",
+        &env,
+    ) {
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ort_training/demo-linear");
+    let dir = support::repo("tests/fixtures/ort_training/demo-linear");
     let scratch = tempfile::tempdir().unwrap();
     let mut backend = OrtTrainingBackend::open(&dir, Device::Cpu).unwrap();
     let base_lr = backend.manifest().optimizer.base_lr as f32;

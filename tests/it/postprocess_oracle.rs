@@ -2,28 +2,13 @@
 //! written from the protocol), on seeded random head outputs drawn from small value sets, so
 //! that scores tie, boxes repeat and overlap, the top-1000 cut and the 100 cap are reached.
 use crate::support;
+use crate::support::rng::SplitMix;
 
 use odinw::postprocess::{
     postprocess_image, to_coco, BoxLayout, ClassTokenMap, LevelOutputs, PostprocessConfig,
 };
 use serde_json::{json, Value};
 use std::path::Path;
-
-/// splitmix64: a small deterministic generator for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn pick(&mut self, values: &[f32]) -> f32 {
-        values[(self.next() % values.len() as u64) as usize]
-    }
-}
 
 struct Level {
     stride: u32,
@@ -45,7 +30,7 @@ struct Image {
 /// Head outputs for an image of `size`, padded to a multiple of 32 (feature maps of
 /// ceil(padded / stride)). With `fine`, logits take 900 values instead of 9 (few ties).
 fn make_image(
-    rng: &mut Rng,
+    rng: &mut SplitMix,
     size: (u32, u32),
     original: (u32, u32),
     id: u64,
@@ -123,7 +108,7 @@ fn postprocessing_matches_numpy_glip() {
     let Some(python) = support::python_with(&["numpy"]) else {
         return;
     };
-    let mut rng = Rng(2024);
+    let mut rng = SplitMix(2024);
     let t = 40;
     // Class 3 has no tokens (like ChessPieces' blank class); classes share token 9.
     let classes: Vec<Vec<usize>> = vec![

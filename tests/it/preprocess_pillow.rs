@@ -407,7 +407,7 @@ fn thin_images_are_refused_not_a_panic() {
 
     // The demo model (192/192): a 1x400 image resizes to 0x0, the case that panicked in
     // `odinw eval`; the error names the file.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo/model.json");
+    let path = support::repo("models/demo/model.json");
     let spec: odinw::model::spec::ModelSpec =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let path = dir.path().join("thin_demo.png");

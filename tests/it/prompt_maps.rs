@@ -77,8 +77,7 @@ fn prompt_command_prints_json_and_table() {
 #[test]
 fn prompt_command_uses_a_given_tokenizer_and_reports_bad_ones() {
     let dir = support::scratch();
-    let json = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/bert-base-uncased/tokenizer.json");
+    let json = support::repo("models/bert-base-uncased/tokenizer.json");
     std::fs::copy(&json, dir.path().join("tokenizer.json")).unwrap();
     let model = dir.path().to_str().unwrap();
     let out = support::run_odinw(&["prompt", "BCCD", "--model", model, "--json"]);

@@ -28,8 +28,12 @@ fn python_reference_caption_is_odinw_prompt_for_every_task_record() {
     let mut args = vec![tokenizer.to_str().unwrap().to_string()];
     args.extend(records.iter().map(|(p, _)| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let oracle: Value =
-        serde_json::from_str(&support::run_oracle(&python, "reference_captions.py", &args)).unwrap();
+    let oracle: Value = serde_json::from_str(&support::run_oracle(
+        &python,
+        "reference_captions.py",
+        &args,
+    ))
+    .unwrap();
     let (mut with_prompt, mut prompted_records) = (0, 0);
     for (path, suite) in &records {
         let record: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

@@ -9,19 +9,16 @@
 //! real tasks (BCCD and Aquarium from ../shared, skipped when absent). `ODINW_SCREENSHOTS=DIR`
 //! keeps the screenshots there.
 use crate::support;
+use crate::support::repo;
 
 use base64::Engine;
-use support::{odinw, run_odinw, scratch, shared_data};
 use odinw::data::coco::CocoFile;
 use odinw::eval::{evaluate, Detections, GroundTruth, Options};
 use odinw::run::{DatasetRecord, Detection, FileRecord, Manifest, Metrics, RunStore, Track};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
+use support::{odinw, run_odinw, scratch, shared_data};
 
 fn demo_ann(task: &str) -> PathBuf {
     repo(&format!(
@@ -156,11 +153,7 @@ fn planted_run(run: &Path, suite: &str, tasks: &[(&str, PathBuf)], shift: usize)
 
 fn report(args: &[&str]) {
     let out = run_odinw(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
 }
 
 /// The page's gallery figures in order: (task, image id, pick, caption).
@@ -523,11 +516,7 @@ fn chromium_shows_the_demo_runs_page() {
         .env("ODINW_CACHE", dir.path().join("cache"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     // `odinw demo` writes the page itself.
     let page = run.join("report/index.html");
     let dom = dump_dom(&chrome, &page, "");

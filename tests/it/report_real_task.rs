@@ -5,12 +5,12 @@
 //! run and the submission there for inspection.
 use crate::support;
 
-use support::{python_with, run_odinw, run_oracle, scratch, shared_data};
 use odinw::data::coco::CocoFile;
 use odinw::registry::{find, Suite};
 use odinw::run::{Detection, Manifest, Metrics, RunStore, Track};
 use serde_json::Value;
 use std::path::Path;
+use support::{python_with, run_odinw, run_oracle, scratch, shared_data};
 
 /// The export's test annotations without RoboFlow's background category 0, where the
 /// registry expects them under `root`.
@@ -118,11 +118,7 @@ fn real_tasks_give_tables_chart_and_an_accepted_submission() {
     );
 
     let out = run_odinw(&["report", run.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
         table.contains(&format!("mean AP {:.1}", mean * 100.0)),

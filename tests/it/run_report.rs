@@ -2,11 +2,12 @@
 //! computed by hand from synthetic runs, run comparison, the chart, exit codes.
 use crate::support;
 use crate::support::synthetic_run;
+use crate::support::{copy_dir, read_json};
 
-use support::{run_odinw, scratch};
 use odinw::run::{RunStore, Track};
 use serde_json::Value;
 use std::path::Path;
+use support::{run_odinw, scratch};
 use synthetic_run::{finish, keep_for_demo, manifest};
 
 fn close(a: f64, b: f64) -> bool {
@@ -55,10 +56,6 @@ fn few_shot_run(dir: &Path) -> RunStore {
     }
     finish(&store, "Raccoon", Some(3), 0.9, -1.0);
     store
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]
@@ -181,11 +178,7 @@ fn report_files_hold_the_same_numbers_in_every_format() {
     let run = dir.path().join("zs");
     zero_shot_run(&run);
     let out = run_odinw(&["report", run.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
         table.contains("mean AP 33.3, median AP 30.0, over 3/4 evaluated tasks"),
@@ -339,11 +332,7 @@ fn comparison_shows_deltas_over_common_tasks() {
         b.to_str().unwrap(),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = j["table"].as_array().unwrap();
     assert_eq!(rows[0]["task"], "BCCD");
@@ -556,7 +545,7 @@ fn a_panicking_task_fails_alone_and_corrupt_units_rerun() {
     let eval = |panic_task: Option<&str>| {
         let mut cmd = support::odinw();
         cmd.args(["eval", "--suite", "demo", "--model"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo"))
+            .arg(support::repo("models/demo"))
             .arg("--out")
             .arg(&run)
             .env("ODINW_CACHE", dir.path().join("cache"))
@@ -622,7 +611,7 @@ fn a_thin_image_never_ends_the_run() {
     }
     let dir = scratch();
     let root = dir.path().join("root");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("demo"), &root);
+    copy_dir(&support::repo("demo"), &root);
     let victim = root.join("odinw/ShapesDemo/ColorShapes/test/colorshapes_test_003.png");
     assert!(victim.is_file(), "fixture layout changed");
     image::RgbImage::from_pixel(1, 400, image::Rgb([90, 120, 200]))
@@ -631,7 +620,7 @@ fn a_thin_image_never_ends_the_run() {
     let run = dir.path().join("run");
     let out = support::odinw()
         .args(["eval", "--suite", "demo", "--model"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo"))
+        .arg(support::repo("models/demo"))
         .arg("--root")
         .arg(&root)
         .arg("--out")
@@ -652,19 +641,6 @@ fn a_thin_image_never_ends_the_run() {
             assert!(msg.contains("colorshapes_test_003.png"), "{msg}");
         }
         other => panic!("exit {other:?}: {stderr}"),
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
     }
 }
 

@@ -6,13 +6,13 @@
 //! through `HTTPS_PROXY` unless `NO_PROXY` names the index's host.
 use crate::support;
 
-use support::proxy::Proxy;
-use support::tls::{host_port, TestCa, TlsFront};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use support::proxy::Proxy;
+use support::tls::{TestCa, TlsFront};
 
 /// A `python3 -m http.server` on a free loopback port, killed on drop.
 struct StaticServer {
@@ -105,26 +105,9 @@ fn doctor(cache: &Path, index: &str) -> (Option<i32>, Value, String) {
     doctor_env(cache, index, &[])
 }
 
-/// Variables that decide trust and routing: removed, then only `env` of them is set.
-const NETWORK_ENV: &[&str] = &[
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
 fn doctor_env(cache: &Path, index: &str, env: &[(&str, &str)]) -> (Option<i32>, Value, String) {
-    let mut cmd = support::odinw();
-    for v in NETWORK_ENV {
-        cmd.env_remove(v);
-    }
-    let out = cmd
+    // Trust and routing: only `env`'s variables.
+    let out = support::odinw_clean_net()
         .args(["doctor", "--json"])
         .env("ODINW_CACHE", cache)
         .env("ODINW_PYPI_URL", index)
@@ -170,7 +153,7 @@ impl Index {
         let site = dir.path().join("index");
         std::fs::create_dir_all(&site).unwrap();
         let server = StaticServer::start(&python, &site);
-        let front = ca.map(|ca| TlsFront::start(ca, &host_port(&server.url)));
+        let front = ca.map(|ca| TlsFront::start(ca, &server.url));
         let url = match &front {
             Some(f) => f.url(),
             None => server.url.clone(),

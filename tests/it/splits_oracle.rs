@@ -5,6 +5,7 @@
 //! selection order must equal GLIP's. Runs on the real RoboFlow exports in ../shared (raw, and
 //! without category 0 as GLIP ships them) and on generated files.
 use crate::support;
+use crate::support::read_json;
 use crate::support::splits_gen;
 
 use odinw::splits::{rng::Seed, Source};
@@ -30,10 +31,6 @@ fn by_id(list: &Value) -> HashMap<u64, &Value> {
         .iter()
         .map(|v| (v["id"].as_u64().unwrap(), v))
         .collect()
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
 /// Splits `src` with odinw and with the oracle and compares every output file.
@@ -260,7 +257,7 @@ fn a_category_id_glip_cannot_index_fails_in_both() {
         "{err}"
     );
     let oracle = std::process::Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/fewshot.py"))
+        .arg(support::repo("tests/oracles/fewshot.py"))
         .args([path.to_str().unwrap(), "--shots", "1", "--seeds", "3"])
         .output()
         .unwrap();

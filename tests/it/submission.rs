@@ -4,11 +4,11 @@
 use crate::support;
 use crate::support::synthetic_run;
 
-use support::{run_odinw, scratch};
 use odinw::registry::{find, Suite};
 use odinw::run::{Detection, RunStore, Track};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use support::{run_odinw, scratch};
 use synthetic_run::{annotation_file, detections, finish, manifest};
 
 /// A dataset root with test annotations for BCCD (3 categories) and pothole (1), 5 images each.
@@ -485,7 +485,7 @@ fn numbers_pass_through_submit_exactly() {
 #[test]
 fn demo_submissions_check_against_the_bundled_data_by_default() {
     let dir = scratch();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let demo = support::repo("demo");
     let tasks: Vec<&str> = odinw::registry::tasks(Suite::Demo)
         .iter()
         .map(|t| t.name.as_str())

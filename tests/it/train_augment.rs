@@ -9,10 +9,9 @@ use odinw::pipeline::detector::prepare;
 use odinw::preprocess::normalize::normalize_into;
 use odinw::preprocess::{decode_file, RgbImage};
 use odinw::train::augment::{apply_image, augment_rgb, transform_boxes, AugmentPlan};
-use std::path::Path;
 
 fn demo_spec() -> ModelSpec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo/model.json");
+    let path = support::repo("models/demo/model.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

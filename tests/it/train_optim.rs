@@ -3,25 +3,19 @@
 //! `torch.optim.lr_scheduler.ReduceLROnPlateau`, both through `ODINW_TORCH_PYTHON` (a Python
 //! with torch; skipped when unset).
 use crate::support;
+// splitmix64, as tests/oracles/adamw_torch.py computes it.
+use crate::support::rng::splitmix64;
 
 use odinw::splits::rng::PyRandom;
 use odinw::train::optimizer::{AdamW, ParamGroup};
 use odinw::train::schedule::{PlateauConfig, WarmupReduceLROnPlateau};
 use serde_json::json;
 
-/// splitmix64, as tests/oracles/adamw_torch.py computes it.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Values in [-0.5, 0.5) for (step, tensor): the same numbers the oracle generates.
 fn values(step: u64, tensor: u64, n: usize) -> Vec<f32> {
     (0..n as u64)
         .map(|i| {
-            let h = splitmix(((step * 16 + tensor) << 32) + i);
+            let h = splitmix64(((step * 16 + tensor) << 32) + i);
             (h >> 40) as f32 * (1.0 / 16_777_216.0) - 0.5
         })
         .collect()

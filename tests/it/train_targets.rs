@@ -67,7 +67,7 @@ fn levels_for(h: u32, w: u32) -> Vec<Level> {
 }
 
 fn demo_levels() -> Vec<Level> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo/model.json");
+    let path = support::repo("models/demo/model.json");
     let spec: ModelSpec = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     spec.anchors.levels
 }

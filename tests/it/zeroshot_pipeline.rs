@@ -3,13 +3,9 @@
 //! demo model and suite: the same detections up to float tolerance and the same AP; then
 //! resuming, the embedded `odinw demo`, and a missing image named in the error.
 use crate::support;
+use crate::support::{copy_dir, iou, read_json, repo};
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
+use std::path::Path;
 
 fn demo_tasks() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(repo("demo/tasks"))
@@ -18,19 +14,6 @@ fn demo_tasks() -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
-}
-
-fn iou(a: &[f64], b: &[f64]) -> f64 {
-    let (ax2, ay2, bx2, by2) = (a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]);
-    let iw = (ax2.min(bx2) - a[0].max(b[0])).max(0.0);
-    let ih = (ay2.min(by2) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    inter / (a[2] * a[3] + b[2] * b[3] - inter)
 }
 
 fn eval_demo(out: &Path, root: &Path, cache: &Path) -> std::process::Output {
@@ -60,11 +43,7 @@ fn predictions_and_ap_match_the_python_reference_and_reruns_resume() {
     let run = dir.path().join("run");
     let cache = dir.path().join("cache");
     let out = eval_demo(&run, &repo("demo"), &cache);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
 
     let reference = dir.path().join("ref.json");
     let mut args = vec![
@@ -157,11 +136,7 @@ fn the_embedded_demo_runs_offline_and_prints_the_table() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     for task in [
         "ColorShapes",
         "TexturedShapes",
@@ -184,11 +159,7 @@ fn the_embedded_demo_runs_offline_and_prints_the_table() {
         .arg(&sub)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ok(&out);
     let out = support::odinw()
         .args(["submission", "check"])
         .arg(&sub)
@@ -237,17 +208,4 @@ fn a_missing_image_fails_the_task_and_names_the_file() {
     );
     let summary = read_json(&dir.path().join("run/summary.json"));
     assert_eq!(summary["evaluated"], 3, "{summary}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }

@@ -3,25 +3,13 @@
 //! model → its AP confirmed by pycocotools on the run's own predictions → `odinw submit` →
 //! `odinw submission check` accepts it, and the submission equals the run's predictions.
 use crate::support;
+use crate::support::read_json;
 
-use support::zips;
 use serde_json::Value;
-use std::path::Path;
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
-}
+use support::zips;
 
 fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&support::ok(out).stdout).into_owned()
 }
 
 #[test]
@@ -57,7 +45,7 @@ fn bccd_download_eval_score_submit_check() {
         .unwrap());
 
     let run = dir.path().join("run");
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo");
+    let model = support::repo("models/demo");
     ok(support::odinw()
         .args([
             "eval", "--track", "zeroshot", "--tasks", "bccd", "--split", "test",

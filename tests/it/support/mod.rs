@@ -87,6 +87,91 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// `<repository>/<rel>`: a file or folder of this checkout (`demo`, `models/demo`, ...).
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A JSON file's value; panics naming the file.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A finished command's exit status, stdout and stderr, for failure messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts that a command succeeded, showing its output if not.
+pub fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "command failed:\n{}", text(out));
+}
+
+/// [`assert_ok`], passing the output on.
+pub fn ok(out: Output) -> Output {
+    assert_ok(&out);
+    out
+}
+
+/// IoU of two COCO `[x, y, w, h]` boxes.
+pub fn iou(a: &[f64], b: &[f64]) -> f64 {
+    let (ax2, ay2, bx2, by2) = (a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]);
+    let iw = (ax2.min(bx2) - a[0].max(b[0])).max(0.0);
+    let ih = (ay2.min(by2) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    inter / (a[2] * a[3] + b[2] * b[3] - inter)
+}
+
+/// Every variable that decides network trust, routing and where downloads come from: a network
+/// test removes them all ([`odinw_clean_net`]) and sets only its own.
+pub const NETWORK_ENV: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+    "ODINW_ROOT",
+    "HF_ENDPOINT",
+    "ROBOFLOW_API_KEY",
+    "ROBOFLOW_WORKSPACE",
+    "ROBOFLOW_API_URL",
+];
+
+/// [`odinw`] with none of [`NETWORK_ENV`] set, so the caller's environment cannot leak in.
+pub fn odinw_clean_net() -> Command {
+    let mut c = odinw();
+    for v in NETWORK_ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
 /// A fresh scratch folder, removed when dropped.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary folder")
@@ -142,6 +227,7 @@ pub fn alone(module: &str, test: &str, env: &[(&str, &std::ffi::OsStr)]) -> bool
 
 pub mod fuzz;
 pub mod proxy;
+pub mod rng;
 pub mod server;
 pub mod splits_gen;
 pub mod synthetic_run;

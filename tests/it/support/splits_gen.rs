@@ -3,31 +3,9 @@
 //! categories, RoboFlow's background id 0), from a small xorshift generator so the files are the
 //! same on every run and independent of the MT19937 under test.
 #![allow(dead_code)]
+// xorshift64*: deterministic, and nothing like MT19937.
+use super::rng::XorShift;
 use serde_json::{json, Value};
-
-/// xorshift64*: deterministic, and nothing like MT19937.
-pub struct Gen(u64);
-
-impl Gen {
-    pub fn new(seed: u64) -> Self {
-        Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn permute<T>(&mut self, x: &mut [T]) {
-        for i in (1..x.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            x.swap(i, j);
-        }
-    }
-}
 
 /// Options for [`mixed`].
 pub struct Mixed {
@@ -45,7 +23,7 @@ pub struct Mixed {
 /// tiny boxes (w <= 1 or h <= 1), crowd boxes, tiny boxes beside real ones, float and integer
 /// boxes, image ids in shuffled order (some above 2^32) and shuffled annotation ids.
 pub fn mixed(o: &Mixed) -> Value {
-    let mut g = Gen::new(o.seed);
+    let mut g = XorShift::new(o.seed);
     let mut image_ids: Vec<u64> = (0..o.images as u64)
         .map(|i| {
             if i % 17 == 5 {
@@ -55,7 +33,7 @@ pub fn mixed(o: &Mixed) -> Value {
             }
         })
         .collect();
-    g.permute(&mut image_ids);
+    g.shuffle(&mut image_ids);
     let mut anns: Vec<(u64, u64, Value, u8)> = Vec::new(); // image, category, bbox, iscrowd
     let mut rare_left = 2;
     for &img in &image_ids {
@@ -102,7 +80,7 @@ pub fn mixed(o: &Mixed) -> Value {
         }
     }
     let mut ann_ids: Vec<u64> = (0..anns.len() as u64).map(|i| i * 13 + 1).collect();
-    g.permute(&mut ann_ids);
+    g.shuffle(&mut ann_ids);
     let images: Vec<Value> = image_ids
         .iter()
         .map(|id| json!({"id": id, "license": 1, "file_name": format!("img_{id}.jpg"), "height": 480, "width": 640}))

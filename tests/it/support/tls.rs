@@ -75,7 +75,7 @@ impl TestCa {
     }
 }
 
-/// HTTPS on a free loopback port in front of the HTTP server at `backend` (`host:port`).
+/// HTTPS on a free loopback port in front of the HTTP server at `backend` (`http://host:port`).
 pub struct TlsFront {
     port: u16,
     handshakes: Arc<AtomicUsize>,
@@ -83,10 +83,11 @@ pub struct TlsFront {
 
 impl TlsFront {
     pub fn start(ca: &TestCa, backend: &str) -> Self {
+        let backend = host_port(backend);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let handshakes = Arc::new(AtomicUsize::new(0));
-        let (config, backend, count) = (ca.config.clone(), backend.to_string(), handshakes.clone());
+        let (config, count) = (ca.config.clone(), handshakes.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let (config, backend, count) = (config.clone(), backend.clone(), count.clone());
@@ -111,7 +112,7 @@ impl TlsFront {
 }
 
 /// The backend's `host:port` from an `http://host:port` URL.
-pub fn host_port(url: &str) -> String {
+fn host_port(url: &str) -> String {
     url.trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string()

@@ -1,38 +1,21 @@
 //! Test data for download tests: generated RoboFlow-style COCO exports (images are
 //! deterministic pseudo-random bytes; annotation files carry RoboFlow's root category 0),
 //! zips built from folders in GLIP's layout, malicious zips, and the hub's tree listing.
+use super::rng::XorShift;
 use sha2::{Digest, Sha256};
 use std::io::{Cursor, Write};
 use std::path::Path;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-/// xorshift64*: deterministic bytes without a dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n + 8);
-        while out.len() < n {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(n);
-        out
-    }
-}
-
 /// A generated COCO file in RoboFlow's form for `images` image names, with `classes` classes
 /// under a root category named `root`.
-pub fn roboflow_coco(rng: &mut Rng, root: &str, classes: &[&str], images: &[String]) -> String {
+pub fn roboflow_coco(
+    rng: &mut XorShift,
+    root: &str,
+    classes: &[&str],
+    images: &[String],
+) -> String {
     let mut cats = vec![serde_json::json!({"id": 0, "name": root, "supercategory": "none"})];
     for (i, c) in classes.iter().enumerate() {
         cats.push(serde_json::json!({"id": i + 1, "name": c, "supercategory": root}));
@@ -66,7 +49,7 @@ pub fn write_split_export(
     images_per_split: usize,
     image_bytes: usize,
 ) {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     for split in splits {
         let d = dir.join(split);
         std::fs::create_dir_all(&d).unwrap();
@@ -90,7 +73,7 @@ pub fn write_flat_export(
     images_per_split: usize,
     image_bytes: usize,
 ) {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     std::fs::create_dir_all(dir).unwrap();
     for split in ["train", "val", "test"] {
         let names: Vec<String> = (0..images_per_split)

@@ -3,7 +3,7 @@
 //! deleted, inserted, repeated or moved, truncation, a splice with another seed, and tokens of
 //! the format's dictionary (markers, chunk names, JSON tokens) written or inserted. The same
 //! seed number gives the same mutants.
-use crate::support::zips::Rng;
+use crate::support::rng::XorShift;
 
 /// Values that hit edge cases of lengths, sizes and counts (as libFuzzer's table).
 const INTERESTING: [u64; 16] = [
@@ -26,7 +26,7 @@ const INTERESTING: [u64; 16] = [
 ];
 
 pub struct Mutator {
-    rng: Rng,
+    rng: XorShift,
     dict: &'static [&'static [u8]],
     /// Mutants are cut to this many bytes.
     max_len: usize,
@@ -35,7 +35,7 @@ pub struct Mutator {
 impl Mutator {
     pub fn new(seed: u64, dict: &'static [&'static [u8]], max_len: usize) -> Self {
         Mutator {
-            rng: Rng::new(seed),
+            rng: XorShift::new(seed),
             dict,
             max_len,
         }
