@@ -3,7 +3,7 @@
 //! prints no summary.
 use crate::support;
 
-use support::{run_odinw, scratch};
+use support::{eval_cases, run_odinw, scratch};
 
 const GOOD_GT: &str = r#"{"images": [{"id": 1}, {"id": 2}],
  "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}],
@@ -11,208 +11,94 @@ const GOOD_GT: &str = r#"{"images": [{"id": 1}, {"id": 2}],
 const GOOD_DT: &str =
     r#"[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]"#;
 
-/// Runs `odinw score` with the given file contents; asserts failure and that stderr names
-/// `file` and contains every phrase in `expect`.
-fn fails(gt: &str, dt: &str, file: &str, expect: &[&str]) {
-    fails_bytes(gt.as_bytes(), dt.as_bytes(), file, expect)
-}
-
-/// [`fails`] for contents that need not be UTF-8.
-fn fails_bytes(gt: &[u8], dt: &[u8], file: &str, expect: &[&str]) {
-    let dir = scratch();
-    let g = dir.path().join("truth.json");
-    let d = dir.path().join("results.json");
-    std::fs::write(&g, gt).unwrap();
-    std::fs::write(&d, dt).unwrap();
-    let out = run_odinw(&[
-        "score",
-        "--gt",
-        g.to_str().unwrap(),
-        "--dt",
-        d.to_str().unwrap(),
-    ]);
+/// What is wrong with `odinw score`'s answer to the given file contents, if anything: it must
+/// fail with exit code 1, no panic and no summary, and a message that names `file` and
+/// contains every phrase in `expect`.
+fn refusal_problems(gt: &[u8], dt: &[u8], file: &str, expect: &[&str]) -> Vec<String> {
+    let out = score(gt, dt);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected failure for {expect:?}: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.stdout.is_empty(), "printed a summary despite the error");
-    assert!(
-        stderr.contains(file),
-        "message does not name {file}: {stderr}"
-    );
-    for phrase in expect {
-        assert!(stderr.contains(phrase), "missing {phrase:?} in: {stderr}");
+    let mut problems = Vec::new();
+    if out.status.code() != Some(1) {
+        problems.push(format!("exit {:?}, not 1", out.status.code()));
     }
+    if stderr.contains("panicked") {
+        problems.push("panicked".into());
+    }
+    if !out.stdout.is_empty() {
+        problems.push("printed a summary despite the error".into());
+    }
+    for phrase in std::iter::once(&file).chain(expect) {
+        if !stderr.contains(phrase) {
+            problems.push(format!("no {phrase:?} in the message"));
+        }
+    }
+    if !problems.is_empty() {
+        problems.push(format!("stderr: {stderr}"));
+    }
+    problems
 }
 
-fn gt_with_ann(fields: &str) -> String {
-    format!(
-        r#"{{"images": [{{"id": 1}}], "annotations": [{{{fields}}}], "categories": [{{"id": 1}}]}}"#
-    )
+/// Asserts [`refusal_problems`] finds none.
+fn fails_bytes(gt: &[u8], dt: &[u8], file: &str, expect: &[&str]) {
+    let problems = refusal_problems(gt, dt, file, expect);
+    assert!(problems.is_empty(), "{expect:?}: {}", problems.join("; "));
 }
 
+/// Runs every refused case (tests/fixtures/eval_cases/refused/) whose bad file is `file`;
+/// panics listing each failing case by name. Returns how many ran.
+fn run_refused_cases(file: &str) -> usize {
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for (stem, case) in eval_cases::load("refused") {
+        if case["file"] != file {
+            continue;
+        }
+        let expect: Vec<&str> = case["expect"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let (gt, dt) = (eval_cases::text(&case, "gt"), eval_cases::text(&case, "dt"));
+        let problems = refusal_problems(gt.as_bytes(), dt.as_bytes(), file, &expect);
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} ({stem}.json): {}",
+                case["name"],
+                problems.join("; ")
+            ));
+        }
+        ran += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    ran
+}
+
+/// Broken ground-truth files (data: tests/fixtures/eval_cases/refused/truth-*.json).
 #[test]
 fn bad_ground_truth_is_reported() {
-    let t = "truth.json";
-    fails(
-        r#"{"images": ["#,
-        GOOD_DT,
-        t,
-        &["line 1", "unexpected end of file"],
-    );
-    fails("[]", GOOD_DT, t, &["must be a JSON object"]);
-    fails(
-        r#"{"annotations": [], "categories": []}"#,
-        GOOD_DT,
-        t,
-        &["no \"images\" list"],
-    );
-    fails(
-        r#"{"images": [], "annotations": []}"#,
-        GOOD_DT,
-        t,
-        &["no \"categories\" list"],
-    );
-    fails(
-        &gt_with_ann(r#""id": 1, "image_id": 1, "category_id": 1"#),
-        GOOD_DT,
-        t,
-        &["annotations[0]", "missing \"bbox\""],
-    );
-    fails(
-        &gt_with_ann(r#""id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, -1]"#),
-        GOOD_DT,
-        t,
-        &["annotations[0]", "negative width or height"],
-    );
-    fails(
-        &gt_with_ann(r#""id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10]"#),
-        GOOD_DT,
-        t,
-        &["bbox must have 4 numbers"],
-    );
-    fails(
-        &gt_with_ann(
-            r#""id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "area": NaN"#,
-        ),
-        GOOD_DT,
-        t,
-        &["line 1", "NaN"],
-    );
-    fails(
-        &gt_with_ann(
-            r#""id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "area": -4"#,
-        ),
-        GOOD_DT,
-        t,
-        &["area -4 is negative"],
-    );
-    fails(
-        &gt_with_ann(
-            r#""id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "iscrowd": "yes""#,
-        ),
-        GOOD_DT,
-        t,
-        &["iscrowd must be 0 or 1"],
-    );
-    fails(
-        &gt_with_ann(r#""id": "a1", "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]"#),
-        GOOD_DT,
-        t,
-        &["id must be an integer"],
-    );
-    fails(
-        r#"{"images": [{"id": 1}, {"id": "2"}], "annotations": [], "categories": [{"id": 1}]}"#,
-        GOOD_DT,
-        t,
-        &["image ids mix integers and strings"],
-    );
-    fails(
-        &format!("\u{feff}{GOOD_GT}"),
-        GOOD_DT,
-        t,
-        &["byte-order mark"],
-    );
-    fails(&format!("{GOOD_GT} {{}}"), GOOD_DT, t, &["extra data"]);
+    assert_eq!(run_refused_cases("truth.json"), 14);
 }
 
+/// Broken results files (data: tests/fixtures/eval_cases/refused/results-*.json), and a large
+/// one whose error must be as precise.
 #[test]
 fn bad_results_are_reported() {
-    let r = "results.json";
-    let one = |fields: &str| format!("[{GOOD_DT_ITEM}, {{{fields}}}]");
+    assert_eq!(run_refused_cases("results.json"), 13);
     const GOOD_DT_ITEM: &str =
         r#"{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}"#;
-    fails(
-        GOOD_GT,
-        r#"[{"image_id": 1,}]"#,
-        r,
-        &["line 1", "expected a string key"],
-    );
-    fails(GOOD_GT, r#"{"image_id": 1}"#, r, &["must be a JSON list"]);
-    fails(GOOD_GT, "[]", r, &["empty"]);
-    fails(GOOD_GT, "[1, 2]", r, &["results[0]", "must be an object"]);
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]"#),
-        r,
-        &["results[1]", "missing \"score\""],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": Infinity"#),
-        r,
-        &["results[1]", "NaN and Infinity"],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1e999"#),
-        r,
-        &["results[1]", "out of the range of a double"],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 1, "category_id": 1, "bbox": [0, 0, -3, 1], "score": 0.5"#),
-        r,
-        &["results[1]", "negative width or height"],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 7, "category_id": 1, "bbox": [0, 0, 3, 1], "score": 0.5"#),
-        r,
-        &[
-            "results[1]",
-            "image_id 7 is not an image of the ground truth",
-        ],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 1, "category_id": 1, "bbox": "0 0 3 1", "score": 0.5"#),
-        r,
-        &["bbox must be an array"],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": 1, "category_id": 1, "bbox": [0, 0, 3, 1], "score": "0.5""#),
-        r,
-        &["score must be a number"],
-    );
-    fails(
-        GOOD_GT,
-        &one(r#""image_id": null, "category_id": 1, "bbox": [0, 0, 3, 1], "score": 0.5"#),
-        r,
-        &["image_id must be an integer or a string"],
-    );
-    fails(GOOD_GT, &format!("{GOOD_DT} ]"), r, &["extra data"]);
     // A large file goes through the parallel parser; its errors must be as precise.
     let mut big: Vec<String> = (0..40_000).map(|_| GOOD_DT_ITEM.to_string()).collect();
     big[31_234] = r#"{"image_id": 1, "category_id": 1, "bbox": [0, 0, 3, 1], "score": [1]}"#.into();
-    fails(
-        GOOD_GT,
-        &format!("[{}]", big.join(",\n")),
-        r,
+    fails_bytes(
+        GOOD_GT.as_bytes(),
+        format!("[{}]", big.join(",\n")).as_bytes(),
+        "results.json",
         &["results[31234]", "line 31235", "score must be a number"],
     );
 }
@@ -276,7 +162,8 @@ fn invalid_utf8_is_refused_as_python_refuses_it() {
     }
 }
 
-fn stderr_of_score(gt: &[u8], dt: &[u8]) -> String {
+/// `odinw score` on ground truth `gt` (as `truth.json`) and results `dt` (`results.json`).
+fn score(gt: &[u8], dt: &[u8]) -> std::process::Output {
     let dir = scratch();
     let (g, d) = (
         dir.path().join("truth.json"),
@@ -284,14 +171,17 @@ fn stderr_of_score(gt: &[u8], dt: &[u8]) -> String {
     );
     std::fs::write(&g, gt).unwrap();
     std::fs::write(&d, dt).unwrap();
-    let out = run_odinw(&[
+    run_odinw(&[
         "score",
         "--gt",
         g.to_str().unwrap(),
         "--dt",
         d.to_str().unwrap(),
-    ]);
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    ])
+}
+
+fn stderr_of_score(gt: &[u8], dt: &[u8]) -> String {
+    String::from_utf8_lossy(&score(gt, dt).stderr).into_owned()
 }
 
 /// Whether Python's json reads `bytes` as pycocotools opens a file (text mode, UTF-8).

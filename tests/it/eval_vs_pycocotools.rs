@@ -3,7 +3,8 @@
 //! crowd GTs, boxes on the area bounds, zero-size boxes, GT `area` unlike w*h, duplicates,
 //! more than 100 detections per cell, images without GT, categories without detections or
 //! without GT, annotation id 0, duplicated annotation ids, string ids, float32-style numbers),
-//! hand-made adversarial cases, and the real RoboFlow exports in ../shared with synthetic
+//! hand-made adversarial cases (data: tests/fixtures/eval_cases/pycocotools/), and the real
+//! RoboFlow exports in ../shared with synthetic
 //! detections. For every job: the 12 stats and the per-category APs of `odinw score --json`,
 //! and the library's precision, recall and scores arrays, must equal pycocotools' to the bit (the
 //! issue asks for 1e-12; the checks are exact). pycocotools' last bits depend on its numpy (a mean
@@ -12,6 +13,7 @@
 //! against both a numpy 2.2 and a numpy >= 2.3 pycocotools (`$ODINW_PYTHON` and
 //! `$ODINW_PYTHON_NUMPY_LATEST`, made by scripts/test.sh).
 use crate::support;
+use crate::support::eval_cases;
 use crate::support::rng::SplitMix;
 
 use odinw::eval::{evaluate, Detections, GroundTruth, NumpySum, Options};
@@ -363,347 +365,19 @@ fn large_job(seed: u64, n_img: usize) -> Job {
     }
 }
 
-/// Small hand-made cases for the rules random data rarely reaches.
+/// The hand-made cases for the rules random data rarely reaches, kept as data
+/// (`tests/fixtures/eval_cases/pycocotools/`).
 fn adversarial_jobs() -> Vec<Job> {
-    let img = |ids: &[i64]| {
-        ids.iter()
-            .map(|i| format!("{{\"id\": {i}}}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let cats = |ids: &[i64]| {
-        ids.iter()
-            .map(|i| format!("{{\"id\": {i}, \"name\": \"c{i}\"}}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let ann = |id: i64, im: i64, c: i64, b: [f64; 4], area: f64, crowd: u8| {
-        format!(
-            "{{\"id\": {id}, \"image_id\": {im}, \"category_id\": {c}, \"bbox\": [{:?}, {:?}, {:?}, {:?}], \"area\": {area:?}, \"iscrowd\": {crowd}}}",
-            b[0], b[1], b[2], b[3]
-        )
-    };
-    let det = |im: i64, c: i64, b: [f64; 4], s: f64| {
-        format!(
-            "{{\"image_id\": {im}, \"category_id\": {c}, \"bbox\": [{:?}, {:?}, {:?}, {:?}], \"score\": {s:?}}}",
-            b[0], b[1], b[2], b[3]
-        )
-    };
-    let gt = |images: &[i64], anns: Vec<String>, c: &[i64]| {
-        format!(
-            "{{\"images\": [{}], \"annotations\": [{}], \"categories\": [{}]}}",
-            img(images),
-            anns.join(","),
-            cats(c)
-        )
-    };
-    let mut jobs = Vec::new();
-    let mut add = |name: &str, gt: String, dets: Vec<String>, fix_id0: bool| {
-        jobs.push(Job {
-            name: name.into(),
-            gt,
-            dt: format!("[{}]", dets.join(",")),
-            fix_id0,
+    eval_cases::load("pycocotools")
+        .into_iter()
+        .map(|(_, case)| Job {
+            name: case["name"].as_str().unwrap().to_string(),
+            gt: eval_cases::text(&case, "gt"),
+            dt: eval_cases::text(&case, "dt"),
+            fix_id0: case["fix_id0"].as_bool().unwrap(),
             fill_defaults: false,
-        });
-    };
-
-    // maxDets 1 and 10 cut through runs of equal scores; the only TPs sit at ranks 1 and 10.
-    let mut d = Vec::new();
-    for r in 0..12 {
-        let b = if r == 1 || r == 10 {
-            [0.0, 0.0, 50.0, 50.0]
-        } else {
-            [300.0, 300.0, 20.0, 20.0]
-        };
-        let s = if r < 2 {
-            0.9
-        } else if r < 11 {
-            0.5
-        } else {
-            0.1
-        };
-        d.push(det(1, 1, b, s));
-    }
-    add(
-        "maxDets cut-offs inside score ties",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 50.0, 50.0], 2500.0, 0),
-                ann(2, 1, 1, [0.0, 0.0, 50.0, 50.0], 2500.0, 0),
-            ],
-            &[1],
-        ),
-        d,
-        false,
-    );
-    // Equal scores on three images listed, and detected, in reverse id order.
-    add(
-        "score ties across images against id order",
-        gt(
-            &[30, 20, 10],
-            vec![
-                ann(1, 10, 1, [0.0, 0.0, 40.0, 40.0], 1600.0, 0),
-                ann(2, 20, 1, [0.0, 0.0, 40.0, 40.0], 1600.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            det(30, 1, [0.0, 0.0, 40.0, 40.0], 0.5),
-            det(20, 1, [0.0, 0.0, 40.0, 40.0], 0.5),
-            det(10, 1, [100.0, 0.0, 40.0, 40.0], 0.5),
-            det(10, 1, [0.0, 0.0, 40.0, 40.0], 0.5),
-        ],
-        false,
-    );
-    // Unmatched detections whose w*h is exactly 1024 or 9216, and GTs with those areas.
-    add(
-        "detections and GTs exactly on the area bounds",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 32.0, 32.0], 1024.0, 0),
-                ann(2, 1, 1, [200.0, 0.0, 96.0, 96.0], 9216.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            det(1, 1, [500.0, 500.0, 32.0, 32.0], 0.95),
-            det(1, 1, [0.0, 0.0, 32.0, 32.0], 0.9),
-            det(1, 1, [600.0, 600.0, 96.0, 96.0], 0.85),
-            det(1, 1, [200.0, 0.0, 96.0, 96.0], 0.8),
-            det(1, 1, [700.0, 0.0, 16.0, 64.0], 0.75),
-        ],
-        false,
-    );
-    // A crowd region over two regular GTs with equal IoU to a detection.
-    add(
-        "crowd over equal-IoU regular GTs",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 200.0, 200.0], 40000.0, 1),
-                ann(2, 1, 1, [0.0, 0.0, 10.0, 20.0], 200.0, 0),
-                ann(3, 1, 1, [0.0, 0.0, 20.0, 10.0], 200.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            det(1, 1, [0.0, 0.0, 10.0, 10.0], 0.9),
-            det(1, 1, [0.0, 0.0, 10.0, 10.0], 0.8),
-            det(1, 1, [50.0, 50.0, 30.0, 30.0], 0.7),
-            det(1, 1, [300.0, 300.0, 30.0, 30.0], 0.6),
-        ],
-        false,
-    );
-    // An image whose only GT is crowd, one with regular GT, one with none.
-    add(
-        "crowd-only image beside regular and empty images",
-        gt(
-            &[1, 2, 3],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 100.0, 100.0], 10000.0, 1),
-                ann(2, 2, 1, [0.0, 0.0, 100.0, 100.0], 10000.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            det(1, 1, [0.0, 0.0, 50.0, 50.0], 0.99),
-            det(3, 1, [0.0, 0.0, 50.0, 50.0], 0.98),
-            det(2, 1, [0.0, 0.0, 100.0, 90.0], 0.5),
-            det(1, 1, [10.0, 10.0, 50.0, 50.0], 0.4),
-        ],
-        false,
-    );
-    // One category without detections, one without GT, one in neither.
-    add(
-        "categories without detections or without GT",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 50.0, 50.0], 2500.0, 0),
-                ann(2, 1, 2, [0.0, 0.0, 50.0, 50.0], 2500.0, 0),
-            ],
-            &[1, 2, 3, 4],
-        ),
-        vec![
-            det(1, 1, [0.0, 0.0, 50.0, 50.0], 0.9),
-            det(1, 3, [0.0, 0.0, 50.0, 50.0], 0.9),
-        ],
-        false,
-    );
-    // Identical detections (box and score) on one GT.
-    add(
-        "duplicate detections",
-        gt(
-            &[1],
-            vec![ann(1, 1, 1, [10.0, 10.0, 60.0, 60.0], 3600.0, 0)],
-            &[1],
-        ),
-        (0..5)
-            .map(|_| det(1, 1, [10.0, 10.0, 60.0, 60.0], 0.7))
-            .collect(),
-        false,
-    );
-    // Zero-area GT and detections.
-    add(
-        "zero-area boxes",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [5.0, 5.0, 0.0, 10.0], 0.0, 0),
-                ann(2, 1, 1, [50.0, 50.0, 10.0, 10.0], 100.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            det(1, 1, [5.0, 5.0, 0.0, 10.0], 0.9),
-            det(1, 1, [50.0, 50.0, 10.0, 0.0], 0.8),
-            det(1, 1, [50.0, 50.0, 10.0, 10.0], 0.7),
-        ],
-        false,
-    );
-    // Annotation id 0 on a regular and (elsewhere) id 0 reused by a crowd GT: with and
-    // without the fix.
-    for fix in [false, true] {
-        add(
-            &format!("annotation id 0 (fix_id0={fix})"),
-            gt(
-                &[0, 1],
-                vec![
-                    ann(0, 0, 0, [0.0, 0.0, 50.0, 50.0], 2500.0, 0),
-                    ann(1, 0, 0, [100.0, 0.0, 50.0, 50.0], 2500.0, 0),
-                    ann(2, 1, 0, [0.0, 0.0, 80.0, 80.0], 6400.0, 1),
-                    ann(3, 1, 1, [0.0, 0.0, 30.0, 30.0], 900.0, 0),
-                ],
-                &[0, 1],
-            ),
-            vec![
-                det(0, 0, [0.0, 0.0, 50.0, 50.0], 0.9),
-                det(0, 0, [100.0, 0.0, 50.0, 50.0], 0.8),
-                det(0, 0, [1.0, 1.0, 50.0, 50.0], 0.7),
-                det(1, 0, [0.0, 0.0, 40.0, 40.0], 0.95),
-                det(1, 1, [0.0, 0.0, 30.0, 30.0], 0.6),
-            ],
-            fix,
-        );
-    }
-    // The best-scored detections are all on an image without GT.
-    add(
-        "detections on an image without GT",
-        gt(
-            &[1, 2],
-            vec![ann(1, 1, 1, [0.0, 0.0, 50.0, 50.0], 2500.0, 0)],
-            &[1],
-        ),
-        vec![
-            det(2, 1, [0.0, 0.0, 50.0, 50.0], 0.99),
-            det(2, 1, [10.0, 0.0, 50.0, 50.0], 0.98),
-            det(1, 1, [0.0, 0.0, 50.0, 50.0], 0.5),
-        ],
-        false,
-    );
-    // 150 detections in one cell (the TP ranked 120th is cut), another category alongside.
-    let mut d: Vec<String> = (0..150)
-        .map(|r| {
-            let b = if r == 119 {
-                [0.0, 0.0, 20.0, 20.0]
-            } else {
-                [400.0 + r as f64, 0.0, 20.0, 20.0]
-            };
-            det(1, 1, b, 1.0 - r as f64 / 1000.0)
         })
-        .collect();
-    d.push(det(1, 2, [0.0, 0.0, 20.0, 20.0], 0.01));
-    add(
-        "more than maxDets detections in a cell",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 20.0, 20.0], 400.0, 0),
-                ann(2, 1, 2, [0.0, 0.0, 20.0, 20.0], 400.0, 0),
-            ],
-            &[1, 2],
-        ),
-        d,
-        false,
-    );
-    // A small detection matched to a GT whose area field says large, and the reverse.
-    add(
-        "area field unlike the box",
-        gt(
-            &[1],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 20.0, 20.0], 20000.0, 0),
-                ann(2, 1, 1, [100.0, 100.0, 120.0, 120.0], 500.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            det(1, 1, [0.0, 0.0, 20.0, 20.0], 0.9),
-            det(1, 1, [100.0, 100.0, 120.0, 120.0], 0.8),
-            det(1, 1, [300.0, 300.0, 10.0, 10.0], 0.95),
-        ],
-        false,
-    );
-    // Integer boxes and scores, including score 0 and negative scores.
-    add(
-        "integer numbers",
-        "{\"images\": [{\"id\": 1}], \"annotations\": [{\"id\": 1, \"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"area\": 100, \"iscrowd\": 0}], \"categories\": [{\"id\": 1}]}".into(),
-        vec![
-            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0}".into(),
-            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [50, 0, 10, 10], \"score\": -2}".into(),
-            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 50, 10, 10], \"score\": 1}".into(),
-        ],
-        false,
-    );
-    // Scores -0.0 and 0.0 tie (numpy compares them equal), so file order decides.
-    add(
-        "negative zero ties zero",
-        gt(
-            &[1, 2],
-            vec![
-                ann(1, 1, 1, [0.0, 0.0, 30.0, 30.0], 900.0, 0),
-                ann(2, 2, 1, [0.0, 0.0, 30.0, 30.0], 900.0, 0),
-            ],
-            &[1],
-        ),
-        vec![
-            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [200, 0, 30, 30], \"score\": 0.0}"
-                .into(),
-            "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 30, 30], \"score\": -0.0}"
-                .into(),
-            "{\"image_id\": 2, \"category_id\": 1, \"bbox\": [0, 0, 30, 30], \"score\": -0.0}"
-                .into(),
-            "{\"image_id\": 2, \"category_id\": 1, \"bbox\": [300, 0, 30, 30], \"score\": 0.0}"
-                .into(),
-        ],
-        false,
-    );
-    // Many identical GTs and detections.
-    add(
-        "identical GTs and detections",
-        gt(
-            &[1],
-            (1..=6)
-                .map(|i| ann(i, 1, 1, [0.0, 0.0, 30.0, 30.0], 900.0, 0))
-                .collect(),
-            &[1],
-        ),
-        (0..8)
-            .map(|i| {
-                det(
-                    1,
-                    1,
-                    [0.0, 0.0, 30.0, 30.0],
-                    if i % 2 == 0 { 0.5 } else { 0.6 },
-                )
-            })
-            .collect(),
-        false,
-    );
-    jobs
+        .collect()
 }
 
 /// Synthetic detections for a real RoboFlow export: jittered GT boxes, a wrong class now and
@@ -931,9 +605,15 @@ fn adversarial_cases_match_pycocotools() {
         return;
     };
     let jobs = adversarial_jobs();
-    assert!(jobs.len() >= 16);
+    assert_eq!(jobs.len(), 16, "tests/fixtures/eval_cases/pycocotools/");
     let failures = compare_all(&python, &jobs);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        jobs.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -225,6 +225,7 @@ pub fn alone(module: &str, test: &str, env: &[(&str, &std::ffi::OsStr)]) -> bool
     false
 }
 
+pub mod eval_cases;
 pub mod fuzz;
 pub mod proxy;
 pub mod rng;
