@@ -1,7 +1,7 @@
 //! The fuzz corpus run in CI: each fuzz target (`tests/it/support/fuzz/targets.rs`, the same ones
 //! `cargo fuzz` runs from `fuzz/`) gets its seed inputs (real fixtures from the repository and
 //! generated ones) and thousands of seeded mutants of them, and no input may panic, take
-//! longer than a second, or grow the heap past the target's limit. `ODINW_FUZZ_ITERS` and
+//! more than a second of CPU time, or grow the heap past the target's limit. `ODINW_FUZZ_ITERS` and
 //! `ODINW_FUZZ_SEED` change the number of mutants and the seed; each test prints its counts
 //! (`cargo test --test it fuzz_corpus:: -- --nocapture`). Each test runs in a child process of
 //! its own (the heap counters are process-wide).

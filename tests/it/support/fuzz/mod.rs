@@ -1,7 +1,7 @@
-//! The bounded, seeded fuzz run of `cargo test --test it fuzz_corpus::`: [`run`] feeds a target its
-//! seed inputs and then mutants of them ([`mutate`]), one at a time, and records every input
-//! that panics, takes longer than a second, or makes the process's heap grow beyond a limit
-//! (measured by the counting allocator [`Counting`], which also refuses any allocation past
+//! The bounded, seeded fuzz run of `cargo test --test it fuzz_corpus::`: [`run`] feeds a target
+//! its seed inputs and then mutants of them ([`mutate`]), one at a time, and records every input
+//! that panics, takes more than a second of CPU time, or makes the process's heap grow beyond a
+//! limit (measured by the counting allocator [`Counting`], which also refuses any allocation past
 //! a hard cap so that a runaway input cannot take the machine's memory). Failing inputs are
 //! saved under `target/tmp/fuzz-failures/` to be replayed with `ODINW_FUZZ_REPLAY=FILE`;
 //! `ODINW_FUZZ_EXPORT=DIR` writes each target's seeds to `DIR/<target>/` for `cargo fuzz`.
@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// No input may take longer than this.
+/// No input may take more CPU time than this (the process's, all threads: the test runs alone
+/// in its process, and CPU time, unlike wall time, does not grow when the machine is busy).
 pub const MAX_TIME: Duration = Duration::from_secs(1);
 /// An input still running after this long is a hang: it is saved and the process aborts.
 const HANG: Duration = Duration::from_secs(30);
@@ -138,6 +139,18 @@ fn last_words(msg: &[u8]) {
     write(2, b"\n");
 }
 
+/// CPU time this process has used, all threads.
+fn cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write into.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -216,7 +229,7 @@ impl Outcome {
 
     pub fn line(&self) -> String {
         format!(
-            "{}: {} inputs, {} accepted ({} panics, {} over {:?}, {} over the memory limit); \
+            "{}: {} inputs, {} accepted ({} panics, {} over {:?} of CPU, {} over the memory limit); \
              slowest {:.3} s, largest heap growth {:.1} MiB, {:.1} s in all",
             self.target,
             self.tried,
@@ -304,11 +317,11 @@ pub fn run(
         PEAK.store(base, Ordering::SeqCst);
         LIMIT_HIT.store(false, Ordering::SeqCst);
         LIMIT.store(base.saturating_add(HARD_CAP), Ordering::SeqCst);
-        let start = Instant::now();
+        let start = cpu_time();
         STARTED_NS.store(epoch().elapsed().as_nanos().max(1) as u64, Ordering::SeqCst);
         let result = catch_unwind(AssertUnwindSafe(|| f(&input)));
         STARTED_NS.store(0, Ordering::SeqCst);
-        let took = start.elapsed();
+        let took = cpu_time().saturating_sub(start);
         LIMIT.store(usize::MAX, Ordering::SeqCst);
         INPUT_PTR.store(std::ptr::null_mut(), Ordering::SeqCst);
         let growth = PEAK.load(Ordering::SeqCst).saturating_sub(base);
@@ -326,7 +339,7 @@ pub fn run(
         }
         if took > MAX_TIME {
             out.slow += 1;
-            why.push(format!("took {:.2} s", took.as_secs_f64()));
+            why.push(format!("took {:.2} s of CPU time", took.as_secs_f64()));
         }
         if growth > max_heap || LIMIT_HIT.load(Ordering::SeqCst) {
             out.over_memory += 1;
