@@ -60,25 +60,13 @@ fn hub(files: &[(&str, &[u8])]) -> Server {
 
 /// Relative path → sha256 of every file under `dir`.
 fn digest_tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e
-                    .path()
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, zips::sha256_hex(&std::fs::read(e.path()).unwrap()));
-            }
-        }
-    }
-    out
+    support::files_under(dir)
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (rel, zips::sha256_hex(&std::fs::read(&f).unwrap()))
+        })
+        .collect()
 }
 
 /// GLIP-layout zip of generated data for `archive`: its task folders (relative to the archive

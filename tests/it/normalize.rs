@@ -3,7 +3,7 @@
 use crate::support;
 
 use std::path::Path;
-use support::{python_with, run_oracle, scratch, shared_data};
+use support::{python_with, run_oracle, scratch};
 
 fn run(args: &[&str]) -> std::process::Output {
     support::run_odinw(args)
@@ -33,10 +33,7 @@ fn copy_export(src: &Path, dst: &Path, images: bool) {
 
 #[test]
 fn real_exports_match_glips_procedure_and_load_in_pycocotools() {
-    let (Some(bccd), Some(aquarium)) = (
-        shared_data("roboflow/BCCD.v3-raw.coco"),
-        shared_data("roboflow/Aquarium Combined.v2-raw-1024.coco"),
-    ) else {
+    let Some((bccd, aquarium)) = support::roboflow_exports() else {
         return;
     };
     let Some(python) = python_with(&["pycocotools"]) else {

@@ -18,7 +18,7 @@ use odinw::run::{DatasetRecord, Detection, FileRecord, Manifest, Metrics, RunSto
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{odinw, run_odinw, scratch, shared_data};
+use support::{odinw, run_odinw, scratch};
 
 fn demo_ann(task: &str) -> PathBuf {
     repo(&format!(
@@ -538,10 +538,7 @@ fn chromium_shows_the_demo_runs_page() {
 
 #[test]
 fn chromium_shows_real_tasks_galleries() {
-    let (Some(bccd), Some(aquarium)) = (
-        shared_data("roboflow/BCCD.v3-raw.coco"),
-        shared_data("roboflow/Aquarium Combined.v2-raw-1024.coco"),
-    ) else {
+    let Some((bccd, aquarium)) = support::roboflow_exports() else {
         return;
     };
     let dir = scratch();

@@ -10,7 +10,7 @@ use odinw::registry::{find, Suite};
 use odinw::run::{Detection, Manifest, Metrics, RunStore, Track};
 use serde_json::Value;
 use std::path::Path;
-use support::{python_with, run_odinw, run_oracle, scratch, shared_data};
+use support::{python_with, run_odinw, run_oracle, scratch};
 
 /// The export's test annotations without RoboFlow's background category 0, where the
 /// registry expects them under `root`.
@@ -57,10 +57,7 @@ fn noisy_predictions(coco: &CocoFile) -> Vec<Detection> {
 
 #[test]
 fn real_tasks_give_tables_chart_and_an_accepted_submission() {
-    let (Some(bccd), Some(aquarium)) = (
-        shared_data("roboflow/BCCD.v3-raw.coco"),
-        shared_data("roboflow/Aquarium Combined.v2-raw-1024.coco"),
-    ) else {
+    let Some((bccd, aquarium)) = support::roboflow_exports() else {
         return;
     };
     let Some(python) = python_with(&["pycocotools"]) else {

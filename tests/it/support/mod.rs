@@ -172,6 +172,33 @@ pub fn odinw_clean_net() -> Command {
     c
 }
 
+/// The real BCCD and Aquarium exports in `../shared/data/roboflow`, if both are present (the
+/// test skips, saying why, when not).
+pub fn roboflow_exports() -> Option<(PathBuf, PathBuf)> {
+    Some((
+        shared_data("roboflow/BCCD.v3-raw.coco")?,
+        shared_data("roboflow/Aquarium Combined.v2-raw-1024.coco")?,
+    ))
+}
+
+/// Every file under `dir`, recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// A fresh scratch folder, removed when dropped.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary folder")

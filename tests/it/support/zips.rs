@@ -90,19 +90,7 @@ pub fn write_flat_export(
 /// A zip of every file under `src`, each stored as `<prefix><relative path>` (sorted; images
 /// stored, JSON deflated, like real archives).
 pub fn zip_dir(src: &Path, prefix: &str) -> Vec<u8> {
-    let mut files = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                files.push(e.path());
-            }
-        }
-    }
-    files.sort();
+    let files = super::files_under(src);
     let mut z = ZipBuilder::new();
     for f in files {
         let rel = f
