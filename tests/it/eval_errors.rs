@@ -3,7 +3,7 @@
 //! prints no summary.
 use crate::support;
 
-use support::{eval_cases, run_odinw, scratch};
+use support::{eval_cases, run_odinw, run_score, scratch};
 
 const GOOD_GT: &str = r#"{"images": [{"id": 1}, {"id": 2}],
  "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}],
@@ -171,13 +171,7 @@ fn score(gt: &[u8], dt: &[u8]) -> std::process::Output {
     );
     std::fs::write(&g, gt).unwrap();
     std::fs::write(&d, dt).unwrap();
-    run_odinw(&[
-        "score",
-        "--gt",
-        g.to_str().unwrap(),
-        "--dt",
-        d.to_str().unwrap(),
-    ])
+    run_score(&g, &d, &[])
 }
 
 fn stderr_of_score(gt: &[u8], dt: &[u8]) -> String {
@@ -214,15 +208,7 @@ fn json_report_into_a_missing_folder_is_an_error() {
     std::fs::write(&d, GOOD_DT).unwrap();
     let missing = dir.path().join("no/such");
     let report = missing.join("x.json");
-    let out = run_odinw(&[
-        "score",
-        "--gt",
-        g.to_str().unwrap(),
-        "--dt",
-        d.to_str().unwrap(),
-        "--json",
-        report.to_str().unwrap(),
-    ]);
+    let out = run_score(&g, &d, &["--json", report.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -232,15 +218,7 @@ fn json_report_into_a_missing_folder_is_an_error() {
     assert!(!dir.path().join("no").exists(), "created the folder");
     // Into an existing folder it is written.
     let ok = dir.path().join("report.json");
-    let out = run_odinw(&[
-        "score",
-        "--gt",
-        g.to_str().unwrap(),
-        "--dt",
-        d.to_str().unwrap(),
-        "--json",
-        ok.to_str().unwrap(),
-    ]);
+    let out = run_score(&g, &d, &["--json", ok.to_str().unwrap()]);
     support::assert_ok(&out);
     assert!(ok.is_file());
 }

@@ -6,7 +6,7 @@ use crate::support;
 
 use serde_json::Value;
 use std::path::Path;
-use support::{run_odinw, scratch};
+use support::{run_score, scratch};
 
 const CASES: &str = include_str!("../fixtures/eval_cases/spec_appendix_a.jsonl");
 
@@ -20,17 +20,9 @@ fn score(dir: &Path, gt: &str, dt: &str, extra: &[&str]) -> (i32, String, String
     std::fs::write(&g, gt).unwrap();
     std::fs::write(&d, dt).unwrap();
     let _ = std::fs::remove_file(&o);
-    let mut args = vec![
-        "score",
-        "--gt",
-        g.to_str().unwrap(),
-        "--dt",
-        d.to_str().unwrap(),
-        "--json",
-        o.to_str().unwrap(),
-    ];
+    let mut args = vec!["--json", o.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let out = run_odinw(&args);
+    let out = run_score(&g, &d, &args);
     let report = std::fs::read(&o)
         .ok()
         .map(|b| serde_json::from_slice(&b).unwrap());

@@ -14,6 +14,19 @@ pub fn run_odinw(args: &[&str]) -> Output {
     odinw().args(args).output().expect("running odinw")
 }
 
+/// `odinw score --gt gt --dt dt` with `extra` arguments.
+pub fn run_score(gt: &Path, dt: &Path, extra: &[&str]) -> Output {
+    odinw()
+        .arg("score")
+        .arg("--gt")
+        .arg(gt)
+        .arg("--dt")
+        .arg(dt)
+        .args(extra)
+        .output()
+        .expect("running odinw")
+}
+
 /// The Python interpreter that holds the oracles (pycocotools, ...): `$ODINW_PYTHON`, else
 /// `python3`. Returns `None` (and prints why) when a needed module cannot be imported, so the
 /// test skips; with `ODINW_REQUIRE_ORACLES=1` (set by `scripts/test.sh`) that is a failure.
