@@ -13,15 +13,9 @@ n=${1:-30}
 rounds=${2:-3}
 profile=${PROFILE:-dev}
 python=${ODINW_PYTHON:-python3}
-data=../shared/data/roboflow
-[ -d "$data" ] || { echo "needs $data (real images)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for ds in "BCCD.v3-raw.coco" "Aquarium Combined.v2-raw-1024.coco"; do
-  for split in valid test; do
-    find "$data/$ds/$split" -name '*.jpg' | sort | sed -n "1,${n}p"
-  done
-done > "$work/images.txt"
+bash benchmarks/image_list.sh "$n" > "$work/images.txt"
 cargo build --profile "$profile" --quiet --example bench_decode
 dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 bin=${CARGO_TARGET_DIR:-target}/$dir/examples/bench_decode

@@ -10,15 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-30}
 python=${ODINW_PYTHON:-python3}
-data=../shared/data/roboflow
-[ -d "$data" ] || { echo "needs $data (real images)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for ds in "BCCD.v3-raw.coco" "Aquarium Combined.v2-raw-1024.coco"; do
-  for split in valid test; do
-    find "$data/$ds/$split" -name '*.jpg' | sort | sed -n "1,${n}p"
-  done
-done > "$work/images.txt"
+bash benchmarks/image_list.sh "$n" > "$work/images.txt"
 "$python" benchmarks/host_pipeline.py --make-heads "$work/heads"
 cargo build --release --quiet --example bench_host
 bin=${CARGO_TARGET_DIR:-target}/release/examples/bench_host

@@ -2,23 +2,15 @@
 //! (`preprocess::decode_file`) `ROUNDS` times on one thread. Prints one JSON line.
 //!
 //!     bench_decode IMAGE_LIST ROUNDS
+mod bench_common;
+
 use odinw::preprocess::decode_file;
-use std::path::PathBuf;
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: bench_decode IMAGE_LIST ROUNDS");
-        std::process::exit(2);
-    }
-    let images: Vec<PathBuf> = std::fs::read_to_string(&args[1])
-        .expect("reading the image list")
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(PathBuf::from)
-        .collect();
-    let rounds: usize = args[2].parse().expect("ROUNDS");
+    let args = bench_common::args(2, "bench_decode IMAGE_LIST ROUNDS");
+    let images = bench_common::image_list(&args[0]);
+    let rounds: usize = args[1].parse().expect("ROUNDS");
     let mut pixels = 0u64;
     let start = Instant::now();
     for _ in 0..rounds {

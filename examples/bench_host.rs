@@ -5,11 +5,13 @@
 //!
 //! IMAGE_LIST holds one image path per line; HEADS_DIR holds `meta.json` and the raw f32 head
 //! outputs written by `benchmarks/host_pipeline.py --make-heads`. Prints one JSON line.
+mod bench_common;
+
 use odinw::postprocess::{
     postprocess_image, BoxLayout, ClassTokenMap, LevelOutputs, PostprocessConfig,
 };
 use odinw::preprocess::{decode_file, make_batch, resize_for_glip};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn read_f32(path: &Path) -> Vec<f32> {
@@ -24,18 +26,9 @@ fn read_f32(path: &Path) -> Vec<f32> {
 type RecordedLevel = (u32, usize, usize, Vec<f32>, Vec<f32>, Vec<f32>);
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: bench_host IMAGE_LIST HEADS_DIR");
-        std::process::exit(2);
-    }
-    let images: Vec<PathBuf> = std::fs::read_to_string(&args[1])
-        .expect("reading the image list")
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(PathBuf::from)
-        .collect();
-    let heads = Path::new(&args[2]);
+    let args = bench_common::args(2, "bench_host IMAGE_LIST HEADS_DIR");
+    let images = bench_common::image_list(&args[0]);
+    let heads = Path::new(&args[1]);
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(heads.join("meta.json")).unwrap()).unwrap();
     let t = meta["num_tokens"].as_u64().unwrap() as usize;

@@ -31,14 +31,14 @@ if [ "${ODINW_SKIP_EXPORT_TESTS:-0}" != 1 ]; then
   bash scripts/test_ort_training.sh
   export ODINW_TORCH_PYTHON="$(pwd)/.venv-export/bin/python"
 fi
-# The report page's browser test (tests/report_html.rs) needs headless Chromium: installed here
+# The report page's browser test (tests/it/report_html.rs) needs headless Chromium: installed here
 # when missing and running as root; otherwise it skips, except under CI=true, where it fails.
 if [ -z "${ODINW_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get install -y -q chromium >/dev/null \
       || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
   else
-    echo "note: no headless Chromium and not root: tests/report_html.rs skips its browser" \
+    echo "note: no headless Chromium and not root: tests/it/report_html.rs skips its browser" \
       "checks (apt-get install chromium, or set ODINW_CHROMIUM)${CI:+; CI=$CI}" >&2
   fi
 fi

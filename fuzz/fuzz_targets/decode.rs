@@ -1,6 +1,6 @@
 //! JPEG/PNG bytes through `odinw::preprocess::decode_bytes`.
 #![no_main]
-#[path = "../../tests/fuzz_support/targets.rs"]
+#[path = "../../tests/it/support/fuzz/targets.rs"]
 mod targets;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

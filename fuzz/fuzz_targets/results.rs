@@ -1,6 +1,6 @@
 //! Results files against the demo suite's ColorShapes test annotations.
 #![no_main]
-#[path = "../../tests/fuzz_support/targets.rs"]
+#[path = "../../tests/it/support/fuzz/targets.rs"]
 mod targets;
 
 use odinw::eval::GroundTruth;

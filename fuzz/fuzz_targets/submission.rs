@@ -1,6 +1,6 @@
 //! Submission files through `odinw submission check` against the demo suite's annotations.
 #![no_main]
-#[path = "../../tests/fuzz_support/targets.rs"]
+#[path = "../../tests/it/support/fuzz/targets.rs"]
 mod targets;
 
 use odinw::registry::Suite;

@@ -1,7 +1,7 @@
 //! Zip archives through `odinw::download::extract` (check, then extraction into a scratch
 //! folder whose every path must resolve inside it).
 #![no_main]
-#[path = "../../tests/fuzz_support/targets.rs"]
+#[path = "../../tests/it/support/fuzz/targets.rs"]
 mod targets;
 
 use std::sync::OnceLock;

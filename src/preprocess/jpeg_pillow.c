@@ -1,6 +1,6 @@
 /* Decodes a JPEG held in memory with libjpeg (built by mozjpeg-sys), driving it so that it
  * accepts and refuses the same files as `PIL.Image.open(p).load()` and gives the same pixels
- * (tests/preprocess_pillow.rs checks it file for file against Pillow). The behaviour it keeps:
+ * (tests/it/preprocess_pillow.rs checks it file for file against Pillow). The behaviour it keeps:
  * - input arrives in 64 KiB blocks: libjpeg is given one block at a time and, whenever it
  *   suspends for more data, the next block is appended; a suspension once the whole file has
  *   been given means the file is truncated, except after every row has been read out (then the

@@ -10,7 +10,7 @@
 //! introselect with median-of-three pivots and a final insertion sort).
 //!
 //! CUDA's `topk` (GLIP trains on GPUs) resolves ties differently; on the CPU, this matches
-//! PyTorch (checked against torch in `tests/train_targets.rs`).
+//! PyTorch (checked against torch in `tests/it/train_targets.rs`).
 
 type Elem = (f32, u32);
 

@@ -1,6 +1,6 @@
 """scripts/eval_glip_onnx.py (the Python reference pipeline) takes its resize sizes, normalisation
 and post-processing settings from the model's model.json, not from the config its name points at,
-and builds GLIP's caption from the task record (tests/reference_caption.rs compares that caption
+and builds GLIP's caption from the task record (tests/it/reference_caption.rs compares that caption
 with `odinw prompt` on all 48 registry records)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """torch.optim.AdamW with torch.nn.utils.clip_grad_norm_ on generated gradients, for
-tests/train_optim.rs. Needs torch (ODINW_TORCH_PYTHON).
+tests/it/train_optim.rs. Needs torch (ODINW_TORCH_PYTHON).
 
     python adamw_torch.py spec.json out.bin  ->  per-step gradient norms (JSON) on stdout,
                                                  final parameters (f32 LE, concatenated) in out.bin

@@ -1,5 +1,5 @@
 """GLIP in PyTorch (`scripts/glip_export`), one image at a time on GLIP's canvas: the reference
-of `tests/canvas_parity.rs`.
+of `tests/it/canvas_parity.rs`.
 
 The model is rebuilt from a model directory's graphs (`model_dir.load`, its weights only; the
 graphs themselves are not run). Each image is decoded by Pillow, resized by GLIP's rule with the

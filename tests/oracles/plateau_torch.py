@@ -1,5 +1,5 @@
 """torch.optim.lr_scheduler.ReduceLROnPlateau as GLIP's WarmupReduceLROnPlateau drives it
-(WARMUP_ITERS 0: `elif metrics: super().step(metrics)`), for tests/train_optim.rs.
+(WARMUP_ITERS 0: `elif metrics: super().step(metrics)`), for tests/it/train_optim.rs.
 Needs torch (ODINW_TORCH_PYTHON).
 
     python plateau_torch.py spec.json  ->  per sequence, the learning rates after each AP (JSON)

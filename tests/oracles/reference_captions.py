@@ -1,4 +1,4 @@
-"""Oracle side of tests/reference_caption.rs: the caption and per-class tokens that
+"""Oracle side of tests/it/reference_caption.rs: the caption and per-class tokens that
 scripts/eval_glip_onnx.py (the Python reference pipeline) queries each task record with.
 
 Usage: reference_captions.py TOKENIZER_JSON RECORD.json...

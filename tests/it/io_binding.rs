@@ -1,0 +1,139 @@
+//! The I/O-binding path of `odinw eval` (backbone outputs and text features kept in the
+//! device's memory, as on CUDA) gives exactly the predictions of the host path. This machine
+//! has no GPU, so both run on CPU, where ONNX Runtime binds to host memory: the binding logic
+//! (which outputs go where, text features uploaded once per batch size, a smaller last batch)
+//! is the one CUDA runs.
+use crate::support;
+use crate::support::repo;
+
+use std::path::Path;
+
+fn eval(out: &Path, cache: &Path, io_binding: &str, batch: &str) -> String {
+    let o = support::odinw()
+        .args([
+            "eval", "--suite", "demo", "--split", "test", "--batch", batch,
+        ])
+        .args(["--io-binding", io_binding])
+        .arg("--model")
+        .arg(repo("models/demo"))
+        .arg("--root")
+        .arg(repo("demo"))
+        .arg("--out")
+        .arg(out)
+        .env("ODINW_CACHE", cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bound_and_host_paths_predict_the_same() {
+    if support::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let dir = support::scratch();
+    let cache = dir.path().join("cache");
+    let host = dir.path().join("host");
+    let bound = dir.path().join("bound");
+    eval(&host, &cache, "off", "3");
+    // 20 test images per task in batches of 3: a last batch of 2 needs its own text upload.
+    let log = eval(&bound, &cache, "on", "3");
+    assert!(log.contains("images/s after the first batch"), "{log}");
+    let mut tasks = 0;
+    for entry in std::fs::read_dir(repo("demo/tasks")).unwrap() {
+        let name = entry
+            .unwrap()
+            .path()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let read = |run: &Path| std::fs::read(run.join(&name).join("predictions.json")).unwrap();
+        let (h, b) = (read(&host), read(&bound));
+        let detections: serde_json::Value = serde_json::from_slice(&h).unwrap();
+        assert!(
+            detections.as_array().unwrap().len() > 100,
+            "{name}: the demo model detects things"
+        );
+        assert!(
+            h == b,
+            "{name}: bound predictions differ from the host path"
+        );
+        tasks += 1;
+    }
+    assert_eq!(tasks, 4);
+}
+
+#[test]
+fn graph_outputs_kept_on_the_device_equal_the_host_run() {
+    use odinw::engine::{Graph, Input, SessionOptions, Tensor};
+    if support::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let opts = SessionOptions::default();
+    let mut backbone = Graph::open(&repo("models/demo/image_backbone.onnx"), &opts).unwrap();
+    let mut head = Graph::open(&repo("models/demo/head.onnx"), &opts).unwrap();
+    let mut text = Graph::open(&repo("models/demo/text_encoder.onnx"), &opts).unwrap();
+    // A deterministic, non-constant image batch of two.
+    let n = 2 * 3 * 192 * 192;
+    let images = Tensor::F32 {
+        shape: vec![2, 3, 192, 192],
+        data: (0..n)
+            .map(|i| ((i * 7919) % 255) as f32 / 64.0 - 2.0)
+            .collect(),
+    };
+    let ids = Tensor::I64 {
+        shape: vec![2, 5],
+        data: vec![2, 40, 41, 6, 3, 2, 42, 43, 6, 3],
+    };
+    let mask = Tensor::I64 {
+        shape: vec![2, 5],
+        data: vec![1; 10],
+    };
+
+    let host = backbone.run(&[("images", &images)]).unwrap();
+    let kept = backbone
+        .run_on_device(&[("images", Input::Host(&images))])
+        .unwrap();
+    assert_eq!(
+        kept.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["p3", "p4", "p5", "p6", "p7"]
+    );
+    for ((hn, ht), (kn, kt)) in host.iter().zip(&kept) {
+        assert_eq!(hn, kn);
+        assert_eq!(kt.shape(), ht.shape());
+        assert_eq!(&kt.to_host().unwrap(), ht, "{hn}");
+    }
+
+    let hidden = text
+        .run(&[("input_ids", &ids), ("attention_mask", &mask)])
+        .unwrap()
+        .remove(0)
+        .1;
+    let uploaded = head.upload(&hidden).unwrap();
+    assert_eq!(uploaded.to_host().unwrap(), hidden);
+
+    // The head fed from device tensors computes only the outputs asked for, as the host run.
+    let mut inputs: Vec<(&str, &Tensor)> = host.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    inputs.push(("text_hidden", &hidden));
+    inputs.push(("attention_mask", &mask));
+    let want = head.run(&inputs).unwrap();
+    let mut bound: Vec<(&str, Input)> = kept
+        .iter()
+        .map(|(n, t)| (n.as_str(), Input::Device(t)))
+        .collect();
+    bound.push(("text_hidden", Input::Device(&uploaded)));
+    bound.push(("attention_mask", Input::Host(&mask)));
+    let got = head
+        .run_to_host(&bound, &["token_logits", "centerness"])
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    for (name, t) in &got {
+        let w = &want.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(t, w, "{name}");
+    }
+
+    let err = head.run_to_host(&bound, &["no_such_output"]).err().unwrap();
+    assert!(format!("{err:#}").contains("head.onnx"), "{err:#}");
+}
