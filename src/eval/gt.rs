@@ -3,10 +3,13 @@
 //! pycocotools visits them, with its quirks kept: the last annotation with a duplicated id
 //! replaces every earlier one, annotations on unknown images or categories are never scored,
 //! and the `ignore` field is not read (only `iscrowd`).
-use super::fields::{read_bbox, read_crowd, read_id, read_int, read_number};
+use super::fields::{self, Bbox};
 use super::ids::{sorted_unique, Id, IdIndex, IntMap};
-use super::json::{JResult, JsonError, Kind, Reader};
+use super::json::{self, only_objects, Key, Kind, Scalar};
 use super::LoadError;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::cell::Cell;
+use std::fmt;
 use std::path::Path;
 
 /// A category: its id and name (the id's text when the file gives no name).
@@ -52,9 +55,28 @@ impl GroundTruth {
 
     /// Parses a COCO ground-truth document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, LoadError> {
-        let mut r = Reader::new(bytes, 0).map_err(LoadError::Json)?;
-        let raw = parse_document(&mut r).map_err(LoadError::Json)?;
+        let text = json::text(bytes)?;
+        let at = Cell::new(None);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw = DocumentSeed { at: &at }
+            .deserialize(&mut de)
+            .and_then(|raw| de.end().map(|()| raw))
+            .map_err(|e| json::error_at(text, 0, &e, &place(at.get())))?;
         build(raw)
+    }
+
+    /// The ground truth of a document already parsed (by `data::coco`, which reads the same
+    /// file for its images and names), checked as [`GroundTruth::from_json`] checks it.
+    /// `bytes` is the file it was parsed from: on an error it is read again to place the error
+    /// at its line and column (the tree does not keep positions).
+    pub fn from_document(doc: &serde_json::Value, bytes: &[u8]) -> Result<Self, LoadError> {
+        let at = Cell::new(None);
+        match (DocumentSeed { at: &at }).deserialize(doc) {
+            Ok(raw) => build(raw),
+            Err(e) => Err(Self::from_json(bytes)
+                .err()
+                .unwrap_or_else(|| LoadError::Invalid(format!("{}{e}", place(at.get()))))),
+        }
     }
 
     pub fn images(&self) -> &[Id] {
@@ -96,152 +118,278 @@ struct RawDocument {
     annotations: Vec<RawAnn>,
 }
 
-fn with_context<T>(res: JResult<T>, ctx: impl FnOnce() -> String) -> JResult<T> {
-    res.map_err(|e| JsonError {
-        pos: e.pos,
-        msg: format!("{}: {}", ctx(), e.msg),
-    })
+/// Which record is being read (`"annotations", 3`), for messages: serde_json stops at the
+/// first error, so the last record entered is the one at fault.
+type At = Cell<Option<(&'static str, usize)>>;
+
+fn place(at: Option<(&'static str, usize)>) -> String {
+    at.map(|(list, n)| format!("{list}[{n}]: "))
+        .unwrap_or_default()
 }
 
-fn parse_document(r: &mut Reader<'_>) -> JResult<RawDocument> {
-    if r.peek_kind()? != Kind::Object {
-        return r.error(
-            "the ground truth must be a JSON object with \"images\", \"annotations\" and \
-             \"categories\"",
-        );
-    }
-    let top = r.pos();
-    r.object_start()?;
-    let (mut images, mut categories, mut annotations) = (None, None, None);
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"images" => images = Some(parse_list(r, "images", parse_image)?),
-            b"categories" => categories = Some(parse_list(r, "categories", parse_category)?),
-            b"annotations" => annotations = Some(parse_list(r, "annotations", parse_ann)?),
-            _ => r.skip_value()?,
-        }
-    }
-    r.finish()?;
-    let missing = |what: &str| JsonError {
-        pos: top,
-        msg: format!("the ground truth has no \"{what}\" list (pycocotools needs it)"),
-    };
-    Ok(RawDocument {
-        images: images.ok_or_else(|| missing("images"))?,
-        categories: categories.ok_or_else(|| missing("categories"))?,
-        annotations: annotations.unwrap_or_default(),
-    })
+/// The top-level object: the three lists, other keys skipped.
+struct DocumentSeed<'c> {
+    at: &'c At,
 }
 
-fn parse_list<'a, T>(
-    r: &mut Reader<'a>,
-    name: &str,
-    item: impl Fn(&mut Reader<'a>) -> JResult<T>,
-) -> JResult<Vec<T>> {
-    if r.peek_kind()? != Kind::Array {
-        return r.error(format!("\"{name}\" must be a list"));
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = RawDocument;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawDocument, D::Error> {
+        d.deserialize_any(self)
     }
-    r.array_start()?;
-    let mut out = Vec::new();
-    let mut first = true;
-    while r.array_next(&mut first)? {
-        let n = out.len();
-        let start = r.pos();
-        let v = with_context(
-            if r.peek_kind()? == Kind::Object {
-                item(r)
-            } else {
-                r.error("must be an object")
-            },
-            || format!("{name}[{n}]"),
-        )
-        .map_err(|mut e| {
-            if e.pos < start {
-                e.pos = start;
-            }
-            e
-        })?;
-        out.push(v);
-    }
-    Ok(out)
 }
 
-fn parse_image(r: &mut Reader<'_>) -> JResult<Id> {
-    let start = r.pos();
-    r.object_start()?;
-    let mut id = None;
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"id" => id = Some(read_id(r, "id")?.to_id()),
-            _ => r.skip_value()?,
-        }
+impl DocumentSeed<'_> {
+    fn not_an_object(&self, _: Kind) -> String {
+        "the ground truth must be a JSON object with \"images\", \"annotations\" and \
+         \"categories\""
+            .into()
     }
-    id.ok_or(JsonError {
-        pos: start,
-        msg: "missing \"id\"".into(),
-    })
 }
 
-fn parse_category(r: &mut Reader<'_>) -> JResult<Category> {
-    let start = r.pos();
-    r.object_start()?;
-    let (mut id, mut name) = (None, None);
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"id" => id = Some(read_id(r, "id")?.to_id()),
-            b"name" if r.peek_kind()? == Kind::String => name = Some(r.string()?.into_owned()),
-            _ => r.skip_value()?,
-        }
+impl<'de> Visitor<'de> for DocumentSeed<'_> {
+    type Value = RawDocument;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a COCO object")
     }
-    let id = id.ok_or(JsonError {
-        pos: start,
-        msg: "missing \"id\"".into(),
-    })?;
-    let name = name.unwrap_or_else(|| match &id {
-        Id::Int(v) => v.to_string(),
-        Id::Str(s) => s.to_string(),
-    });
-    Ok(Category { id, name })
-}
-
-fn parse_ann(r: &mut Reader<'_>) -> JResult<RawAnn> {
-    let start = r.pos();
-    r.object_start()?;
-    let (mut id, mut image, mut category, mut bbox, mut area, mut crowd) =
-        (None, None, None, None, None, None);
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"id" => id = Some(read_int(r, "id")?),
-            b"image_id" => image = Some(read_id(r, "image_id")?.to_id()),
-            b"category_id" => category = Some(read_id(r, "category_id")?.to_id()),
-            b"bbox" => bbox = Some(read_bbox(r)?),
-            b"area" => {
-                let a = read_number(r, "area")?;
-                if a < 0.0 {
-                    return r.error(format!("area {a} is negative"));
+    only_objects!();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawDocument, A::Error> {
+        let (mut images, mut categories, mut annotations) = (None, None, None);
+        let at = self.at;
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "images" => {
+                    images = Some(map.next_value_seed(List::new("images", at, ImageRecord))?)
                 }
-                area = Some(a);
+                "categories" => {
+                    categories =
+                        Some(map.next_value_seed(List::new("categories", at, CategoryRecord))?)
+                }
+                "annotations" => {
+                    annotations =
+                        Some(map.next_value_seed(List::new("annotations", at, AnnotationRecord))?)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            b"iscrowd" => crowd = Some(read_crowd(r)?),
-            _ => r.skip_value()?,
+        }
+        let missing = |what: &str| {
+            de::Error::custom(format!(
+                "the ground truth has no \"{what}\" list (pycocotools needs it)"
+            ))
+        };
+        Ok(RawDocument {
+            images: images.ok_or_else(|| missing("images"))?,
+            categories: categories.ok_or_else(|| missing("categories"))?,
+            annotations: annotations.unwrap_or_default(),
+        })
+    }
+}
+
+/// A list of records, each an object read by `R`.
+struct List<'c, R> {
+    name: &'static str,
+    at: &'c At,
+    record: std::marker::PhantomData<R>,
+}
+
+impl<'c, R> List<'c, R> {
+    fn new(name: &'static str, at: &'c At, _: R) -> Self {
+        List {
+            name,
+            at,
+            record: std::marker::PhantomData,
         }
     }
-    let missing = |what: &str| JsonError {
-        pos: start,
-        msg: format!("missing \"{what}\""),
-    };
-    Ok(RawAnn {
-        id: id.ok_or_else(|| missing("id"))?,
-        image: image.ok_or_else(|| missing("image_id"))?,
-        category: category.ok_or_else(|| missing("category_id"))?,
-        bbox: bbox.ok_or_else(|| missing("bbox"))?,
-        area,
-        crowd,
-    })
+
+    fn not_a_list<E: de::Error>(&self) -> E {
+        E::custom(format!("\"{}\" must be a list", self.name))
+    }
+}
+
+impl<'de, R: ReadRecord> DeserializeSeed<'de> for List<'_, R> {
+    type Value = Vec<R::Out>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, R: ReadRecord> Visitor<'de> for List<'_, R> {
+    type Value = Vec<R::Out>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "the {} list", self.name)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.not_a_list())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            self.at.set(Some((self.name, out.len())));
+            match seq.next_element_seed(Record::<R>(std::marker::PhantomData))? {
+                Some(v) => out.push(v),
+                None => break,
+            }
+        }
+        self.at.set(None);
+        Ok(out)
+    }
+}
+
+/// How one kind of record is read from its object's fields.
+trait ReadRecord {
+    type Out;
+    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self::Out, A::Error>;
+}
+
+/// One record of a list: an object, read by `R`.
+struct Record<R>(std::marker::PhantomData<R>);
+
+impl<'de, R: ReadRecord> DeserializeSeed<'de> for Record<R> {
+    type Value = R::Out;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<R::Out, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<R> Record<R> {
+    fn not_an_object(&self, kind: Kind) -> String {
+        format!("must be an object, not {}", kind.name())
+    }
+}
+
+impl<'de, R: ReadRecord> Visitor<'de> for Record<R> {
+    type Value = R::Out;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    only_objects!();
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R::Out, A::Error> {
+        R::read(map)
+    }
+}
+
+/// A field's problem as the deserializer's error (placed after the field's value).
+fn bad<E: de::Error>(msg: String) -> E {
+    E::custom(msg)
+}
+
+fn missing<E: de::Error>(what: &str) -> E {
+    E::custom(format!("missing \"{what}\""))
+}
+
+struct ImageRecord;
+
+impl ReadRecord for ImageRecord {
+    type Out = Id;
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Id, A::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "id" => id = Some(fields::id(map.next_value()?, "id").map_err(bad)?.to_id()),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        id.ok_or_else(|| missing("id"))
+    }
+}
+
+struct CategoryRecord;
+
+impl ReadRecord for CategoryRecord {
+    type Out = Category;
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Category, A::Error> {
+        let (mut id, mut name) = (None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "id" => id = Some(fields::id(map.next_value()?, "id").map_err(bad)?.to_id()),
+                "name" => {
+                    if let Scalar::Str(s) = map.next_value::<Scalar>()? {
+                        name = Some(s.into_owned());
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let id = id.ok_or_else(|| missing("id"))?;
+        let name = name.unwrap_or_else(|| match &id {
+            Id::Int(v) => v.to_string(),
+            Id::Str(s) => s.to_string(),
+        });
+        Ok(Category { id, name })
+    }
+}
+
+struct AnnotationRecord;
+
+impl ReadRecord for AnnotationRecord {
+    type Out = RawAnn;
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<RawAnn, A::Error> {
+        let (mut id, mut image, mut category, mut bbox, mut area, mut crowd) =
+            (None, None, None, None, None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "id" => id = Some(fields::int(map.next_value()?, "id").map_err(bad)?),
+                "image_id" => {
+                    image = Some(
+                        fields::id(map.next_value()?, "image_id")
+                            .map_err(bad)?
+                            .to_id(),
+                    )
+                }
+                "category_id" => {
+                    category = Some(
+                        fields::id(map.next_value()?, "category_id")
+                            .map_err(bad)?
+                            .to_id(),
+                    )
+                }
+                "bbox" => bbox = Some(map.next_value::<Bbox>()?.0),
+                "area" => {
+                    let a = fields::number(map.next_value()?, "area").map_err(bad)?;
+                    if a < 0.0 {
+                        return Err(bad(format!("area {a} is negative")));
+                    }
+                    area = Some(a);
+                }
+                "iscrowd" => crowd = Some(fields::crowd(map.next_value()?).map_err(bad)?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RawAnn {
+            id: id.ok_or_else(|| missing("id"))?,
+            image: image.ok_or_else(|| missing("image_id"))?,
+            category: category.ok_or_else(|| missing("category_id"))?,
+            bbox: bbox.ok_or_else(|| missing("bbox"))?,
+            area,
+            crowd,
+        })
+    }
 }
 
 fn build(raw: RawDocument) -> Result<GroundTruth, LoadError> {
