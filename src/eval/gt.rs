@@ -65,18 +65,26 @@ impl GroundTruth {
         build(raw)
     }
 
-    /// The ground truth of a document already parsed (by `data::coco`, which reads the same
-    /// file for its images and names), checked as [`GroundTruth::from_json`] checks it.
-    /// `bytes` is the file it was parsed from: on an error it is read again to place the error
-    /// at its line and column (the tree does not keep positions).
-    pub fn from_document(doc: &serde_json::Value, bytes: &[u8]) -> Result<Self, LoadError> {
+    /// The ground truth of `path`'s document already parsed (by `data::coco`, which reads the
+    /// same file for its images and names), checked as [`GroundTruth::read`] checks it; errors
+    /// name the file. `bytes` is the file's content: on an error it is read again to place the
+    /// error at its line and column (the tree does not keep positions).
+    pub fn from_document(
+        doc: &serde_json::Value,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
         let at = Cell::new(None);
-        match (DocumentSeed { at: &at }).deserialize(doc) {
-            Ok(raw) => build(raw),
-            Err(e) => Err(Self::from_json(bytes)
-                .err()
-                .unwrap_or_else(|| LoadError::Invalid(format!("{}{e}", place(at.get()))))),
-        }
+        let raw = match (DocumentSeed { at: &at }).deserialize(doc) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let e = Self::from_json(bytes)
+                    .err()
+                    .unwrap_or_else(|| LoadError::Invalid(format!("{}{e}", place(at.get()))));
+                return Err(e.in_file(path, bytes));
+            }
+        };
+        build(raw).map_err(|e| e.in_file(path, bytes))
     }
 
     pub fn images(&self) -> &[Id] {

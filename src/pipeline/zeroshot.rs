@@ -8,7 +8,7 @@ use super::canvas::{Batcher, CanvasMode};
 use super::detector::{postprocess_outputs, Detector, Prepared};
 use crate::data::coco::CocoFile;
 use crate::engine::Tensor;
-use crate::eval::{self, Detections, GroundTruth};
+use crate::eval::{self, Detections};
 use crate::postprocess::to_coco;
 use crate::prompt::task_caption;
 use crate::registry::Task;
@@ -78,8 +78,7 @@ pub fn run_task(
 ) -> Result<TaskOutcome> {
     let started = Instant::now();
     let (ann, img_dir) = split_files(task, root, &opts.split)?;
-    let coco = CocoFile::read(&ann)?;
-    let gt = GroundTruth::read(&ann).map_err(|e| anyhow!("{e}"))?;
+    let (coco, gt) = CocoFile::read_with_ground_truth(&ann)?;
     let mut images: Vec<(u64, PathBuf)> = coco
         .images
         .iter()
@@ -237,7 +236,6 @@ pub fn run_task(
     store.write_predictions(&task.name, None, &results)?;
     let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
     let dt = Detections::from_records(&gt, &records)
-        .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("scoring task {}", task.name))?;
     let scored = eval::report::score(&gt, &dt, opts.fix_id0);
     let mut doc = scored.metrics_json(&gt, &dt);

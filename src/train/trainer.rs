@@ -138,7 +138,8 @@ pub fn run_task(
     graphs.set_text(&text)?;
 
     let train = dataset::load(&splits.train.ann, &splits.train.img_dir, &category_ids)?;
-    let val = dataset::load(&splits.val.ann, &splits.val.img_dir, &category_ids)?;
+    let (val, val_gt) =
+        dataset::load_with_truth(&splits.val.ann, &splits.val.img_dir, &category_ids)?;
     if train.is_empty() {
         anyhow::bail!(
             "task {}: the training split {} has no images",
@@ -154,7 +155,6 @@ pub fn run_task(
         "{}: frozen features and the initial val AP",
         run.label
     ));
-    let val_gt = GroundTruth::read(&splits.val.ann).map_err(|e| anyhow!("{e}"))?;
     let mut val_inputs: Option<Vec<SampleInputs>> = None;
 
     // Resume or start.
@@ -281,8 +281,8 @@ pub fn run_task(
         .unwrap_or(state.initial_val_ap);
 
     // Test.
-    let test_gt = GroundTruth::read(&splits.test.ann).map_err(|e| anyhow!("{e}"))?;
-    let test = dataset::load(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
+    let (test, test_gt) =
+        dataset::load_with_truth(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
     drop(on_device);
     opts.progress
         .set_message(format!("{}: test AP of the best epoch", run.label));
@@ -377,9 +377,7 @@ fn header_log(
 
 fn detections(gt: &GroundTruth, results: &[RunDetection], task: &str) -> Result<Detections> {
     let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
-    Detections::from_records(gt, &records)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("scoring task {task}"))
+    Detections::from_records(gt, &records).with_context(|| format!("scoring task {task}"))
 }
 
 /// The per-run machinery: graphs, prompt, anchors, caches.
