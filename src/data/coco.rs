@@ -71,9 +71,14 @@ impl CocoFile {
     /// text is parsed once, into a tree both are built from). Errors name the file.
     pub fn read_with_ground_truth(path: &Path) -> Result<(Self, GroundTruth)> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse_with_ground_truth(&bytes, path)
+    }
+
+    /// [`CocoFile::read_with_ground_truth`] of `bytes` read from `path`.
+    pub fn parse_with_ground_truth(bytes: &[u8], path: &Path) -> Result<(Self, GroundTruth)> {
         let not_coco = || format!("{} is not a valid COCO file", path.display());
-        let doc: Value = serde_json::from_slice(&bytes).with_context(not_coco)?;
-        let gt = GroundTruth::from_document(&doc, path, &bytes)?;
+        let doc: Value = serde_json::from_slice(bytes).with_context(not_coco)?;
+        let gt = GroundTruth::from_document(&doc, path, bytes)?;
         Ok((Self::deserialize(doc).with_context(not_coco)?, gt))
     }
 

@@ -93,8 +93,10 @@ pub fn crowd(v: Scalar<'_>) -> Result<bool, String> {
     }
 }
 
-/// A box `[x, y, w, h]` of four finite numbers with `w, h >= 0`.
-pub struct Bbox(pub [f64; 4]);
+/// A box `[x, y, w, h]` of four finite numbers with `w, h >= 0`, or why the value is not one.
+/// A wrong value is not a parse error (it is skipped whole): Python keeps the last value of a
+/// repeated key, so a field is judged only once its record has been read.
+pub struct Bbox(pub Result<[f64; 4], String>);
 
 impl<'de> de::Deserialize<'de> for Bbox {
     #[inline]
@@ -105,13 +107,11 @@ impl<'de> de::Deserialize<'de> for Bbox {
 
 struct BboxVisitor;
 
-impl BboxVisitor {
-    fn not_an_array<E: de::Error>(kind: Kind) -> E {
-        E::custom(format!(
-            "bbox must be an array [x, y, width, height], not {}",
-            kind.name()
-        ))
-    }
+fn not_an_array(kind: Kind) -> Bbox {
+    Bbox(Err(format!(
+        "bbox must be an array [x, y, width, height], not {}",
+        kind.name()
+    )))
 }
 
 impl<'de> Visitor<'de> for BboxVisitor {
@@ -123,45 +123,54 @@ impl<'de> Visitor<'de> for BboxVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bbox, A::Error> {
         let mut b = [0.0; 4];
         let mut n = 0;
+        let mut wrong = None;
         while let Some(v) = seq.next_element::<Scalar>()? {
-            let v = number(v, "each bbox entry").map_err(de::Error::custom)?;
-            if n < 4 {
-                b[n] = v;
+            match number(v, "each bbox entry") {
+                Ok(v) if n < 4 => b[n] = v,
+                Ok(_) => {}
+                Err(e) => wrong = wrong.or(Some(e)),
             }
             n += 1;
         }
+        if let Some(e) = wrong {
+            return Ok(Bbox(Err(e)));
+        }
         if n != 4 {
-            return Err(de::Error::custom(format!(
+            return Ok(Bbox(Err(format!(
                 "bbox must have 4 numbers [x, y, width, height], not {n}"
-            )));
+            ))));
         }
         if b[2] < 0.0 || b[3] < 0.0 {
-            return Err(de::Error::custom(format!(
+            return Ok(Bbox(Err(format!(
                 "bbox [{}, {}, {}, {}] has a negative width or height",
                 b[0], b[1], b[2], b[3]
-            )));
+            ))));
         }
-        Ok(Bbox(b))
+        Ok(Bbox(Ok(b)))
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Bbox, E> {
-        Err(Self::not_an_array(Kind::Number))
+        Ok(not_an_array(Kind::Number))
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<Bbox, E> {
-        Err(Self::not_an_array(Kind::Number))
+        Ok(not_an_array(Kind::Number))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Bbox, E> {
-        Err(Self::not_an_array(Kind::Number))
+        Ok(not_an_array(Kind::Number))
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Bbox, E> {
-        Err(Self::not_an_array(Kind::String))
+        Ok(not_an_array(Kind::String))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Bbox, E> {
-        Err(Self::not_an_array(Kind::Bool))
+        Ok(not_an_array(Kind::Bool))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Bbox, E> {
-        Err(Self::not_an_array(Kind::Null))
+        Ok(not_an_array(Kind::Null))
     }
-    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Bbox, A::Error> {
-        Err(Self::not_an_array(Kind::Object))
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Bbox, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(not_an_array(Kind::Object))
     }
 }

@@ -5,10 +5,11 @@
 //! and the `ignore` field is not read (only `iscrowd`).
 use super::fields::{self, Bbox};
 use super::ids::{sorted_unique, Id, IdIndex, IntMap};
-use super::json::{self, only_objects, Key, Kind, Scalar};
+use super::json::{self, only_objects, JResult, JsonError, Key, Kind, Scalar};
 use super::LoadError;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -56,13 +57,26 @@ impl GroundTruth {
     /// Parses a COCO ground-truth document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, LoadError> {
         let text = json::text(bytes)?;
-        let at = Cell::new(None);
-        let mut de = serde_json::Deserializer::from_str(text);
-        let raw = DocumentSeed { at: &at }
-            .deserialize(&mut de)
-            .and_then(|raw| de.end().map(|()| raw))
-            .map_err(|e| json::error_at(text, 0, &e, &place(at.get())))?;
-        build(raw)
+        // The top level first, each list kept as its text: Python keeps the last value of a
+        // repeated key, so only that list is read (and judged).
+        let top = top_level(text)?;
+        let list = |name| -> Result<_, LoadError> {
+            let Some(&(base, end)) = top.get(name) else {
+                return Ok(None);
+            };
+            let at = Cell::new(None);
+            Ok(Some(
+                List::new(name, &at)
+                    .deserialize(&mut serde_json::Deserializer::from_str(&text[base..end]))
+                    .map_err(|e| json::error_at(text, base, &e, &place(at.get())))?,
+            ))
+        };
+        let raw = RawDocument {
+            images: list("images")?.map(AnyList::into_images),
+            categories: list("categories")?.map(AnyList::into_categories),
+            annotations: list("annotations")?.map(AnyList::into_annotations),
+        };
+        build(raw.check().map_err(|msg| JsonError { pos: 0, msg })?)
     }
 
     /// The ground truth of `path`'s document already parsed (by `data::coco`, which reads the
@@ -74,16 +88,31 @@ impl GroundTruth {
         path: &Path,
         bytes: &[u8],
     ) -> Result<Self, LoadError> {
-        let at = Cell::new(None);
-        let raw = match (DocumentSeed { at: &at }).deserialize(doc) {
-            Ok(raw) => raw,
-            Err(e) => {
-                let e = Self::from_json(bytes)
-                    .err()
-                    .unwrap_or_else(|| LoadError::Invalid(format!("{}{e}", place(at.get()))));
-                return Err(e.in_file(path, bytes));
-            }
+        let fail = |msg: String| {
+            let e = Self::from_json(bytes)
+                .err()
+                .unwrap_or(LoadError::Invalid(msg));
+            e.in_file(path, bytes)
         };
+        let Some(top) = doc.as_object() else {
+            return Err(fail(NOT_AN_OBJECT.into()));
+        };
+        let list = |name| -> Result<_, LoadError> {
+            let Some(value) = top.get(name) else {
+                return Ok(None);
+            };
+            let at = Cell::new(None);
+            List::new(name, &at)
+                .deserialize(value)
+                .map(Some)
+                .map_err(|e| fail(format!("{}{e}", place(at.get()))))
+        };
+        let raw = RawDocument {
+            images: list("images")?.map(AnyList::into_images),
+            categories: list("categories")?.map(AnyList::into_categories),
+            annotations: list("annotations")?.map(AnyList::into_annotations),
+        };
+        let raw = raw.check().map_err(fail)?;
         build(raw).map_err(|e| e.in_file(path, bytes))
     }
 
@@ -120,11 +149,34 @@ impl GroundTruth {
     }
 }
 
+/// The three lists as read (`None`: the key is absent).
 struct RawDocument {
+    images: Option<Vec<Id>>,
+    categories: Option<Vec<Category>>,
+    annotations: Option<Vec<RawAnn>>,
+}
+
+/// The lists a ground truth needs.
+struct Checked {
     images: Vec<Id>,
     categories: Vec<Category>,
     annotations: Vec<RawAnn>,
 }
+
+impl RawDocument {
+    fn check(self) -> Result<Checked, String> {
+        let missing =
+            |what: &str| format!("the ground truth has no \"{what}\" list (pycocotools needs it)");
+        Ok(Checked {
+            images: self.images.ok_or_else(|| missing("images"))?,
+            categories: self.categories.ok_or_else(|| missing("categories"))?,
+            annotations: self.annotations.unwrap_or_default(),
+        })
+    }
+}
+
+const NOT_AN_OBJECT: &str =
+    "the ground truth must be a JSON object with \"images\", \"annotations\" and \"categories\"";
 
 /// Which record is being read (`"annotations", 3`), for messages: serde_json stops at the
 /// first error, so the last record entered is the one at fault.
@@ -135,96 +187,142 @@ fn place(at: Option<(&'static str, usize)>) -> String {
         .unwrap_or_default()
 }
 
-/// The top-level object: the three lists, other keys skipped.
-struct DocumentSeed<'c> {
-    at: &'c At,
-}
-
-impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
-    type Value = RawDocument;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawDocument, D::Error> {
-        d.deserialize_any(self)
+/// The top-level object: where each key's value is (the last one of a repeated key), each
+/// value checked by serde_json and skipped.
+fn top_level(text: &str) -> JResult<HashMap<String, (usize, usize)>> {
+    let buf = text.as_bytes();
+    let ws = |mut p: usize| {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = buf.get(p) {
+            p += 1;
+        }
+        p
+    };
+    let err = |pos: usize, msg: &str| JsonError {
+        pos,
+        msg: msg.into(),
+    };
+    // One value at `pos`, by serde_json: its end.
+    fn value<'a, T: de::Deserialize<'a>>(text: &'a str, pos: usize) -> JResult<(T, usize)> {
+        let mut it = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<T>();
+        match it.next() {
+            Some(Ok(v)) => Ok((v, pos + it.byte_offset())),
+            Some(Err(e)) => Err(json::error_at(text, pos, &e, "")),
+            None => Err(JsonError {
+                pos: text.len(),
+                msg: "unexpected end of file, expected a JSON value".into(),
+            }),
+        }
     }
-}
-
-impl DocumentSeed<'_> {
-    fn not_an_object(&self, _: Kind) -> String {
-        "the ground truth must be a JSON object with \"images\", \"annotations\" and \
-         \"categories\""
-            .into()
+    let open = ws(0);
+    if buf.get(open) != Some(&b'{') {
+        value::<IgnoredAny>(text, open)?;
+        return Err(err(open, NOT_AN_OBJECT));
     }
-}
-
-impl<'de> Visitor<'de> for DocumentSeed<'_> {
-    type Value = RawDocument;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a COCO object")
-    }
-    only_objects!();
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawDocument, A::Error> {
-        let (mut images, mut categories, mut annotations) = (None, None, None);
-        let at = self.at;
-        while let Some(key) = map.next_key::<Key>()? {
-            match &*key.0 {
-                "images" => {
-                    images = Some(map.next_value_seed(List::new("images", at, ImageRecord))?)
+    let mut out = HashMap::new();
+    let mut pos = ws(open + 1);
+    if buf.get(pos) == Some(&b'}') {
+        pos += 1;
+    } else {
+        loop {
+            if buf.get(pos) != Some(&b'"') {
+                return Err(err(pos, "expected a string key in double quotes"));
+            }
+            let (key, end) = value::<String>(text, pos)?;
+            pos = ws(end);
+            if buf.get(pos) != Some(&b':') {
+                return Err(err(pos, "expected ':' after an object key"));
+            }
+            let start = ws(pos + 1);
+            let (_, end) = value::<IgnoredAny>(text, start)?;
+            out.insert(key, (start, end));
+            pos = ws(end);
+            match buf.get(pos) {
+                Some(b',') => pos = ws(pos + 1),
+                Some(b'}') => {
+                    pos += 1;
+                    break;
                 }
-                "categories" => {
-                    categories =
-                        Some(map.next_value_seed(List::new("categories", at, CategoryRecord))?)
-                }
-                "annotations" => {
-                    annotations =
-                        Some(map.next_value_seed(List::new("annotations", at, AnnotationRecord))?)
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => return Err(err(pos, "unexpected end of file inside an object")),
+                Some(_) => return Err(err(pos, "expected ',' or '}' after an object member")),
             }
         }
-        let missing = |what: &str| {
-            de::Error::custom(format!(
-                "the ground truth has no \"{what}\" list (pycocotools needs it)"
-            ))
-        };
-        Ok(RawDocument {
-            images: images.ok_or_else(|| missing("images"))?,
-            categories: categories.ok_or_else(|| missing("categories"))?,
-            annotations: annotations.unwrap_or_default(),
-        })
+    }
+    let end = ws(pos);
+    if end < buf.len() {
+        return Err(err(end, "extra data after the JSON value"));
+    }
+    Ok(out)
+}
+
+/// One of the three lists, read by the record reader its name selects.
+enum AnyList {
+    Images(Vec<Id>),
+    Categories(Vec<Category>),
+    Annotations(Vec<RawAnn>),
+}
+
+impl AnyList {
+    fn into_images(self) -> Vec<Id> {
+        match self {
+            AnyList::Images(v) => v,
+            _ => Vec::new(),
+        }
+    }
+    fn into_categories(self) -> Vec<Category> {
+        match self {
+            AnyList::Categories(v) => v,
+            _ => Vec::new(),
+        }
+    }
+    fn into_annotations(self) -> Vec<RawAnn> {
+        match self {
+            AnyList::Annotations(v) => v,
+            _ => Vec::new(),
+        }
     }
 }
 
-/// A list of records, each an object read by `R`.
-struct List<'c, R> {
+/// A list of records named `name` ("images", "categories" or "annotations").
+struct List<'c> {
     name: &'static str,
     at: &'c At,
-    record: std::marker::PhantomData<R>,
 }
 
-impl<'c, R> List<'c, R> {
-    fn new(name: &'static str, at: &'c At, _: R) -> Self {
-        List {
-            name,
-            at,
-            record: std::marker::PhantomData,
-        }
+impl<'c> List<'c> {
+    fn new(name: &'static str, at: &'c At) -> Self {
+        List { name, at }
     }
 
     fn not_a_list<E: de::Error>(&self) -> E {
         E::custom(format!("\"{}\" must be a list", self.name))
     }
+
+    fn records<'de, A: SeqAccess<'de>, R: ReadRecord>(
+        &self,
+        mut seq: A,
+    ) -> Result<Vec<R::Out>, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            self.at.set(Some((self.name, out.len())));
+            match seq.next_element_seed(Record::<R>(std::marker::PhantomData))? {
+                Some(v) => out.push(v),
+                None => break,
+            }
+        }
+        self.at.set(None);
+        Ok(out)
+    }
 }
 
-impl<'de, R: ReadRecord> DeserializeSeed<'de> for List<'_, R> {
-    type Value = Vec<R::Out>;
+impl<'de> DeserializeSeed<'de> for List<'_> {
+    type Value = AnyList;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, R: ReadRecord> Visitor<'de> for List<'_, R> {
-    type Value = Vec<R::Out>;
+impl<'de> Visitor<'de> for List<'_> {
+    type Value = AnyList;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "the {} list", self.name)
     }
@@ -249,17 +347,12 @@ impl<'de, R: ReadRecord> Visitor<'de> for List<'_, R> {
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
         Err(self.not_a_list())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        loop {
-            self.at.set(Some((self.name, out.len())));
-            match seq.next_element_seed(Record::<R>(std::marker::PhantomData))? {
-                Some(v) => out.push(v),
-                None => break,
-            }
-        }
-        self.at.set(None);
-        Ok(out)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ok(match self.name {
+            "images" => AnyList::Images(self.records::<A, ImageRecord>(seq)?),
+            "categories" => AnyList::Categories(self.records::<A, CategoryRecord>(seq)?),
+            _ => AnyList::Annotations(self.records::<A, AnnotationRecord>(seq)?),
+        })
     }
 }
 
@@ -305,6 +398,9 @@ fn missing<E: de::Error>(what: &str) -> E {
     E::custom(format!("missing \"{what}\""))
 }
 
+// A repeated key keeps its last value, as Python's dict does, so the records' fields are
+// judged once the record is read.
+
 struct ImageRecord;
 
 impl ReadRecord for ImageRecord {
@@ -313,13 +409,14 @@ impl ReadRecord for ImageRecord {
         let mut id = None;
         while let Some(key) = map.next_key::<Key>()? {
             match &*key.0 {
-                "id" => id = Some(fields::id(map.next_value()?, "id").map_err(bad)?.to_id()),
+                "id" => id = Some(map.next_value::<Scalar>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        id.ok_or_else(|| missing("id"))
+        let id = id.ok_or_else(|| missing("id"))?;
+        Ok(fields::id(id, "id").map_err(bad)?.to_id())
     }
 }
 
@@ -331,22 +428,23 @@ impl ReadRecord for CategoryRecord {
         let (mut id, mut name) = (None, None);
         while let Some(key) = map.next_key::<Key>()? {
             match &*key.0 {
-                "id" => id = Some(fields::id(map.next_value()?, "id").map_err(bad)?.to_id()),
-                "name" => {
-                    if let Scalar::Str(s) = map.next_value::<Scalar>()? {
-                        name = Some(s.into_owned());
-                    }
-                }
+                "id" => id = Some(map.next_value::<Scalar>()?),
+                "name" => name = Some(map.next_value::<Scalar>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        let id = id.ok_or_else(|| missing("id"))?;
-        let name = name.unwrap_or_else(|| match &id {
-            Id::Int(v) => v.to_string(),
-            Id::Str(s) => s.to_string(),
-        });
+        let id = fields::id(id.ok_or_else(|| missing("id"))?, "id")
+            .map_err(bad)?
+            .to_id();
+        let name = match name {
+            Some(Scalar::Str(s)) => s.into_owned(),
+            _ => match &id {
+                Id::Int(v) => v.to_string(),
+                Id::Str(s) => s.to_string(),
+            },
+        };
         Ok(Category { id, name })
     }
 }
@@ -360,47 +458,46 @@ impl ReadRecord for AnnotationRecord {
             (None, None, None, None, None, None);
         while let Some(key) = map.next_key::<Key>()? {
             match &*key.0 {
-                "id" => id = Some(fields::int(map.next_value()?, "id").map_err(bad)?),
-                "image_id" => {
-                    image = Some(
-                        fields::id(map.next_value()?, "image_id")
-                            .map_err(bad)?
-                            .to_id(),
-                    )
-                }
-                "category_id" => {
-                    category = Some(
-                        fields::id(map.next_value()?, "category_id")
-                            .map_err(bad)?
-                            .to_id(),
-                    )
-                }
+                "id" => id = Some(map.next_value::<Scalar>()?),
+                "image_id" => image = Some(map.next_value::<Scalar>()?),
+                "category_id" => category = Some(map.next_value::<Scalar>()?),
                 "bbox" => bbox = Some(map.next_value::<Bbox>()?.0),
-                "area" => {
-                    let a = fields::number(map.next_value()?, "area").map_err(bad)?;
-                    if a < 0.0 {
-                        return Err(bad(format!("area {a} is negative")));
-                    }
-                    area = Some(a);
-                }
-                "iscrowd" => crowd = Some(fields::crowd(map.next_value()?).map_err(bad)?),
+                "area" => area = Some(map.next_value::<Scalar>()?),
+                "iscrowd" => crowd = Some(map.next_value::<Scalar>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
+        let id = fields::int(id.ok_or_else(|| missing("id"))?, "id").map_err(bad)?;
+        let image = image.ok_or_else(|| missing("image_id"))?;
+        let image = fields::id(image, "image_id").map_err(bad)?.to_id();
+        let category = category.ok_or_else(|| missing("category_id"))?;
+        let category = fields::id(category, "category_id").map_err(bad)?.to_id();
+        let bbox = bbox.ok_or_else(|| missing("bbox"))?.map_err(bad)?;
+        let area = match area {
+            Some(a) => {
+                let a = fields::number(a, "area").map_err(bad)?;
+                if a < 0.0 {
+                    return Err(bad(format!("area {a} is negative")));
+                }
+                Some(a)
+            }
+            None => None,
+        };
+        let crowd = crowd.map(fields::crowd).transpose().map_err(bad)?;
         Ok(RawAnn {
-            id: id.ok_or_else(|| missing("id"))?,
-            image: image.ok_or_else(|| missing("image_id"))?,
-            category: category.ok_or_else(|| missing("category_id"))?,
-            bbox: bbox.ok_or_else(|| missing("bbox"))?,
+            id,
+            image,
+            category,
+            bbox,
             area,
             crowd,
         })
     }
 }
 
-fn build(raw: RawDocument) -> Result<GroundTruth, LoadError> {
+fn build(raw: Checked) -> Result<GroundTruth, LoadError> {
     let images = sorted_unique(raw.images, "image ids").map_err(LoadError::Invalid)?;
     let image_index = IdIndex::new(&images);
     // `cats[cat['id']] = cat`: the last category with an id gives its name.

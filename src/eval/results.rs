@@ -222,36 +222,32 @@ impl<'de> Visitor<'de> for ResultVisitor {
     #[inline]
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut image, mut category, mut bbox, mut score) = (None, None, None, None);
-        // A repeated key keeps its last value, as Python's dict does.
+        // A repeated key keeps its last value, as Python's dict does; values are judged once
+        // the record is read.
         while let Some(key) = map.next_key::<Key>()? {
             match &*key.0 {
-                "image_id" => {
-                    image =
-                        Some(fields::id(map.next_value()?, "image_id").map_err(de::Error::custom)?)
-                }
-                "category_id" => {
-                    category = Some(
-                        fields::id(map.next_value()?, "category_id").map_err(de::Error::custom)?,
-                    )
-                }
+                "image_id" => image = Some(map.next_value::<Scalar>()?),
+                "category_id" => category = Some(map.next_value::<Scalar>()?),
                 "bbox" => bbox = Some(map.next_value::<Bbox>()?.0),
-                "score" => {
-                    score = Some(
-                        fields::number(map.next_value::<Scalar>()?, "score")
-                            .map_err(de::Error::custom)?,
-                    )
-                }
+                "score" => score = Some(map.next_value::<Scalar>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         let missing = |what: &str| de::Error::custom(format!("missing \"{what}\""));
+        let image = fields::id(image.ok_or_else(|| missing("image_id"))?, "image_id");
+        let category = fields::id(
+            category.ok_or_else(|| missing("category_id"))?,
+            "category_id",
+        );
+        let bbox = bbox.ok_or_else(|| missing("bbox"))?;
+        let score = fields::number(score.ok_or_else(|| missing("score"))?, "score");
         Ok(RawResult {
-            image: image.ok_or_else(|| missing("image_id"))?,
-            category: category.ok_or_else(|| missing("category_id"))?,
-            bbox: bbox.ok_or_else(|| missing("bbox"))?,
-            score: score.ok_or_else(|| missing("score"))?,
+            image: image.map_err(de::Error::custom)?,
+            category: category.map_err(de::Error::custom)?,
+            bbox: bbox.map_err(de::Error::custom)?,
+            score: score.map_err(de::Error::custom)?,
         })
     }
 }
