@@ -630,3 +630,34 @@ fn build(raw: Checked) -> Result<GroundTruth, LoadError> {
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's `json` keeps the last value of a repeated key and never looks at the others,
+    /// so a broken earlier value is no error; the tree reader (`from_document`) agrees.
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let text = r#"{"images": [{"name": 1}], "categories": [{"id": 1, "name": 3}],
+            "annotations": [{"id": "x", "id": 4, "image_id": 7, "category_id": 1,
+                             "bbox": [0, 0, -1], "bbox": [0, 0, 2, 3], "area": null}],
+            "images": [{"id": 7}]}"#;
+        let text = text.replace("\"area\": null}", "\"area\": -1, \"area\": 5}");
+        let gt = GroundTruth::from_json(text.as_bytes()).unwrap();
+        assert_eq!(gt.images(), &[Id::Int(7)]);
+        assert_eq!(gt.categories()[0].name, "1");
+        assert_eq!(gt.ann_ids, vec![4]);
+        assert_eq!(gt.areas, vec![5.0]);
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let same = GroundTruth::from_document(&doc, "a.json".as_ref(), text.as_bytes()).unwrap();
+        assert_eq!(same.ann_ids, gt.ann_ids);
+        // The last value is judged.
+        let bad = text.replace("\"area\": 5}", "\"area\": -2}");
+        let e = GroundTruth::from_json(bad.as_bytes())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("annotations[0]: area -2 is negative"), "{e}");
+    }
+}
