@@ -1,5 +1,6 @@
 //! A COCO annotation file, read losslessly: the fields odinw uses are typed, every other field
 //! (licenses, info, RoboFlow's extras, per-record keys) is kept in order and written back.
+use crate::eval::GroundTruth;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -66,6 +67,21 @@ impl CocoFile {
             .with_context(|| format!("{} is not a valid COCO file", path.display()))
     }
 
+    /// Reads `path` once for two views of it: this file and the evaluator's ground truth (the
+    /// text is parsed once, into a tree both are built from). Errors name the file.
+    pub fn read_with_ground_truth(path: &Path) -> Result<(Self, GroundTruth)> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse_with_ground_truth(&bytes, path)
+    }
+
+    /// [`CocoFile::read_with_ground_truth`] of `bytes` read from `path`.
+    pub fn parse_with_ground_truth(bytes: &[u8], path: &Path) -> Result<(Self, GroundTruth)> {
+        let not_coco = || format!("{} is not a valid COCO file", path.display());
+        let doc: Value = serde_json::from_slice(bytes).with_context(not_coco)?;
+        let gt = GroundTruth::from_document(&doc, path, bytes)?;
+        Ok((Self::deserialize(doc).with_context(not_coco)?, gt))
+    }
+
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
         Ok(serde_json::from_slice(bytes)?)
     }
@@ -91,6 +107,30 @@ mod tests {
         let orig: Value = serde_json::from_str(text).unwrap();
         assert_eq!(back, orig);
         assert_eq!(back["annotations"][0]["bbox"][0].to_string(), "1");
+    }
+
+    #[test]
+    fn one_parse_gives_the_file_and_its_ground_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        let text = r#"{"categories": [{"id": 1, "name": "cells"}], "images": [{"id": 7, "file_name": "a.jpg"}],
+            "annotations": [{"id": 0, "image_id": 7, "category_id": 1, "bbox": [1, 2, 3, 4.5], "area": 13.5, "iscrowd": 0}]}"#;
+        std::fs::write(&path, text).unwrap();
+        let (coco, gt) = CocoFile::read_with_ground_truth(&path).unwrap();
+        assert_eq!(coco.images[0].file_name, "a.jpg");
+        assert_eq!(gt.num_boxes(), 1);
+        assert!(gt.has_annotation_id0());
+        assert_eq!(gt.categories()[0].name, "cells");
+        // An error the evaluator finds names the file, the line and the record.
+        std::fs::write(&path, text.replace("4.5]", "-4.5]")).unwrap();
+        let err = match CocoFile::read_with_ground_truth(&path) {
+            Err(e) => format!("{e:#}"),
+            Ok(_) => panic!("a negative height was accepted"),
+        };
+        assert!(
+            err.contains("a.json: line 2,") && err.contains("annotations[0]: bbox"),
+            "{err}"
+        );
     }
 
     #[test]

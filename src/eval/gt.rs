@@ -3,10 +3,14 @@
 //! pycocotools visits them, with its quirks kept: the last annotation with a duplicated id
 //! replaces every earlier one, annotations on unknown images or categories are never scored,
 //! and the `ignore` field is not read (only `iscrowd`).
-use super::fields::{read_bbox, read_crowd, read_id, read_int, read_number};
+use super::fields::{self, Bbox};
 use super::ids::{sorted_unique, Id, IdIndex, IntMap};
-use super::json::{JResult, JsonError, Kind, Reader};
+use super::json::{self, only_objects, JResult, JsonError, Key, Kind, Scalar};
 use super::LoadError;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
 use std::path::Path;
 
 /// A category: its id and name (the id's text when the file gives no name).
@@ -52,9 +56,64 @@ impl GroundTruth {
 
     /// Parses a COCO ground-truth document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, LoadError> {
-        let mut r = Reader::new(bytes, 0).map_err(LoadError::Json)?;
-        let raw = parse_document(&mut r).map_err(LoadError::Json)?;
-        build(raw)
+        let text = json::text(bytes)?;
+        // The top level first, each list kept as its text: Python keeps the last value of a
+        // repeated key, so only that list is read (and judged).
+        let top = top_level(text)?;
+        let list = |name| -> Result<_, LoadError> {
+            let Some(&(base, end)) = top.get(name) else {
+                return Ok(None);
+            };
+            let at = Cell::new(None);
+            Ok(Some(
+                List::new(name, &at)
+                    .deserialize(&mut serde_json::Deserializer::from_str(&text[base..end]))
+                    .map_err(|e| json::error_at(text, base, &e, &place(at.get())))?,
+            ))
+        };
+        let raw = RawDocument {
+            images: list("images")?.map(AnyList::into_images),
+            categories: list("categories")?.map(AnyList::into_categories),
+            annotations: list("annotations")?.map(AnyList::into_annotations),
+        };
+        build(raw.check().map_err(|msg| JsonError { pos: 0, msg })?)
+    }
+
+    /// The ground truth of `path`'s document already parsed (by `data::coco`, which reads the
+    /// same file for its images and names), checked as [`GroundTruth::read`] checks it; errors
+    /// name the file. `bytes` is the file's content: on an error it is read again to place the
+    /// error at its line and column (the tree does not keep positions).
+    pub fn from_document(
+        doc: &serde_json::Value,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
+        let fail = |msg: String| {
+            let e = Self::from_json(bytes)
+                .err()
+                .unwrap_or(LoadError::Invalid(msg));
+            e.in_file(path, bytes)
+        };
+        let Some(top) = doc.as_object() else {
+            return Err(fail(NOT_AN_OBJECT.into()));
+        };
+        let list = |name| -> Result<_, LoadError> {
+            let Some(value) = top.get(name) else {
+                return Ok(None);
+            };
+            let at = Cell::new(None);
+            List::new(name, &at)
+                .deserialize(value)
+                .map(Some)
+                .map_err(|e| fail(format!("{}{e}", place(at.get()))))
+        };
+        let raw = RawDocument {
+            images: list("images")?.map(AnyList::into_images),
+            categories: list("categories")?.map(AnyList::into_categories),
+            annotations: list("annotations")?.map(AnyList::into_annotations),
+        };
+        let raw = raw.check().map_err(fail)?;
+        build(raw).map_err(|e| e.in_file(path, bytes))
     }
 
     pub fn images(&self) -> &[Id] {
@@ -90,161 +149,355 @@ impl GroundTruth {
     }
 }
 
+/// The three lists as read (`None`: the key is absent).
 struct RawDocument {
+    images: Option<Vec<Id>>,
+    categories: Option<Vec<Category>>,
+    annotations: Option<Vec<RawAnn>>,
+}
+
+/// The lists a ground truth needs.
+struct Checked {
     images: Vec<Id>,
     categories: Vec<Category>,
     annotations: Vec<RawAnn>,
 }
 
-fn with_context<T>(res: JResult<T>, ctx: impl FnOnce() -> String) -> JResult<T> {
-    res.map_err(|e| JsonError {
-        pos: e.pos,
-        msg: format!("{}: {}", ctx(), e.msg),
-    })
+impl RawDocument {
+    fn check(self) -> Result<Checked, String> {
+        let missing =
+            |what: &str| format!("the ground truth has no \"{what}\" list (pycocotools needs it)");
+        Ok(Checked {
+            images: self.images.ok_or_else(|| missing("images"))?,
+            categories: self.categories.ok_or_else(|| missing("categories"))?,
+            annotations: self.annotations.unwrap_or_default(),
+        })
+    }
 }
 
-fn parse_document(r: &mut Reader<'_>) -> JResult<RawDocument> {
-    if r.peek_kind()? != Kind::Object {
-        return r.error(
-            "the ground truth must be a JSON object with \"images\", \"annotations\" and \
-             \"categories\"",
-        );
-    }
-    let top = r.pos();
-    r.object_start()?;
-    let (mut images, mut categories, mut annotations) = (None, None, None);
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"images" => images = Some(parse_list(r, "images", parse_image)?),
-            b"categories" => categories = Some(parse_list(r, "categories", parse_category)?),
-            b"annotations" => annotations = Some(parse_list(r, "annotations", parse_ann)?),
-            _ => r.skip_value()?,
+const NOT_AN_OBJECT: &str =
+    "the ground truth must be a JSON object with \"images\", \"annotations\" and \"categories\"";
+
+/// Which record is being read (`"annotations", 3`), for messages: serde_json stops at the
+/// first error, so the last record entered is the one at fault.
+type At = Cell<Option<(&'static str, usize)>>;
+
+fn place(at: Option<(&'static str, usize)>) -> String {
+    at.map(|(list, n)| format!("{list}[{n}]: "))
+        .unwrap_or_default()
+}
+
+/// The top-level object: where each key's value is (the last one of a repeated key), each
+/// value checked by serde_json and skipped.
+fn top_level(text: &str) -> JResult<HashMap<String, (usize, usize)>> {
+    let buf = text.as_bytes();
+    let ws = |mut p: usize| {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = buf.get(p) {
+            p += 1;
+        }
+        p
+    };
+    let err = |pos: usize, msg: &str| JsonError {
+        pos,
+        msg: msg.into(),
+    };
+    // One value at `pos`, by serde_json: its end.
+    fn value<'a, T: de::Deserialize<'a>>(text: &'a str, pos: usize) -> JResult<(T, usize)> {
+        let mut it = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<T>();
+        match it.next() {
+            Some(Ok(v)) => Ok((v, pos + it.byte_offset())),
+            Some(Err(e)) => Err(json::error_at(text, pos, &e, "")),
+            None => Err(JsonError {
+                pos: text.len(),
+                msg: "unexpected end of file, expected a JSON value".into(),
+            }),
         }
     }
-    r.finish()?;
-    let missing = |what: &str| JsonError {
-        pos: top,
-        msg: format!("the ground truth has no \"{what}\" list (pycocotools needs it)"),
-    };
-    Ok(RawDocument {
-        images: images.ok_or_else(|| missing("images"))?,
-        categories: categories.ok_or_else(|| missing("categories"))?,
-        annotations: annotations.unwrap_or_default(),
-    })
-}
-
-fn parse_list<'a, T>(
-    r: &mut Reader<'a>,
-    name: &str,
-    item: impl Fn(&mut Reader<'a>) -> JResult<T>,
-) -> JResult<Vec<T>> {
-    if r.peek_kind()? != Kind::Array {
-        return r.error(format!("\"{name}\" must be a list"));
+    let open = ws(0);
+    if buf.get(open) != Some(&b'{') {
+        value::<IgnoredAny>(text, open)?;
+        return Err(err(open, NOT_AN_OBJECT));
     }
-    r.array_start()?;
-    let mut out = Vec::new();
-    let mut first = true;
-    while r.array_next(&mut first)? {
-        let n = out.len();
-        let start = r.pos();
-        let v = with_context(
-            if r.peek_kind()? == Kind::Object {
-                item(r)
-            } else {
-                r.error("must be an object")
-            },
-            || format!("{name}[{n}]"),
-        )
-        .map_err(|mut e| {
-            if e.pos < start {
-                e.pos = start;
+    let mut out = HashMap::new();
+    let mut pos = ws(open + 1);
+    if buf.get(pos) == Some(&b'}') {
+        pos += 1;
+    } else {
+        loop {
+            if buf.get(pos) != Some(&b'"') {
+                return Err(err(pos, "expected a string key in double quotes"));
             }
-            e
-        })?;
-        out.push(v);
+            let (key, end) = value::<String>(text, pos)?;
+            pos = ws(end);
+            if buf.get(pos) != Some(&b':') {
+                return Err(err(pos, "expected ':' after an object key"));
+            }
+            let start = ws(pos + 1);
+            let (_, end) = value::<IgnoredAny>(text, start)?;
+            out.insert(key, (start, end));
+            pos = ws(end);
+            match buf.get(pos) {
+                Some(b',') => pos = ws(pos + 1),
+                Some(b'}') => {
+                    pos += 1;
+                    break;
+                }
+                None => return Err(err(pos, "unexpected end of file inside an object")),
+                Some(_) => return Err(err(pos, "expected ',' or '}' after an object member")),
+            }
+        }
+    }
+    let end = ws(pos);
+    if end < buf.len() {
+        return Err(err(end, "extra data after the JSON value"));
     }
     Ok(out)
 }
 
-fn parse_image(r: &mut Reader<'_>) -> JResult<Id> {
-    let start = r.pos();
-    r.object_start()?;
-    let mut id = None;
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"id" => id = Some(read_id(r, "id")?.to_id()),
-            _ => r.skip_value()?,
-        }
-    }
-    id.ok_or(JsonError {
-        pos: start,
-        msg: "missing \"id\"".into(),
-    })
+/// One of the three lists, read by the record reader its name selects.
+enum AnyList {
+    Images(Vec<Id>),
+    Categories(Vec<Category>),
+    Annotations(Vec<RawAnn>),
 }
 
-fn parse_category(r: &mut Reader<'_>) -> JResult<Category> {
-    let start = r.pos();
-    r.object_start()?;
-    let (mut id, mut name) = (None, None);
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"id" => id = Some(read_id(r, "id")?.to_id()),
-            b"name" if r.peek_kind()? == Kind::String => name = Some(r.string()?.into_owned()),
-            _ => r.skip_value()?,
+impl AnyList {
+    fn into_images(self) -> Vec<Id> {
+        match self {
+            AnyList::Images(v) => v,
+            _ => Vec::new(),
         }
     }
-    let id = id.ok_or(JsonError {
-        pos: start,
-        msg: "missing \"id\"".into(),
-    })?;
-    let name = name.unwrap_or_else(|| match &id {
-        Id::Int(v) => v.to_string(),
-        Id::Str(s) => s.to_string(),
-    });
-    Ok(Category { id, name })
+    fn into_categories(self) -> Vec<Category> {
+        match self {
+            AnyList::Categories(v) => v,
+            _ => Vec::new(),
+        }
+    }
+    fn into_annotations(self) -> Vec<RawAnn> {
+        match self {
+            AnyList::Annotations(v) => v,
+            _ => Vec::new(),
+        }
+    }
 }
 
-fn parse_ann(r: &mut Reader<'_>) -> JResult<RawAnn> {
-    let start = r.pos();
-    r.object_start()?;
-    let (mut id, mut image, mut category, mut bbox, mut area, mut crowd) =
-        (None, None, None, None, None, None);
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"id" => id = Some(read_int(r, "id")?),
-            b"image_id" => image = Some(read_id(r, "image_id")?.to_id()),
-            b"category_id" => category = Some(read_id(r, "category_id")?.to_id()),
-            b"bbox" => bbox = Some(read_bbox(r)?),
-            b"area" => {
-                let a = read_number(r, "area")?;
-                if a < 0.0 {
-                    return r.error(format!("area {a} is negative"));
-                }
-                area = Some(a);
+/// A list of records named `name` ("images", "categories" or "annotations").
+struct List<'c> {
+    name: &'static str,
+    at: &'c At,
+}
+
+impl<'c> List<'c> {
+    fn new(name: &'static str, at: &'c At) -> Self {
+        List { name, at }
+    }
+
+    fn not_a_list<E: de::Error>(&self) -> E {
+        E::custom(format!("\"{}\" must be a list", self.name))
+    }
+
+    fn records<'de, A: SeqAccess<'de>, R: ReadRecord>(
+        &self,
+        mut seq: A,
+    ) -> Result<Vec<R::Out>, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            self.at.set(Some((self.name, out.len())));
+            match seq.next_element_seed(Record::<R>(std::marker::PhantomData))? {
+                Some(v) => out.push(v),
+                None => break,
             }
-            b"iscrowd" => crowd = Some(read_crowd(r)?),
-            _ => r.skip_value()?,
         }
+        self.at.set(None);
+        Ok(out)
     }
-    let missing = |what: &str| JsonError {
-        pos: start,
-        msg: format!("missing \"{what}\""),
-    };
-    Ok(RawAnn {
-        id: id.ok_or_else(|| missing("id"))?,
-        image: image.ok_or_else(|| missing("image_id"))?,
-        category: category.ok_or_else(|| missing("category_id"))?,
-        bbox: bbox.ok_or_else(|| missing("bbox"))?,
-        area,
-        crowd,
-    })
 }
 
-fn build(raw: RawDocument) -> Result<GroundTruth, LoadError> {
+impl<'de> DeserializeSeed<'de> for List<'_> {
+    type Value = AnyList;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for List<'_> {
+    type Value = AnyList;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "the {} list", self.name)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.not_a_list())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.not_a_list())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ok(match self.name {
+            "images" => AnyList::Images(self.records::<A, ImageRecord>(seq)?),
+            "categories" => AnyList::Categories(self.records::<A, CategoryRecord>(seq)?),
+            _ => AnyList::Annotations(self.records::<A, AnnotationRecord>(seq)?),
+        })
+    }
+}
+
+/// How one kind of record is read from its object's fields.
+trait ReadRecord {
+    type Out;
+    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self::Out, A::Error>;
+}
+
+/// One record of a list: an object, read by `R`.
+struct Record<R>(std::marker::PhantomData<R>);
+
+impl<'de, R: ReadRecord> DeserializeSeed<'de> for Record<R> {
+    type Value = R::Out;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<R::Out, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<R> Record<R> {
+    fn not_an_object(&self, kind: Kind) -> String {
+        format!("must be an object, not {}", kind.name())
+    }
+}
+
+impl<'de, R: ReadRecord> Visitor<'de> for Record<R> {
+    type Value = R::Out;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    only_objects!();
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R::Out, A::Error> {
+        R::read(map)
+    }
+}
+
+/// A field's problem as the deserializer's error (placed after the field's value).
+fn bad<E: de::Error>(msg: String) -> E {
+    E::custom(msg)
+}
+
+fn missing<E: de::Error>(what: &str) -> E {
+    E::custom(format!("missing \"{what}\""))
+}
+
+// A repeated key keeps its last value, as Python's dict does, so the records' fields are
+// judged once the record is read.
+
+struct ImageRecord;
+
+impl ReadRecord for ImageRecord {
+    type Out = Id;
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Id, A::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "id" => id = Some(map.next_value::<Scalar>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let id = id.ok_or_else(|| missing("id"))?;
+        Ok(fields::id(id, "id").map_err(bad)?.to_id())
+    }
+}
+
+struct CategoryRecord;
+
+impl ReadRecord for CategoryRecord {
+    type Out = Category;
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Category, A::Error> {
+        let (mut id, mut name) = (None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "id" => id = Some(map.next_value::<Scalar>()?),
+                "name" => name = Some(map.next_value::<Scalar>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let id = fields::id(id.ok_or_else(|| missing("id"))?, "id")
+            .map_err(bad)?
+            .to_id();
+        let name = match name {
+            Some(Scalar::Str(s)) => s.into_owned(),
+            _ => match &id {
+                Id::Int(v) => v.to_string(),
+                Id::Str(s) => s.to_string(),
+            },
+        };
+        Ok(Category { id, name })
+    }
+}
+
+struct AnnotationRecord;
+
+impl ReadRecord for AnnotationRecord {
+    type Out = RawAnn;
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<RawAnn, A::Error> {
+        let (mut id, mut image, mut category, mut bbox, mut area, mut crowd) =
+            (None, None, None, None, None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "id" => id = Some(map.next_value::<Scalar>()?),
+                "image_id" => image = Some(map.next_value::<Scalar>()?),
+                "category_id" => category = Some(map.next_value::<Scalar>()?),
+                "bbox" => bbox = Some(map.next_value::<Bbox>()?.0),
+                "area" => area = Some(map.next_value::<Scalar>()?),
+                "iscrowd" => crowd = Some(map.next_value::<Scalar>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let id = fields::int(id.ok_or_else(|| missing("id"))?, "id").map_err(bad)?;
+        let image = image.ok_or_else(|| missing("image_id"))?;
+        let image = fields::id(image, "image_id").map_err(bad)?.to_id();
+        let category = category.ok_or_else(|| missing("category_id"))?;
+        let category = fields::id(category, "category_id").map_err(bad)?.to_id();
+        let bbox = bbox.ok_or_else(|| missing("bbox"))?.map_err(bad)?;
+        let area = match area {
+            Some(a) => {
+                let a = fields::number(a, "area").map_err(bad)?;
+                if a < 0.0 {
+                    return Err(bad(format!("area {a} is negative")));
+                }
+                Some(a)
+            }
+            None => None,
+        };
+        let crowd = crowd.map(fields::crowd).transpose().map_err(bad)?;
+        Ok(RawAnn {
+            id,
+            image,
+            category,
+            bbox,
+            area,
+            crowd,
+        })
+    }
+}
+
+fn build(raw: Checked) -> Result<GroundTruth, LoadError> {
     let images = sorted_unique(raw.images, "image ids").map_err(LoadError::Invalid)?;
     let image_index = IdIndex::new(&images);
     // `cats[cat['id']] = cat`: the last category with an id gives its name.
@@ -376,4 +629,35 @@ fn build(raw: RawDocument) -> Result<GroundTruth, LoadError> {
         has_id0,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's `json` keeps the last value of a repeated key and never looks at the others,
+    /// so a broken earlier value is no error; the tree reader (`from_document`) agrees.
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let text = r#"{"images": [{"name": 1}], "categories": [{"id": 1, "name": 3}],
+            "annotations": [{"id": "x", "id": 4, "image_id": 7, "category_id": 1,
+                             "bbox": [0, 0, -1], "bbox": [0, 0, 2, 3], "area": null}],
+            "images": [{"id": 7}]}"#;
+        let text = text.replace("\"area\": null}", "\"area\": -1, \"area\": 5}");
+        let gt = GroundTruth::from_json(text.as_bytes()).unwrap();
+        assert_eq!(gt.images(), &[Id::Int(7)]);
+        assert_eq!(gt.categories()[0].name, "1");
+        assert_eq!(gt.ann_ids, vec![4]);
+        assert_eq!(gt.areas, vec![5.0]);
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let same = GroundTruth::from_document(&doc, "a.json".as_ref(), text.as_bytes()).unwrap();
+        assert_eq!(same.ann_ids, gt.ann_ids);
+        // The last value is judged.
+        let bad = text.replace("\"area\": 5}", "\"area\": -2}");
+        let e = GroundTruth::from_json(bad.as_bytes())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("annotations[0]: area -2 is negative"), "{e}");
+    }
 }

@@ -10,7 +10,7 @@
 //! # Ok::<(), odinw::eval::LoadError>(())
 //! ```
 //!
-//! Files: `json` (strict reader), `ids`/`fields` (typed fields), `gt` and `results` (loading
+//! Files: `json` (serde_json, Python's checks, error positions), `ids`/`fields` (typed fields), `gt` and `results` (loading
 //! with pycocotools' selection rules), `params`, `iou`, `matching` (`evaluateImg`),
 //! `accumulate`, `summarize`. The one deliberate difference from pycocotools, on request, is
 //! [`Options::fix_id0`]; input pycocotools would score into garbage (NaN, infinities,
@@ -208,17 +208,22 @@ pub fn evaluate(gt: &GroundTruth, dt: &Detections, opts: &Options) -> Evaluation
 }
 
 /// Why a ground-truth or results file could not be scored.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     /// A syntax or content error at a byte offset (file not yet known).
-    Json(json::JsonError),
+    #[error(transparent)]
+    Json(#[from] json::JsonError),
     /// A content error without a position (file not yet known).
+    #[error("{0}")]
     Invalid(String),
     /// Either of the above, placed in its file.
+    #[error("{}: {place}{msg}", path.display())]
     InFile {
         path: PathBuf,
         place: String,
@@ -254,18 +259,3 @@ impl LoadError {
         }
     }
 }
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoadError::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            LoadError::Json(e) => write!(f, "at byte {}: {}", e.pos, e.msg),
-            LoadError::Invalid(msg) => f.write_str(msg),
-            LoadError::InFile { path, place, msg } => {
-                write!(f, "{}: {place}{msg}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}

@@ -4,15 +4,16 @@
 //! descending score order, ties kept in input order (numpy's stable mergesort).
 //!
 //! A results file with millions of detections is parsed in parallel: the list is cut at
-//! guessed element boundaries, each piece is parsed on its own, and a piece is kept only if
-//! the piece before it ended exactly at its start (otherwise parsing resumes from there), so
-//! the outcome is the same as one sequential pass.
-use super::fields::{read_bbox, read_id, read_number, IdVal};
+//! guessed element boundaries, each piece's records are handed one by one to serde_json, and a
+//! piece is kept only if the piece before it ended exactly at its start (otherwise parsing
+//! resumes from there), so the outcome is the same as one sequential pass.
+use super::fields::{self, Bbox, IdVal};
 use super::gt::GroundTruth;
 use super::ids::Id;
-use super::json::{JResult, JsonError, Kind, Reader};
+use super::json::{self, only_objects, JResult, JsonError, Key, Kind, Scalar};
 use super::LoadError;
 use rayon::prelude::*;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::path::Path;
 
 /// One detection handed over in memory (for callers that have predictions, not a file).
@@ -72,7 +73,7 @@ impl Detections {
     /// Parses a results list. An empty list is an error, as in pycocotools (`loadRes` raises
     /// IndexError); use [`Detections::from_records`] to score "no detections at all".
     pub fn from_json(gt: &GroundTruth, bytes: &[u8]) -> Result<Self, LoadError> {
-        let flat = parse_list(gt, bytes).map_err(LoadError::Json)?;
+        let flat = parse_list(gt, json::text(bytes)?)?;
         if flat.cells.is_empty() {
             return Err(LoadError::Invalid(
                 "the results list is empty; pycocotools cannot score it (IndexError in loadRes)"
@@ -186,65 +187,116 @@ fn group(gt: &GroundTruth, flat: Flat) -> Detections {
     }
 }
 
-/// Parses one result object into `out`.
-#[inline]
-fn parse_one(r: &mut Reader<'_>, gt: &GroundTruth, out: &mut Flat) -> JResult<()> {
-    let start = r.pos();
-    if r.peek_kind()? != Kind::Object {
-        return r.error("must be an object {image_id, category_id, bbox, score}");
+/// One result as written in the file.
+struct RawResult<'a> {
+    image: IdVal<'a>,
+    category: IdVal<'a>,
+    bbox: [f64; 4],
+    score: f64,
+}
+
+impl<'de> de::Deserialize<'de> for RawResult<'de> {
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ResultVisitor)
     }
-    r.object_start()?;
-    let mut image: Option<u32> = None;
-    let mut category: Option<Option<u32>> = None;
-    let mut bbox: Option<[f64; 4]> = None;
-    let mut score: Option<f64> = None;
-    let mut first = true;
-    while let Some(key) = r.object_next(&mut first)? {
-        match &*key {
-            b"image_id" => {
-                let at = r.pos();
-                let v = read_id(r, "image_id")?;
-                let found = match &v {
-                    IdVal::Int(i) => gt.image_index.get_int(*i),
-                    IdVal::Str(s) => gt.image_index.get_str(s),
-                };
-                match found {
-                    Some(i) => image = Some(i),
-                    None => {
-                        return Err(JsonError {
-                            pos: at,
-                            msg: unknown_image(&v.to_string()),
-                        })
-                    }
+}
+
+struct ResultVisitor;
+
+impl ResultVisitor {
+    fn not_an_object(&self, kind: Kind) -> String {
+        format!(
+            "must be an object {{image_id, category_id, bbox, score}}, not {}",
+            kind.name()
+        )
+    }
+}
+
+impl<'de> Visitor<'de> for ResultVisitor {
+    type Value = RawResult<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a result {image_id, category_id, bbox, score}")
+    }
+    only_objects!();
+    #[inline]
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut image, mut category, mut bbox, mut score) = (None, None, None, None);
+        // A repeated key keeps its last value, as Python's dict does; values are judged once
+        // the record is read.
+        while let Some(key) = map.next_key::<Key>()? {
+            match &*key.0 {
+                "image_id" => image = Some(map.next_value::<Scalar>()?),
+                "category_id" => category = Some(map.next_value::<Scalar>()?),
+                "bbox" => bbox = Some(map.next_value::<Bbox>()?.0),
+                "score" => score = Some(map.next_value::<Scalar>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
-            b"category_id" => {
-                let v = read_id(r, "category_id")?;
-                category = Some(match &v {
-                    IdVal::Int(i) => gt.category_index.get_int(*i),
-                    IdVal::Str(s) => gt.category_index.get_str(s),
-                });
-            }
-            b"bbox" => bbox = Some(read_bbox(r)?),
-            b"score" => score = Some(read_number(r, "score")?),
-            _ => r.skip_value()?,
         }
+        let missing = |what: &str| de::Error::custom(format!("missing \"{what}\""));
+        let image = fields::id(image.ok_or_else(|| missing("image_id"))?, "image_id");
+        let category = fields::id(
+            category.ok_or_else(|| missing("category_id"))?,
+            "category_id",
+        );
+        let bbox = bbox.ok_or_else(|| missing("bbox"))?;
+        let score = fields::number(score.ok_or_else(|| missing("score"))?, "score");
+        Ok(RawResult {
+            image: image.map_err(de::Error::custom)?,
+            category: category.map_err(de::Error::custom)?,
+            bbox: bbox.map_err(de::Error::custom)?,
+            score: score.map_err(de::Error::custom)?,
+        })
     }
-    let missing = |what: &str| JsonError {
-        pos: start,
-        msg: format!("missing \"{what}\""),
+}
+
+/// Parses the record at `text[start..]` into `out`; returns where it ends.
+#[inline]
+fn parse_one(text: &str, start: usize, gt: &GroundTruth, out: &mut Flat) -> JResult<usize> {
+    let mut records = serde_json::Deserializer::from_str(&text[start..]).into_iter::<RawResult>();
+    let r = match records.next() {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return Err(json::error_at(text, start, &e, "")),
+        None => {
+            return Err(JsonError {
+                pos: text.len(),
+                msg: "unexpected end of file inside the results list".into(),
+            })
+        }
     };
-    let image = image.ok_or_else(|| missing("image_id"))?;
-    let category = category.ok_or_else(|| missing("category_id"))?;
-    let bbox = bbox.ok_or_else(|| missing("bbox"))?;
-    let score = score.ok_or_else(|| missing("score"))?;
+    let end = start + records.byte_offset();
+    let image = match &r.image {
+        IdVal::Int(i) => gt.image_index.get_int(*i),
+        IdVal::Str(s) => gt.image_index.get_str(s),
+    };
+    let Some(image) = image else {
+        return Err(JsonError {
+            pos: start,
+            msg: unknown_image(&r.image.to_string()),
+        });
+    };
+    let category = match &r.category {
+        IdVal::Int(i) => gt.category_index.get_int(*i),
+        IdVal::Str(s) => gt.category_index.get_str(s),
+    };
     out.cells.push(match category {
         Some(k) => k * gt.images.len() as u32 + image,
         None => NO_CELL,
     });
-    out.boxes.push(bbox);
-    out.scores.push(score);
-    Ok(())
+    out.boxes.push(r.bbox);
+    out.scores.push(r.score);
+    Ok(end)
+}
+
+/// The position of the first byte at or after `pos` that is not JSON whitespace.
+#[inline]
+fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = buf.get(pos) {
+        pos += 1;
+    }
+    pos
 }
 
 /// What parsing one piece of the list produced.
@@ -259,48 +311,52 @@ struct Piece {
 
 /// Parses elements from `start` (at an element) until the position reaches `stop` after a
 /// comma, or the list closes.
-fn parse_piece(gt: &GroundTruth, buf: &[u8], start: usize, stop: usize) -> Piece {
+fn parse_piece(gt: &GroundTruth, text: &str, start: usize, stop: usize) -> Piece {
+    let buf = text.as_bytes();
     let mut flat = Flat::with_capacity(stop.min(buf.len()).saturating_sub(start) / 80);
-    let mut r = match Reader::new(buf, start) {
-        Ok(r) => r,
-        Err(e) => {
-            return Piece {
-                flat,
-                end: start,
-                closed: false,
-                error: Some((0, e)),
-            }
-        }
-    };
+    let mut pos = start;
     let result = (|| -> JResult<bool> {
-        let mut first = true;
-        // The reader starts inside the list, at an element.
+        // The position is inside the list, at an element.
         loop {
-            if first {
-                first = false;
-            } else {
-                let mut not_first = false;
-                if !r.array_next(&mut not_first)? {
+            pos = parse_one(text, pos, gt, &mut flat)?;
+            pos = skip_ws(buf, pos);
+            match buf.get(pos) {
+                Some(b',') => {
+                    pos = skip_ws(buf, pos + 1);
+                    if pos >= stop && pos < buf.len() {
+                        return Ok(false);
+                    }
+                }
+                Some(b']') => {
+                    pos += 1;
                     return Ok(true);
                 }
-                if r.peek_kind().is_ok() && r.pos() >= stop {
-                    return Ok(false);
+                None => {
+                    return Err(JsonError {
+                        pos,
+                        msg: "unexpected end of file inside the results list".into(),
+                    })
+                }
+                Some(_) => {
+                    return Err(JsonError {
+                        pos,
+                        msg: "expected ',' or ']' after an array element".into(),
+                    })
                 }
             }
-            parse_one(&mut r, gt, &mut flat)?;
         }
     })();
     let n = flat.cells.len();
     match result {
         Ok(closed) => Piece {
             flat,
-            end: r.pos(),
+            end: pos,
             closed,
             error: None,
         },
         Err(e) => Piece {
             flat,
-            end: r.pos(),
+            end: pos,
             closed: false,
             error: Some((n, e)),
         },
@@ -340,21 +396,31 @@ fn located(e: JsonError, index: usize) -> JsonError {
 }
 
 /// Parses a whole results list.
-fn parse_list(gt: &GroundTruth, buf: &[u8]) -> JResult<Flat> {
-    let mut r = Reader::new(buf, 0)?;
-    if r.peek_kind()? != Kind::Array {
-        return r.error(
-            "results must be a JSON list of detections (pycocotools asserts that the results \
-             are a list)",
-        );
+fn parse_list(gt: &GroundTruth, text: &str) -> JResult<Flat> {
+    let buf = text.as_bytes();
+    let open = skip_ws(buf, 0);
+    if buf.get(open) != Some(&b'[') {
+        // Not a list: say so if it is JSON at all, or what is wrong with it.
+        return match serde_json::from_str::<IgnoredAny>(text) {
+            Ok(_) => Err(JsonError {
+                pos: open,
+                msg: "results must be a JSON list of detections (pycocotools asserts that the \
+                      results are a list)"
+                    .into(),
+            }),
+            Err(e) => Err(json::error_at(text, 0, &e, "")),
+        };
     }
-    r.array_start()?;
-    let mut first = true;
-    if !r.array_next(&mut first)? {
-        r.finish()?;
-        return Ok(Flat::default());
+    let body = skip_ws(buf, open + 1);
+    if buf.get(body) == Some(&b']') {
+        return match skip_ws(buf, body + 1) {
+            end if end == buf.len() => Ok(Flat::default()),
+            end => Err(JsonError {
+                pos: end,
+                msg: "extra data after the JSON value".into(),
+            }),
+        };
     }
-    let body = r.pos();
     let threads = rayon::current_num_threads();
     let splits = if buf.len() >= PARALLEL_MIN_BYTES && threads > 1 {
         split_points(buf, body, threads * 4)
@@ -368,7 +434,7 @@ fn parse_list(gt: &GroundTruth, buf: &[u8]) -> JResult<Flat> {
         .map(|j| {
             parse_piece(
                 gt,
-                buf,
+                text,
                 bounds[j],
                 bounds.get(j + 1).copied().unwrap_or(usize::MAX),
             )
@@ -388,7 +454,7 @@ fn parse_list(gt: &GroundTruth, buf: &[u8]) -> JResult<Flat> {
         let mut closed = piece.closed;
         if !closed && bounds.get(j + 1) != Some(&end) {
             // A guessed start was not an element boundary: finish sequentially.
-            let rest = parse_piece(gt, buf, end, usize::MAX);
+            let rest = parse_piece(gt, text, end, usize::MAX);
             let base = flat.cells.len();
             if let Some((i, e)) = rest.error {
                 return Err(located(e, base + i));
@@ -401,7 +467,13 @@ fn parse_list(gt: &GroundTruth, buf: &[u8]) -> JResult<Flat> {
             closed = true;
         }
         if closed {
-            Reader::new(buf, end)?.finish()?;
+            let after = skip_ws(buf, end);
+            if after < buf.len() {
+                return Err(JsonError {
+                    pos: after,
+                    msg: "extra data after the JSON value".into(),
+                });
+            }
             return Ok(flat);
         }
     }

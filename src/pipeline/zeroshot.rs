@@ -8,7 +8,7 @@ use super::canvas::{Batcher, CanvasMode};
 use super::detector::{Detector, Prepared};
 use crate::data::coco::CocoFile;
 use crate::engine::Tensor;
-use crate::eval::{self, Detections, GroundTruth};
+use crate::eval::{self, Detections};
 use crate::model::io::postprocess_outputs;
 use crate::model::ModelSpec;
 use crate::postprocess::to_coco;
@@ -94,8 +94,7 @@ pub fn run_task(
 ) -> Result<TaskOutcome> {
     let started = Instant::now();
     let (ann, img_dir) = task.split_files(root, &opts.split)?;
-    let coco = CocoFile::read(&ann)?;
-    let gt = GroundTruth::read(&ann)?;
+    let (coco, gt) = CocoFile::read_with_ground_truth(&ann)?;
     let mut images: Vec<(u64, PathBuf)> = coco
         .images
         .iter()

@@ -18,7 +18,25 @@ pub struct Sample {
 /// Loads `ann` with images from `img_dir`; `category_ids` are the task's ids in caption order.
 /// Crowd boxes and boxes with a non-positive side are left out (GLIP drops degenerate boxes).
 pub fn load(ann: &Path, img_dir: &Path, category_ids: &[u64]) -> Result<Vec<Sample>> {
-    let coco = CocoFile::read(ann)?;
+    from_coco(&CocoFile::read(ann)?, ann, img_dir, category_ids)
+}
+
+/// [`load`], with the evaluator's ground truth of the same file, from one parse of it.
+pub fn load_with_truth(
+    ann: &Path,
+    img_dir: &Path,
+    category_ids: &[u64],
+) -> Result<(Vec<Sample>, crate::eval::GroundTruth)> {
+    let (coco, gt) = CocoFile::read_with_ground_truth(ann)?;
+    Ok((from_coco(&coco, ann, img_dir, category_ids)?, gt))
+}
+
+fn from_coco(
+    coco: &CocoFile,
+    ann: &Path,
+    img_dir: &Path,
+    category_ids: &[u64],
+) -> Result<Vec<Sample>> {
     let mut images: Vec<_> = coco.images.iter().collect();
     images.sort_by_key(|im| im.id);
     let mut samples: Vec<Sample> = images

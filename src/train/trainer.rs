@@ -159,7 +159,8 @@ pub fn run_task(
     graphs.set_text(&text)?;
 
     let train = dataset::load(&splits.train.ann, &splits.train.img_dir, &category_ids)?;
-    let val = dataset::load(&splits.val.ann, &splits.val.img_dir, &category_ids)?;
+    let (val, val_gt) =
+        dataset::load_with_truth(&splits.val.ann, &splits.val.img_dir, &category_ids)?;
     if train.is_empty() {
         anyhow::bail!(
             "task {}: the training split {} has no images",
@@ -175,7 +176,6 @@ pub fn run_task(
         "{}: frozen features and the initial val AP",
         run.label
     ));
-    let val_gt = GroundTruth::read(&splits.val.ann)?;
     let mut val_inputs: Option<Vec<SampleInputs>> = None;
 
     // Resume or start.
@@ -302,8 +302,8 @@ pub fn run_task(
         .unwrap_or(state.initial_val_ap);
 
     // Test.
-    let test_gt = GroundTruth::read(&splits.test.ann)?;
-    let test = dataset::load(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
+    let (test, test_gt) =
+        dataset::load_with_truth(&splits.test.ann, &splits.test.img_dir, &category_ids)?;
     drop(on_device);
     opts.progress
         .set_message(format!("{}: test AP of the best epoch", run.label));

@@ -29,9 +29,23 @@ pub fn decode(bytes: &[u8]) -> bool {
 /// against no detections.
 pub fn coco(bytes: &[u8]) -> bool {
     let serde_ok = odinw::data::coco::CocoFile::from_slice(bytes).is_ok();
+    // The one-parse reader (pipelines) accepts only what both readers accept, and gives the
+    // same ground truth.
+    let both =
+        odinw::data::coco::CocoFile::parse_with_ground_truth(bytes, "fuzz.json".as_ref()).ok();
     let Ok(gt) = GroundTruth::from_json(bytes) else {
+        assert!(
+            both.is_none(),
+            "the one-parse reader accepted a bad ground truth"
+        );
         return serde_ok;
     };
+    if let Some((_, one)) = &both {
+        assert_eq!(one.images(), gt.images());
+        assert_eq!(one.categories(), gt.categories());
+        assert_eq!(one.num_boxes(), gt.num_boxes());
+        assert_eq!(one.notes(), gt.notes());
+    }
     if let Ok(dt) = Detections::from_records(&gt, &[]) {
         let _ = eval::report::score(&gt, &dt, false);
     }
