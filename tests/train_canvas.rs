@@ -92,10 +92,17 @@ fn batch_canvas_is_glips_to_image_list() {
                 .collect();
             assert_eq!(sizes, want, "resized sizes of {:?}", c.images);
             let canvas = batch_canvas(&spec, &sizes).unwrap();
-            let (eh, ew) = (e["canvas"][0].as_u64().unwrap() as u32, e["canvas"][1].as_u64().unwrap() as u32);
+            let (eh, ew) = (
+                e["canvas"][0].as_u64().unwrap() as u32,
+                e["canvas"][1].as_u64().unwrap() as u32,
+            );
             assert_eq!(canvas, (ew, eh), "canvas of {sizes:?}");
             let (anchors, counts) = anchor_grid(&spec.levels_for(canvas));
-            assert_eq!(anchors.len() as u64, e["anchors"].as_u64().unwrap(), "anchors of {canvas:?}");
+            assert_eq!(
+                anchors.len() as u64,
+                e["anchors"].as_u64().unwrap(),
+                "anchors of {canvas:?}"
+            );
             assert_eq!(counts.iter().sum::<usize>(), anchors.len());
             canvases.insert(canvas);
         }

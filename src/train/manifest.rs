@@ -157,8 +157,8 @@ impl TrainManifest {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let mut m: TrainManifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a training-graph manifest", path.display()))?;
-        let version_ok = m.contract_version == CONTRACT_VERSION
-            || m.contract_version == FIXED_CANVAS_VERSION;
+        let version_ok =
+            m.contract_version == CONTRACT_VERSION || m.contract_version == FIXED_CANVAS_VERSION;
         if m.contract != CONTRACT || !version_ok {
             bail!(
                 "{}: contract {:?} v{}, expected {CONTRACT:?} v{CONTRACT_VERSION} (or the fixed-canvas v{FIXED_CANVAS_VERSION})",

@@ -715,7 +715,10 @@ impl<'a, 'g> Run<'a, 'g> {
                 .iter()
                 .map(|&i| (i, augment::plan(&mut rng, &self.scales)))
                 .collect();
-            let sizes: Vec<(u32, u32)> = keys.iter().map(|(i, p)| self.resized(&train[*i], p)).collect();
+            let sizes: Vec<(u32, u32)> = keys
+                .iter()
+                .map(|(i, p)| self.resized(&train[*i], p))
+                .collect();
             let canvas = self.batch_canvas(&sizes);
             self.ensure(train, &keys, canvas)?;
             let key = |(i, p): &(usize, AugmentPlan)| (*i, p.min_size, p.flip, canvas.0, canvas.1);
