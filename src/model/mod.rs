@@ -1,6 +1,8 @@
 //! Exported detector models: a model directory (`model.json`, the ONNX graphs, `tokenizer.json`)
 //! as `scripts/export_glip.py` writes it ([`spec`]), and the demo model embedded in the binary
-//! ([`embedded`]), and the TensorRT optimisation profiles of its graphs ([`profile`]).
+//! ([`embedded`]), the TensorRT optimisation profiles of its graphs ([`profile`]), and which images
+//! run together on which canvas ([`canvas`]).
+pub mod canvas;
 pub mod embedded;
 pub mod io;
 pub mod profile;

@@ -1,14 +1,14 @@
 //! The zero-shot track for one task: the task's caption encoded once; images decoded and
 //! resized on the rayon pool one batch ahead of inference; batches formed by canvas
-//! ([`super::canvas`]: GLIP's canvas per image by default) for backbone + head; GLIP's
+//! ([`crate::model::canvas`]: GLIP's canvas per image by default) for backbone + head; GLIP's
 //! post-processing and COCO results in the original image size in a thread of their own, one
 //! batch behind inference, kept in the task's image order; AP from the Rust evaluator;
 //! predictions, metrics and log recorded in the run store in one call.
-use super::canvas::{Batcher, CanvasMode};
 use super::detector::{Detector, Prepared};
 use crate::data::coco::CocoFile;
 use crate::engine::Tensor;
 use crate::eval::{self, Detections};
+use crate::model::canvas::{Batcher, CanvasMode};
 use crate::model::io::postprocess_outputs;
 use crate::model::ModelSpec;
 use crate::postprocess::to_coco;
@@ -195,7 +195,7 @@ pub fn run_task(
         let inferred = (|| -> Result<()> {
             let mut waiting: std::collections::HashMap<usize, Prepared> = Default::default();
             let mut next = 0usize;
-            let mut run = |planned: Vec<super::canvas::Planned>,
+            let mut run = |planned: Vec<crate::model::canvas::Planned>,
                            waiting: &mut std::collections::HashMap<usize, Prepared>|
              -> Result<bool> {
                 for plan in planned {

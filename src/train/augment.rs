@@ -7,11 +7,13 @@
 //! `clip_to_image(remove_empty=True)` in the original image (as `CocoGrounding` does before the
 //! transforms); `resize` (× the f32 ratio); `transpose(FLIP_LEFT_RIGHT)`
 //! (`x1' = W − x2 − 1`). The image goes through the inference pre-processing (Pillow bilinear
-//! resize, BGR 0–255 normalisation, zero padding into the model's fixed canvas), with the
-//! resized pixels mirrored when flipped, so with `min_size` = the model's and no flip the
-//! training input is the inference input.
+//! resize, BGR 0–255 normalisation, zero padding at the bottom/right into a canvas: the
+//! batch's canvas, [`batch_canvas`], with a dynamic-canvas model and training graphs, the
+//! model's fixed `input_size` otherwise), with the resized pixels mirrored when flipped, so with
+//! `min_size` = the model's and no flip the training input is the inference input.
 use super::targets::prepare_gt;
 use crate::model::spec::Preprocess;
+use crate::model::ModelSpec;
 use crate::preprocess::normalize::normalize_into;
 use crate::preprocess::{glip_size, resize_bilinear, RgbImage};
 use crate::util::rng::PyRandom;
@@ -156,6 +158,16 @@ pub fn augment_rgb(img: &RgbImage, plan: &AugmentPlan, pre: &Preprocess) -> RgbI
     }
 }
 
+/// The canvas `(width, height)` of a training batch whose images resize to `sizes`
+/// (`(width, height)` each): GLIP's `to_image_list(size_divisible=32)`, the largest width and
+/// the largest height of the batch, each rounded up to the model's size divisibility
+/// ([`ModelSpec::canvas`], the rule eval's per-image canvases use). `None` when `sizes` is empty.
+pub fn batch_canvas(spec: &ModelSpec, sizes: &[(u32, u32)]) -> Option<(u32, u32)> {
+    let w = sizes.iter().map(|s| s.0).max()?;
+    let h = sizes.iter().map(|s| s.1).max()?;
+    Some(spec.canvas(w, h))
+}
+
 /// One augmented image in the model's canvas: `[3, H, W]` f32, BGR, zero-padded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AugmentedImage {
@@ -173,6 +185,20 @@ pub fn apply_image(img: &RgbImage, plan: &AugmentPlan, pre: &Preprocess) -> Resu
     Ok(AugmentedImage { data, resized })
 }
 
+/// Resizes, mirrors, normalises and pads `img` into a fresh `[3, H, W]` canvas of
+/// `canvas` = `(W, H)`.
+pub fn apply_image_on(
+    img: &RgbImage,
+    plan: &AugmentPlan,
+    pre: &Preprocess,
+    canvas: (u32, u32),
+) -> Result<AugmentedImage> {
+    let (w, h) = canvas;
+    let mut data = vec![0f32; 3 * h as usize * w as usize];
+    let resized = apply_image_into_canvas(img, plan, pre, canvas, &mut data)?;
+    Ok(AugmentedImage { data, resized })
+}
+
 /// [`apply_image`] into `out` (`3·H·W` values, e.g. one item of a batch, fully overwritten).
 /// Returns the resized `(width, height)`. Errors if the resized image does not fit the canvas.
 pub fn apply_image_into(
@@ -181,11 +207,23 @@ pub fn apply_image_into(
     pre: &Preprocess,
     out: &mut [f32],
 ) -> Result<(u32, u32)> {
-    let [ch, cw] = pre.input_size;
+    let [h, w] = pre.input_size;
+    apply_image_into_canvas(img, plan, pre, (w, h), out)
+}
+
+/// [`apply_image_into`] on a `(width, height)` canvas.
+pub fn apply_image_into_canvas(
+    img: &RgbImage,
+    plan: &AugmentPlan,
+    pre: &Preprocess,
+    canvas: (u32, u32),
+    out: &mut [f32],
+) -> Result<(u32, u32)> {
+    let (cw, ch) = canvas;
     let (w, h) = resized_size(img.width, img.height, plan, pre);
     if w > cw || h > ch || w == 0 || h == 0 {
         bail!(
-            "a {}x{} image resizes to {w}x{h} at short side {}, which does not fit the model's {cw}x{ch} input",
+            "a {}x{} image resizes to {w}x{h} at short side {}, which does not fit the {cw}x{ch} canvas",
             img.width,
             img.height,
             plan.min_size

@@ -194,7 +194,14 @@ impl TrackGraphs {
                 samples.len()
             );
         }
-        let q = self.manifest.num_anchors;
+        // The canvas's anchor count (a fixed-canvas graph's is the manifest's).
+        let q = targets.first().map_or(0, |tg| tg.positive.len());
+        if !self.manifest.dynamic_canvas() && q != self.manifest.num_anchors {
+            bail!(
+                "targets for {q} anchors; the fixed-canvas graphs have {}",
+                self.manifest.num_anchors
+            );
+        }
         let t = self.manifest.max_text_len;
         let mut positive = Vec::with_capacity(b * q);
         let mut reg = Vec::with_capacity(b * q * 4);

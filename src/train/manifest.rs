@@ -1,15 +1,18 @@
-//! `<model>/train/<track>.json` (contract `odinw-train-step` v1): the training graphs of one
-//! track, written by `scripts/export_train_step.py`. It names the graphs (optional frozen
-//! `features` graph whose outputs are cached, the `step` graph giving loss and gradients, the
-//! `predict` graph giving the head's outputs), the static batch, and every trainable parameter
-//! with its shape, learning rate and weight decay (GLIP's parameter groups).
+//! `<model>/train/<track>.json` (contract `odinw-train-step` v2, or the fixed-canvas v1): the
+//! training graphs of one track, written by `scripts/export_train_step.py`. It names the graphs
+//! (optional frozen `features` graph whose outputs are cached, the `step` graph giving loss and
+//! gradients, the `predict` graph giving the head's outputs), the static batch, whether the
+//! canvas is dynamic (v2: any multiple of 32 high and wide; v1: `image_size` only), and every
+//! trainable parameter with its shape, learning rate and weight decay (GLIP's parameter groups).
 use crate::model::ModelDir;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-pub const CONTRACT: &str = "odinw-train-step";
-pub const CONTRACT_VERSION: u32 = 1;
+pub const STEP_CONTRACT: &str = "odinw-train-step";
+pub const STEP_CONTRACT_VERSION: u32 = 2;
+/// The earlier version: graphs for the fixed canvas `image_size` only.
+pub const STEP_FIXED_CANVAS_VERSION: u32 = 1;
 
 /// What is trained (GLIP's `SOLVER.TUNING_HIGHLEVEL_OVERRIDE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -75,7 +78,12 @@ pub struct TrainManifest {
     #[serde(default)]
     pub glip_override: String,
     pub batch: usize,
+    /// The size the graphs were exported (traced) at; with v1, the only canvas they take.
     pub image_size: [usize; 2],
+    /// `"dynamic"` (v2): the step, predict and features graphs take any canvas whose sides
+    /// are multiples of 32; absent (v1): `image_size` only.
+    #[serde(default)]
+    pub canvas: Option<String>,
     pub max_text_len: usize,
     pub num_anchors: usize,
     #[serde(default)]
@@ -163,12 +171,21 @@ impl TrainManifest {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let mut m: TrainManifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a training-graph manifest", path.display()))?;
-        if m.contract != CONTRACT || m.contract_version != CONTRACT_VERSION {
+        let version_ok = m.contract_version == STEP_CONTRACT_VERSION
+            || m.contract_version == STEP_FIXED_CANVAS_VERSION;
+        if m.contract != STEP_CONTRACT || !version_ok {
             bail!(
-                "{}: contract {:?} v{}, expected {CONTRACT:?} v{CONTRACT_VERSION}",
+                "{}: contract {:?} v{}, expected {STEP_CONTRACT:?} v{STEP_CONTRACT_VERSION} (or the fixed-canvas v{STEP_FIXED_CANVAS_VERSION})",
                 path.display(),
                 m.contract,
                 m.contract_version
+            );
+        }
+        if m.contract_version == STEP_CONTRACT_VERSION && !m.dynamic_canvas() {
+            bail!(
+                "{}: contract v{STEP_CONTRACT_VERSION} needs canvas \"dynamic\" (got {:?})",
+                path.display(),
+                m.canvas
             );
         }
         if m.batch == 0 {
@@ -195,6 +212,11 @@ impl TrainManifest {
             }
         }
         Ok(m)
+    }
+
+    /// Whether the graphs take any canvas (v2) rather than `image_size` only.
+    pub fn dynamic_canvas(&self) -> bool {
+        self.contract_version >= STEP_CONTRACT_VERSION && self.canvas.as_deref() == Some("dynamic")
     }
 
     pub fn path_of(&self, file: &str) -> PathBuf {

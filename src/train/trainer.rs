@@ -3,9 +3,14 @@
 //! RNG (so runs are reproducible; GLIP's are not), ATSS targets per augmented image, a step
 //! graph for loss and gradients, AdamW with gradient clipping; evaluation on the few-shot val
 //! split after each epoch driving ReduceLROnPlateau and early stopping; the best parameters
-//! scored on the test split. Frozen features of the cached tracks are computed once per image
-//! variant (scale, flip). Progress is checkpointed after every epoch, so an interrupted run
-//! resumes where it stopped and gives the same result.
+//! scored on the test split. Each training batch is zero-padded as GLIP's
+//! `to_image_list(size_divisible=32)` pads it (the batch's largest resized width and height,
+//! each rounded up to 32; [`augment::batch_canvas`]), with the anchor grid and ATSS targets of
+//! that canvas (grids cached per canvas); validation and test images run one by one on GLIP's
+//! test canvas, grouped by canvas as `odinw eval` does ([`Batcher`]). Frozen features of the
+//! cached tracks are computed once per image variant (scale, flip, canvas). Progress is
+//! checkpointed after every epoch, so an interrupted run resumes where it stopped and gives the
+//! same result.
 use super::augment::{self, AugmentPlan};
 use super::dataset::{self, Sample};
 use super::fewshot::{self, RunSplits};
@@ -19,6 +24,7 @@ use super::targets::{self, ImageTargets};
 use super::text::TaskText;
 use crate::engine::{SessionOptions, Tensor};
 use crate::eval::{self, Detections, GroundTruth};
+use crate::model::canvas::{Batcher, CanvasMode, Planned};
 use crate::model::io::postprocess_outputs;
 use crate::model::ModelSpec;
 use crate::postprocess::CocoDetection;
@@ -394,6 +400,12 @@ fn detections(gt: &GroundTruth, results: &[CocoDetection], task: &str) -> Result
     Detections::from_records(gt, &records).with_context(|| format!("scoring task {task}"))
 }
 
+/// A cached training image: sample index, short side, flip, canvas `(width, height)`.
+type Key = (usize, u32, bool, u32, u32);
+
+/// An anchor grid: anchors in the head's order and the anchor count of each level.
+type Grid = (Vec<[f32; 4]>, Vec<usize>);
+
 /// The per-run machinery: graphs, prompt, anchors, caches.
 struct Run<'a, 'g> {
     ctx: &'a RunContext<'a>,
@@ -403,11 +415,11 @@ struct Run<'a, 'g> {
     text: &'a TaskText,
     category_ids: &'a [u64],
     opts: &'a Options,
-    anchors: Vec<[f32; 4]>,
-    level_counts: Vec<usize>,
+    /// The anchor grid of each training canvas met so far.
+    grids: HashMap<(u32, u32), Grid>,
     scales: Vec<u32>,
-    cache: HashMap<(usize, u32, bool), SampleInputs>,
-    targets: HashMap<(usize, u32, bool), ImageTargets>,
+    cache: HashMap<Key, SampleInputs>,
+    targets: HashMap<Key, ImageTargets>,
 }
 
 impl<'a, 'g> Run<'a, 'g> {
@@ -418,7 +430,6 @@ impl<'a, 'g> Run<'a, 'g> {
         category_ids: &'a [u64],
         opts: &'a Options,
     ) -> Self {
-        let (anchors, level_counts) = targets::anchor_grid(&ctx.spec.anchors.levels);
         Run {
             ctx,
             label: String::new(),
@@ -426,8 +437,7 @@ impl<'a, 'g> Run<'a, 'g> {
             text,
             category_ids,
             opts,
-            anchors,
-            level_counts,
+            grids: HashMap::new(),
             scales: augment::train_scales(ctx.spec.preprocess.resize.min_size),
             cache: HashMap::new(),
             targets: HashMap::new(),
@@ -463,58 +473,128 @@ impl<'a, 'g> Run<'a, 'g> {
         }
     }
 
-    /// The normalised canvas `[1,3,H,W]` of `sample` under `plan`, and its resized size.
-    fn canvas(&self, sample: &Sample, plan: &AugmentPlan) -> Result<(Tensor, (u32, u32))> {
+    /// Whether the graphs take GLIP's canvases (a dynamic-canvas model and training graphs)
+    /// rather than the model's fixed `input_size`.
+    fn dynamic_canvas(&self) -> bool {
+        self.graphs.manifest.dynamic_canvas() && self.ctx.spec.dynamic_canvas()
+    }
+
+    /// The model's fixed canvas `(width, height)` (`input_size`).
+    fn fixed_canvas(&self) -> (u32, u32) {
         let [h, w] = self.ctx.spec.preprocess.input_size;
-        let a = augment::apply_image(&sample.image, plan, &self.ctx.spec.preprocess)
+        (w, h)
+    }
+
+    /// The canvas of a training batch whose images resize to `sizes`: GLIP's
+    /// `to_image_list(size_divisible=32)` with dynamic-canvas graphs, else the fixed canvas.
+    fn batch_canvas(&self, sizes: &[(u32, u32)]) -> (u32, u32) {
+        if self.dynamic_canvas() {
+            augment::batch_canvas(self.ctx.spec, sizes).unwrap_or_else(|| self.fixed_canvas())
+        } else {
+            self.fixed_canvas()
+        }
+    }
+
+    /// The resized `(width, height)` of `sample` under `plan`.
+    fn resized(&self, sample: &Sample, plan: &AugmentPlan) -> (u32, u32) {
+        augment::resized_size(
+            sample.image.width,
+            sample.image.height,
+            plan,
+            &self.ctx.spec.preprocess,
+        )
+    }
+
+    /// The normalised `[1,3,H,W]` image of `sample` under `plan` on `canvas` (`(W, H)`), and
+    /// its resized size.
+    fn canvas(
+        &self,
+        sample: &Sample,
+        plan: &AugmentPlan,
+        canvas: (u32, u32),
+    ) -> Result<(Tensor, (u32, u32))> {
+        let a = augment::apply_image_on(&sample.image, plan, &self.ctx.spec.preprocess, canvas)
             .with_context(|| format!("preparing {}", sample.file.display()))?;
         Ok((
             Tensor::F32 {
-                shape: vec![1, 3, h as usize, w as usize],
+                shape: vec![1, 3, canvas.1 as usize, canvas.0 as usize],
                 data: a.data,
             },
             a.resized,
         ))
     }
 
-    /// Inputs of every sample at the test-time size, not flipped (val and test).
-    fn base_inputs(&mut self, samples: &[Sample]) -> Result<Vec<SampleInputs>> {
+    /// The test-time batches of `samples`: each image on GLIP's test canvas (its resize
+    /// rounded up to 32), images with equal canvases together, exactly as `odinw eval` forms
+    /// them (the pipeline's [`Batcher`]); the fixed canvas with fixed-canvas graphs.
+    fn test_batches(&self, samples: &[Sample]) -> Vec<Planned> {
+        let mode = if self.dynamic_canvas() {
+            CanvasMode::PerImage
+        } else {
+            CanvasMode::Fixed
+        };
         let plan = self.base_plan();
-        let canvases = samples
+        let mut batcher = Batcher::new(self.ctx.spec, mode, self.graphs.batch());
+        let mut out = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            out.extend(batcher.push(i, self.resized(s, &plan)));
+        }
+        out.extend(batcher.finish());
+        out
+    }
+
+    /// The cacheable inputs of the images `items` of `samples`, at the test-time size, not
+    /// flipped, on `canvas` (one batch of [`Run::test_batches`]).
+    fn test_inputs(
+        &mut self,
+        samples: &[Sample],
+        items: &[usize],
+        canvas: (u32, u32),
+    ) -> Result<Vec<SampleInputs>> {
+        let plan = self.base_plan();
+        let canvases = items
             .iter()
-            .map(|s| Ok(self.canvas(s, &plan)?.0))
+            .map(|&i| Ok(self.canvas(&samples[i], &plan, canvas)?.0))
             .collect::<Result<Vec<_>>>()?;
         self.graphs.sample_inputs(&canvases, self.text)
     }
 
-    /// Detections of `samples` (COCO results in original pixels) with `params`.
+    /// Inputs of every sample at the test-time size, not flipped, on its test canvas (val and
+    /// test), in `samples`' order.
+    fn base_inputs(&mut self, samples: &[Sample]) -> Result<Vec<SampleInputs>> {
+        let mut out: Vec<Option<SampleInputs>> = vec![None; samples.len()];
+        for planned in self.test_batches(samples) {
+            let inputs = self.test_inputs(samples, &planned.items, planned.canvas)?;
+            for (&i, v) in planned.items.iter().zip(inputs) {
+                out[i] = Some(v);
+            }
+        }
+        out.into_iter()
+            .map(|v| v.ok_or_else(|| anyhow!("an image was left out of every test batch")))
+            .collect()
+    }
+
+    /// Detections of `samples` (COCO results in original pixels) with `params`, in
+    /// `samples`' order; `inputs` are [`Run::base_inputs`] when cached.
     fn predict_all(
         &mut self,
         params: Weights,
         samples: &[Sample],
         inputs: Option<&[SampleInputs]>,
     ) -> Result<Vec<CocoDetection>> {
-        let b = self.graphs.batch();
         let plan = self.base_plan();
-        let mut results = Vec::new();
-        for (ci, chunk) in samples.chunks(b).enumerate() {
-            let mut sizes = Vec::with_capacity(chunk.len());
+        let mut per_image: Vec<Vec<CocoDetection>> = vec![Vec::new(); samples.len()];
+        for planned in self.test_batches(samples) {
+            let sizes: Vec<(u32, u32)> = planned
+                .items
+                .iter()
+                .map(|&i| self.resized(&samples[i], &plan))
+                .collect();
             let owned;
             let ins: Vec<&SampleInputs> = match inputs {
-                Some(all) => {
-                    for s in chunk {
-                        sizes.push(self.canvas(s, &plan)?.1);
-                    }
-                    all[ci * b..ci * b + chunk.len()].iter().collect()
-                }
+                Some(all) => planned.items.iter().map(|&i| &all[i]).collect(),
                 None => {
-                    let mut canvases = Vec::with_capacity(chunk.len());
-                    for s in chunk {
-                        let (c, size) = self.canvas(s, &plan)?;
-                        canvases.push(c);
-                        sizes.push(size);
-                    }
-                    owned = self.graphs.sample_inputs(&canvases, self.text)?;
+                    owned = self.test_inputs(samples, &planned.items, planned.canvas)?;
                     owned.iter().collect()
                 }
             };
@@ -522,22 +602,21 @@ impl<'a, 'g> Run<'a, 'g> {
                 Weights::Host(p) => self.graphs.predict(p, &ins, self.text)?,
                 Weights::Device(d) => self.graphs.predict_on_device(d.params(), &ins, self.text)?,
             };
-            // The training graphs run on the fixed canvas `input_size`.
-            let [ch, cw] = self.ctx.spec.preprocess.input_size;
             let dets = postprocess_outputs(
                 self.ctx.spec,
                 self.ctx.post,
                 &outputs,
                 &sizes,
-                (cw, ch),
+                planned.canvas,
                 &self.text.classes,
             )?;
-            for ((s, size), d) in chunk.iter().zip(&sizes).zip(dets) {
+            for ((&i, size), d) in planned.items.iter().zip(&sizes).zip(dets) {
+                let s = &samples[i];
                 let original = (s.image.width, s.image.height);
-                results.extend(to_coco(&d, *size, original, s.id, self.category_ids)?);
+                per_image[i] = to_coco(&d, *size, original, s.id, self.category_ids)?;
             }
         }
-        Ok(results)
+        Ok(per_image.into_iter().flatten().collect())
     }
 
     /// bbox AP (stats[0]) of `params` on a split.
@@ -554,19 +633,28 @@ impl<'a, 'g> Run<'a, 'g> {
         Ok(scored.main.stats[0].max(0.0))
     }
 
-    /// Cached inputs and targets of `sample` (index `i`) under `plan`.
-    fn ensure(&mut self, train: &[Sample], keys: &[(usize, AugmentPlan)]) -> Result<()> {
+    /// Cached inputs and targets of each `(sample index, plan)` of a batch on `canvas`.
+    fn ensure(
+        &mut self,
+        train: &[Sample],
+        keys: &[(usize, AugmentPlan)],
+        canvas: (u32, u32),
+    ) -> Result<()> {
         let track = self.graphs.manifest.track;
+        if !self.grids.contains_key(&canvas) {
+            let grid = targets::anchor_grid(&self.ctx.spec.levels_for(canvas));
+            self.grids.insert(canvas, grid);
+        }
         let mut missing = Vec::new();
         let mut canvases = Vec::new();
         for (i, plan) in keys {
-            let key = (*i, plan.min_size, plan.flip);
+            let key = (*i, plan.min_size, plan.flip, canvas.0, canvas.1);
             let need_inputs = track == TrainTrack::Full || !self.cache.contains_key(&key);
             if !need_inputs && self.targets.contains_key(&key) {
                 continue;
             }
             let s = &train[*i];
-            let (canvas, (w, h)) = self.canvas(s, plan)?;
+            let (image, (w, h)) = self.canvas(s, plan, canvas)?;
             if !self.targets.contains_key(&key) {
                 let (boxes, kept) = augment::transform_boxes_kept(
                     &s.boxes,
@@ -580,9 +668,10 @@ impl<'a, 'g> Run<'a, 'g> {
                     .iter()
                     .map(|&k| self.text.token_rows[s.classes[k]].clone())
                     .collect();
+                let (anchors, level_counts) = &self.grids[&canvas];
                 let t = targets::try_assign(
-                    &self.anchors,
-                    &self.level_counts,
+                    anchors,
+                    level_counts,
                     &boxes,
                     &rows,
                     self.ctx.spec.text.max_text_len,
@@ -592,7 +681,7 @@ impl<'a, 'g> Run<'a, 'g> {
             }
             if need_inputs {
                 missing.push(key);
-                canvases.push(canvas);
+                canvases.push(image);
             }
         }
         if !missing.is_empty() {
@@ -638,8 +727,13 @@ impl<'a, 'g> Run<'a, 'g> {
                 .iter()
                 .map(|&i| (i, augment::plan(&mut rng, &self.scales)))
                 .collect();
-            self.ensure(train, &keys)?;
-            let key = |(i, p): &(usize, AugmentPlan)| (*i, p.min_size, p.flip);
+            let sizes: Vec<(u32, u32)> = keys
+                .iter()
+                .map(|(i, p)| self.resized(&train[*i], p))
+                .collect();
+            let canvas = self.batch_canvas(&sizes);
+            self.ensure(train, &keys, canvas)?;
+            let key = |(i, p): &(usize, AugmentPlan)| (*i, p.min_size, p.flip, canvas.0, canvas.1);
             // GLIP skips a batch where more than 10% of the images have no boxes.
             let empty = keys
                 .iter()

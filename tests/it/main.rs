@@ -36,6 +36,7 @@ mod splits_oracle;
 mod splits_rng;
 mod submission;
 mod train_augment;
+mod train_canvas;
 mod train_optim;
 mod train_targets;
 mod zeroshot_pipeline;

@@ -124,7 +124,8 @@ fn few_shot_submission_equals_the_run_predictions_and_passes_the_checker() {
                 &run.join(task).join(format!("seed{seed}/predictions.json")),
             ))
             .unwrap();
-            let in_sub: Vec<CocoDetection> = serde_json::from_value(sub[task][seed].clone()).unwrap();
+            let in_sub: Vec<CocoDetection> =
+                serde_json::from_value(sub[task][seed].clone()).unwrap();
             assert_eq!(in_sub, from_run, "{task} seed {seed}");
             assert_eq!(in_sub.len(), 15);
         }

@@ -6,7 +6,7 @@
 //! mirrors `TEST.IMS_PER_BATCH N`: N consecutive images padded to the batch's largest.
 //! [`CanvasMode::Fixed`] pads every image to the size the model was exported at (odinw's
 //! behaviour before per-image canvases; kept for comparisons).
-use crate::model::ModelSpec;
+use super::ModelSpec;
 use std::collections::BTreeMap;
 
 /// How images are put on canvases and batched.
