@@ -362,7 +362,52 @@ fn a_shared_constant_is_defined_once() {
     );
 }
 
-/// The checks themselves: they see an up-import in each spelling, and a twice-defined constant.
+/// What only `cli/` (and `main.rs`) may use: printing to the terminal and drawing bars. The
+/// library reports through `util::reporter::Reporter` and `download::progress::Bars`.
+const PRINTING: &[&str] = &[
+    "println!",
+    "eprintln!",
+    "print!",
+    "eprint!",
+    "dbg!",
+    "indicatif",
+    "io::stdout",
+    "io::stderr",
+];
+
+/// `path:line: what` for every printing call in shipped library code.
+fn prints(files: &[Source]) -> Vec<String> {
+    let mut found = Vec::new();
+    for f in files {
+        if f.path.starts_with("src/cli/") || f.path == "src/main.rs" {
+            continue;
+        }
+        for (i, line) in code(&f.text).iter().enumerate() {
+            for what in PRINTING {
+                let named = line.match_indices(what).any(|(at, _)| {
+                    !line[..at].ends_with(|c: char| is_ident(c) || c == '.' && !what.contains("::"))
+                });
+                if named {
+                    found.push(format!("{}:{}: {what}", f.path, i + 1));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn library_code_never_prints() {
+    let found = prints(&sources());
+    assert!(
+        found.is_empty(),
+        "library code prints (report through util::reporter::Reporter instead):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// The checks themselves: they see an up-import in each spelling, a twice-defined constant and
+/// a print outside `cli/`.
 #[test]
 fn the_checks_catch_what_they_are_for() {
     let file = |path: &str, text: &str| Source {
@@ -424,4 +469,29 @@ fn the_checks_catch_what_they_are_for() {
         ),
     ];
     assert_eq!(duplicates(&twice).len(), 1, "{:?}", duplicates(&twice));
+    let printing = [
+        file("src/run/p.rs", "fn f() {\n    eprintln!(\"x\");\n}\n"),
+        file("src/download/q.rs", "use indicatif::ProgressBar;\n"),
+        file(
+            "src/util/r.rs",
+            "fn f() { let _ = std::io::stdout().lock(); }\n",
+        ),
+    ];
+    for f in &printing {
+        assert_eq!(prints(std::slice::from_ref(f)).len(), 1, "{}", f.path);
+    }
+    let quiet = [
+        file("src/cli/s.rs", "fn f() {\n    println!(\"x\");\n}\n"),
+        file(
+            "src/run/t.rs",
+            "// println!(\"x\");\nfn f() { reporter.println(); }\n",
+        ),
+        file(
+            "src/util/u.rs",
+            "#[cfg(test)]\nmod tests {\n    fn f() { dbg!(1); }\n}\n",
+        ),
+    ];
+    for f in &quiet {
+        assert!(prints(std::slice::from_ref(f)).is_empty(), "{}", f.path);
+    }
 }
