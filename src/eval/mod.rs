@@ -23,6 +23,7 @@ mod iou;
 mod json;
 mod matching;
 mod params;
+mod record_scan;
 pub mod report;
 mod results;
 mod summarize;

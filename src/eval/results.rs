@@ -4,13 +4,15 @@
 //! descending score order, ties kept in input order (numpy's stable mergesort).
 //!
 //! A results file with millions of detections is parsed in parallel: the list is cut at
-//! guessed element boundaries, each piece's records are handed one by one to serde_json, and a
+//! guessed element boundaries, each piece's records are read one by one ([`record_scan`] for
+//! the common shape, serde_json for the rest and for every error), and a
 //! piece is kept only if the piece before it ended exactly at its start (otherwise parsing
 //! resumes from there), so the outcome is the same as one sequential pass.
 use super::fields::{self, Bbox, IdVal};
 use super::gt::GroundTruth;
 use super::ids::Id;
 use super::json::{self, only_objects, JResult, JsonError, Key, Kind, Scalar};
+use super::record_scan;
 use super::LoadError;
 use rayon::prelude::*;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -252,9 +254,26 @@ impl<'de> Visitor<'de> for ResultVisitor {
     }
 }
 
-/// Parses the record at `text[start..]` into `out`; returns where it ends.
+/// Parses the record at `text[start..]` into `out`; returns where it ends. The common shape is
+/// scanned by [`record_scan`]; serde_json reads the rest and words every error.
 #[inline]
 fn parse_one(text: &str, start: usize, gt: &GroundTruth, out: &mut Flat) -> JResult<usize> {
+    if let Some(r) = record_scan::scan(text.as_bytes(), start) {
+        if let Some(image) = gt.image_index.get_int(r.image) {
+            out.cells.push(match gt.category_index.get_int(r.category) {
+                Some(k) => k * gt.images.len() as u32 + image,
+                None => NO_CELL,
+            });
+            out.boxes.push(r.bbox);
+            out.scores.push(r.score);
+            return Ok(r.end);
+        }
+    }
+    serde_one(text, start, gt, out)
+}
+
+/// [`parse_one`] through serde_json alone.
+fn serde_one(text: &str, start: usize, gt: &GroundTruth, out: &mut Flat) -> JResult<usize> {
     let mut records = serde_json::Deserializer::from_str(&text[start..]).into_iter::<RawResult>();
     let r = match records.next() {
         Some(Ok(r)) => r,
@@ -482,4 +501,109 @@ fn parse_list(gt: &GroundTruth, text: &str) -> JResult<Flat> {
         pos: buf.len(),
         msg: "unexpected end of file inside the results list".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::rng::PyRandom;
+
+    /// A record in one of many spellings: common ones (which the scanner reads) and odd ones
+    /// (float, negative, string and unknown ids, escapes, extra and repeated keys, bad boxes,
+    /// exponents, leading zeros, huge numbers, truncation).
+    fn record(rng: &mut PyRandom) -> String {
+        let mut pick = |n: u64| rng.randbelow(n) as usize;
+        let num = |pick: &mut dyn FnMut(u64) -> usize| -> String {
+            let choices = [
+                "0", "-0", "1", "12.5", "0.1", "-3.25", "1e2", "1E-2", "2.5e+3", "1e400", "-1e400",
+                "1e-400", "01", "1.", ".5", "-", "1.0e", "123456789012345678901234567890",
+                "0.30000000000000004", "4.9406564584124654e-324", "\"7\"", "true", "null",
+                "[1]", "1.7976931348623157e308", "9007199254740993",
+            ];
+            match pick(3) {
+                0 => format!("{}.{}", pick(1000), pick(100000)),
+                1 => format!("{}", pick(640)),
+                _ => choices[pick(choices.len() as u64)].to_string(),
+            }
+        };
+        let id = |pick: &mut dyn FnMut(u64) -> usize| -> String {
+            let choices = [
+                "1", "2", "3", "4", "5", "6", "0", "-1", "2.0", "2.5", "1e0", "\"2\"", "02",
+                "99999999999999999999", "null", "-0",
+            ];
+            if pick(2) == 0 {
+                format!("{}", 1 + pick(5))
+            } else {
+                choices[pick(choices.len() as u64)].to_string()
+            }
+        };
+        let mut fields: Vec<String> = vec![
+            format!("\"image_id\": {}", id(&mut pick)),
+            format!("\"category_id\": {}", id(&mut pick)),
+            format!(
+                "\"bbox\": [{}, {},{}, {} ]",
+                num(&mut pick),
+                num(&mut pick),
+                num(&mut pick),
+                num(&mut pick)
+            ),
+            format!("\"score\": {}", num(&mut pick)),
+        ];
+        match pick(12) {
+            0 => fields.push("\"extra\": {\"a\": [1, 2]}".into()),
+            1 => fields.push(format!("\"score\": {}", num(&mut pick))),
+            2 => {
+                fields.remove(pick(4));
+            }
+            3 => fields[0] = format!("\"image\\u005fid\": {}", id(&mut pick)),
+            4 => fields[2] = "\"bbox\": [1, 2, 3]".into(),
+            5 => fields[2] = "\"bbox\": [1, 2, 3, 4, 5]".into(),
+            _ => {}
+        }
+        for i in (1..fields.len()).rev() {
+            let j = pick(i as u64 + 1);
+            fields.swap(i, j);
+        }
+        let sep = [",", " , ", ",\n  ", ",\t"][pick(4)];
+        let mut text = format!("{{ {} }}", fields.join(sep));
+        if pick(20) == 0 {
+            text.truncate(pick(text.len() as u64));
+        }
+        text
+    }
+
+    /// The scanner plus serde_json reads every record exactly as serde_json alone does: the same
+    /// end, cell, box and score bits, or the same error.
+    #[test]
+    fn scanned_records_read_as_serde_json_reads_them() {
+        let gt = GroundTruth::from_json(
+            br#"{"images": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}, {"id": 5}],
+                "annotations": [],
+                "categories": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}]}"#,
+        )
+        .unwrap();
+        let mut rng = PyRandom::new(&17u64.into());
+        let (mut scanned, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let text = format!("{}, ", record(&mut rng));
+            let (mut a, mut b) = (Flat::default(), Flat::default());
+            let fast = parse_one(&text, 0, &gt, &mut a);
+            let slow = serde_one(&text, 0, &gt, &mut b);
+            match (&fast, &slow) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y, "{text}"),
+                (Err(x), Err(y)) => assert_eq!((x.pos, &x.msg), (y.pos, &y.msg), "{text}"),
+                _ => panic!("{text}: scanner+serde {fast:?}, serde {slow:?}"),
+            }
+            let bits = |f: &Flat| {
+                let b: Vec<u64> = f.boxes.iter().flatten().map(|v| v.to_bits()).collect();
+                let s: Vec<u64> = f.scores.iter().map(|v| v.to_bits()).collect();
+                (f.cells.clone(), b, s)
+            };
+            assert_eq!(bits(&a), bits(&b), "{text}");
+            total += 1;
+            scanned += usize::from(record_scan::scan(text.as_bytes(), 0).is_some());
+        }
+        // Both paths are exercised.
+        assert!(scanned > total / 10 && scanned < total * 9 / 10, "{scanned} of {total} scanned");
+    }
 }
