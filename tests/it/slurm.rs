@@ -215,7 +215,8 @@ fn sharded_runs_on_slurm_merge_to_the_single_process_runs() {
         let n = logs
             .filter(|e| {
                 let name = e.as_ref().unwrap().file_name();
-                name.to_string_lossy().ends_with(&format!("_{i}.err"))
+                let name = name.to_string_lossy();
+                name.starts_with("shard_") && name.ends_with(&format!("_{i}.err"))
             })
             .count();
         assert_eq!(n, 1, "element {i}'s log");
