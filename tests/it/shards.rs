@@ -375,3 +375,171 @@ fn plan_is_deterministic_balanced_and_takes_the_shard_from_the_environment() {
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     }
 }
+
+/// `odinw launch k8s` writes an Indexed Job: one pod per shard, all of them at once, each
+/// running the command with `--shards N` (its index from JOB_COMPLETION_INDEX), the shared
+/// claim mounted where --out is, GPU limits; and refuses a run folder outside the volume.
+#[test]
+fn the_kubernetes_manifest_is_an_indexed_job_over_a_shared_volume() {
+    let dir = scratch();
+    let file = dir.path().join("job.yaml");
+    let out = ok(run_odinw(&[
+        "launch",
+        "k8s",
+        "--shards",
+        "6",
+        "--gpus",
+        "1",
+        "--image",
+        "registry.example/odinw:1",
+        "--claim",
+        "odinw-shared",
+        "--mount",
+        "/shared",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        "eval",
+        "--suite",
+        "odinw35",
+        "--root",
+        "/shared/DATASET",
+        "--out",
+        "/shared/runs/zs",
+    ]));
+    assert!(text(&out).contains("kubectl apply -f"));
+    // JSON is YAML; kubectl reads it as is.
+    let job = read_json(&file);
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "Job");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    assert_eq!(spec["completions"], 6);
+    assert_eq!(spec["parallelism"], 6);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "registry.example/odinw:1");
+    let cmd: Vec<&str> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cmd,
+        [
+            "odinw",
+            "eval",
+            "--suite",
+            "odinw35",
+            "--root",
+            "/shared/DATASET",
+            "--out",
+            "/shared/runs/zs",
+            "--shards",
+            "6"
+        ]
+    );
+    assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], "1");
+    let mount = &c["volumeMounts"][0];
+    assert_eq!(mount["mountPath"], "/shared");
+    let vol = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume is declared");
+    assert_eq!(vol["persistentVolumeClaim"]["claimName"], "odinw-shared");
+
+    // Each pod's index gives a distinct shard of the same plan: every unit in exactly one.
+    let mut seen = std::collections::BTreeMap::new();
+    for index in 0..6 {
+        let mut cmd = odinw();
+        cmd.args([
+            "plan", "eval", "--suite", "odinw35", "--shards", "6", "--json",
+        ])
+        .env("JOB_COMPLETION_INDEX", index.to_string())
+        .env_remove("SLURM_ARRAY_TASK_ID");
+        let plan: serde_json::Value =
+            serde_json::from_slice(&ok(cmd.output().unwrap()).stdout).unwrap();
+        for u in plan["units"].as_array().unwrap() {
+            if u["shard"] == index {
+                assert!(seen.insert(u["unit"].to_string(), index).is_none());
+            }
+        }
+    }
+    assert_eq!(seen.len(), 35);
+
+    // A run folder the pods cannot share is refused, as is a command that picks its shard.
+    for bad in [
+        vec!["eval", "--out", "runs/zs"],
+        vec!["eval", "--out", "/elsewhere/zs"],
+        vec!["eval", "--out", "/shared/zs", "--shard", "0/2"],
+    ] {
+        let mut args = vec![
+            "launch", "k8s", "--shards", "2", "--image", "i", "--claim", "c", "--",
+        ];
+        args.extend(bad);
+        let out = run_odinw(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    }
+}
+
+/// `odinw launch slurm` without --submit writes the array and merge scripts: array size,
+/// resources, time limit, log paths, the command with --shards, and the merge of the run.
+#[test]
+fn the_slurm_scripts_hold_the_array_its_resources_and_the_merge() {
+    let dir = scratch();
+    let run = dir.path().join("run");
+    let out = ok(run_odinw(&[
+        "launch",
+        "slurm",
+        "--shards",
+        "8",
+        "--gpus",
+        "2",
+        "--cpus",
+        "6",
+        "--mem",
+        "40",
+        "--time",
+        "02:00:00",
+        "--partition",
+        "gpu",
+        "--",
+        "finetune",
+        "--suite",
+        "demo",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    assert!(text(&out).contains("afterany"), "{}", text(&out));
+    let script = std::fs::read_to_string(run.join("slurm/shards.sbatch")).unwrap();
+    let logs = run.join("slurm/logs");
+    for line in [
+        "#SBATCH --array=0-7".to_string(),
+        "#SBATCH --gres=gpu:2".into(),
+        "#SBATCH --cpus-per-task=6".into(),
+        "#SBATCH --mem=40G".into(),
+        "#SBATCH --time=02:00:00".into(),
+        "#SBATCH --partition=gpu".into(),
+        format!("#SBATCH --output={}/shard_%A_%a.out", logs.display()),
+        format!("#SBATCH --error={}/shard_%A_%a.err", logs.display()),
+    ] {
+        assert!(script.lines().any(|l| l == line), "{line} in:\n{script}");
+    }
+    let exec = script.lines().find(|l| l.starts_with("exec ")).unwrap();
+    assert!(
+        exec.ends_with(&format!(
+            "finetune --suite demo --out {} --shards 8",
+            run.display()
+        )),
+        "{exec}"
+    );
+    let merge = std::fs::read_to_string(run.join("slurm/merge.sbatch")).unwrap();
+    assert!(
+        merge.contains(&format!("merge {}", run.display())),
+        "{merge}"
+    );
+}
