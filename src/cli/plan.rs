@@ -70,7 +70,8 @@ fn print_plan(plan: &Plan, root: &std::path::Path) {
     );
     if plan.units.iter().any(|u| !u.counted) {
         println!(
-            "note: some annotation files are not under {}; each such split counts as 1 image",
+            "note: some annotation files are not under {}: a k-shot split without its file \
+             counts k × classes images, any other 1 image",
             root.display()
         );
     }

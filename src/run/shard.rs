@@ -258,38 +258,40 @@ pub struct FinetuneWork<'a> {
 
 /// The run's units in run order (tasks, then seeds) with their estimated costs:
 /// - zero-shot: the scored split's images;
-/// - fine-tuning: (training images per epoch × GENERAL_COPY + selection-split images) ×
-///   max epochs + the scored split's images, where a k-shot epoch has at most k × classes
-///   images (GLIP's sampler keeps an image while a class has fewer than k) and never more than
-///   the training split.
+/// - fine-tuning: (training images per epoch × GENERAL_COPY + selection images per epoch) ×
+///   max epochs + the scored split's images. A k-shot epoch trains on, and selects on, at most
+///   k × classes images (GLIP's sampler keeps an image while one of its classes has fewer than
+///   k), never more than the split has; full-data epochs use the whole splits.
 ///
-/// Image counts are read from the tasks' annotation files under `root`; a file that is absent
-/// counts as 1 image, and its units are marked `counted: false`. Every shard reads the same
-/// files, so every shard computes the same costs.
+/// Image counts are read from the tasks' annotation files under `root`. Without a file, a
+/// k-shot split counts k × classes images and any other split 1 image, and the unit is marked
+/// `counted: false`. Every shard reads the same files, so every shard computes the same costs.
 pub fn estimate(tasks: &[&Task], root: &Path, work: &Workload) -> Result<Vec<PlannedUnit>> {
     let mut units = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
-        let (scored, mut counted) = images(task, root, work.split)?;
+        let scored = images(task, root, work.split)?;
+        let mut counted = scored.is_some();
         let (cost, seeds): (u64, Vec<Option<u64>>) = match &work.finetune {
-            None => (scored, vec![None]),
+            None => (scored.unwrap_or(1), vec![None]),
             Some(f) => {
-                let (train, c1) = images(task, root, "train")?;
                 let select = f
                     .selection_split
                     .get(i)
                     .map(String::as_str)
                     .unwrap_or("val");
-                let (selection, c2) = images(task, root, select)?;
-                counted &= c1 && c2;
-                let per_epoch = if f.shots == 0 {
-                    train
-                } else {
-                    train.min(u64::from(f.shots) * task.categories.len().max(1) as u64)
+                let (train, selection) =
+                    (images(task, root, "train")?, images(task, root, select)?);
+                counted &= train.is_some() && selection.is_some();
+                let k_shot = u64::from(f.shots) * task.categories.len().max(1) as u64;
+                let per_epoch = |n: Option<u64>| match (f.shots, n) {
+                    (0, n) => n.unwrap_or(1),
+                    (_, Some(n)) => n.min(k_shot),
+                    (_, None) => k_shot,
                 };
                 let copy = u64::from(f.general_copy.get(i).copied().unwrap_or(1).max(1));
-                let epoch = per_epoch * copy + selection;
+                let epoch = per_epoch(train) * copy + per_epoch(selection);
                 (
-                    epoch * f.max_epochs.max(1) as u64 + scored,
+                    epoch * f.max_epochs.max(1) as u64 + scored.unwrap_or(1),
                     f.seeds.iter().map(|&s| Some(s)).collect(),
                 )
             }
@@ -308,18 +310,15 @@ pub fn estimate(tasks: &[&Task], root: &Path, work: &Workload) -> Result<Vec<Pla
     Ok(units)
 }
 
-/// The number of images in `task`'s `split` under `root`, and whether it was counted (an
-/// absent file or split counts as 1); a present but unreadable file is an error naming it.
-fn images(task: &Task, root: &Path, split: &str) -> Result<(u64, bool)> {
-    let Some(ann) = task.ann_file(root, split) else {
-        return Ok((1, false));
+/// The number of images in `task`'s `split` under `root`; `None` when the task has no such
+/// split or its file is absent. A present but unreadable file is an error naming it.
+fn images(task: &Task, root: &Path, split: &str) -> Result<Option<u64>> {
+    let Some(ann) = task.ann_file(root, split).filter(|a| a.is_file()) else {
+        return Ok(None);
     };
-    if !ann.is_file() {
-        return Ok((1, false));
-    }
     let coco = crate::data::coco::CocoFile::read(&ann)
         .with_context(|| format!("counting the images of task {}", task.name))?;
-    Ok((coco.images.len() as u64, true))
+    Ok(Some(coco.images.len() as u64))
 }
 
 #[cfg(test)]
