@@ -41,7 +41,9 @@ pub struct Sharding {
 }
 
 /// How a run ended in this process: closed (its summary and report written), or, for a shard
-/// whose run still has units running or not started elsewhere, those units.
+/// whose run still has units running or not started elsewhere, those units. (One per process:
+/// boxing the closed run would buy nothing.)
+#[allow(clippy::large_enum_variant)]
 pub enum Finish {
     Closed(Closed),
     Waiting(Vec<Unfinished>),
