@@ -340,6 +340,24 @@ fn plan_is_deterministic_balanced_and_takes_the_shard_from_the_environment() {
     assert_eq!(units[0]["unit"], "ColorShapes/seed3");
     assert_eq!(units[2]["unit"], "ColorShapes/seed300");
     assert!(units.iter().all(|u| u["counted"] == true));
+    // Each unit's cost from the demo's own annotation files: (min(train, 3 × classes) × 4
+    // (GLIP's 3-shot GENERAL_COPY) + min(val, 3 × classes)) × 200 epochs + test images.
+    for u in units {
+        let task = u["unit"].as_str().unwrap().split('/').next().unwrap();
+        let count = |split: &str| {
+            let f = support::repo(&format!(
+                "demo/odinw/ShapesDemo/{task}/{split}/annotations_without_background.json"
+            ));
+            let v = read_json(&f);
+            (
+                v["images"].as_array().unwrap().len() as u64,
+                v["categories"].as_array().unwrap().len() as u64,
+            )
+        };
+        let ((train, k), (val, _), (test, _)) = (count("train"), count("valid"), count("test"));
+        let want = (train.min(3 * k) * 4 + val.min(3 * k)) * 200 + test;
+        assert_eq!(u["cost"].as_u64().unwrap(), want, "{u}");
+    }
     let loads: Vec<u64> = p["loads"]
         .as_array()
         .unwrap()
