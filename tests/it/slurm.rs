@@ -103,6 +103,20 @@ fn launch(shards: &str, command: &[String], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("running odinw launch slurm")
 }
 
+/// The command in one process (never a shard, even inside a Slurm array).
+fn single(args: &[String]) -> Output {
+    let mut cmd = support::odinw();
+    cmd.args(args);
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "JOB_COMPLETION_INDEX",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("running odinw")
+}
+
 fn strings(v: &[&str], out: &Path) -> Vec<String> {
     v.iter()
         .map(|s| s.to_string())
@@ -202,10 +216,7 @@ fn sharded_runs_on_slurm_merge_to_the_single_process_runs() {
 
     // Fine-tuning: 2 tasks × 2 seeds in 4 array elements.
     let (one, sharded) = (d.join("ft-one/run"), d.join("ft-sharded/run"));
-    ok(support::odinw()
-        .args(strings(&FINETUNE, &one))
-        .output()
-        .unwrap());
+    ok(single(&strings(&FINETUNE, &one)));
     let out = launch("4", &strings(&FINETUNE, &sharded), &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("COMPLETED"), "{}", text(&out));
@@ -225,10 +236,7 @@ fn sharded_runs_on_slurm_merge_to_the_single_process_runs() {
 
     // Zero-shot in 2 elements, one unit failing: the merge job exits 3 and names it.
     let (one, sharded) = (d.join("zs-one/run"), d.join("zs-sharded/run"));
-    ok(support::odinw()
-        .args(strings(&EVAL, &one))
-        .output()
-        .unwrap());
+    ok(single(&strings(&EVAL, &one)));
     let bad = [("ODINW_TEST_PANIC_TASK", "TexturedShapes")];
     let out = launch("2", &strings(&EVAL, &sharded), &bad);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
