@@ -42,4 +42,9 @@ if [ -z "${ODINW_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
       "checks (apt-get install chromium, or set ODINW_CHROMIUM)${CI:+; CI=$CI}" >&2
   fi
 fi
+# The Slurm test (tests/it/slurm.rs) starts a one-node Slurm (scripts/slurm_single_node.sh installs
+# Debian's packages): as root it must run, not skip.
+if [ "$(id -u)" = 0 ]; then
+  export ODINW_REQUIRE_SLURM=1
+fi
 cargo test --all-targets "$@"

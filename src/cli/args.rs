@@ -5,7 +5,8 @@ use crate::engine::{IoBinding, SessionOptions};
 use crate::model::embedded;
 use crate::registry::{self, Suite, Task};
 use crate::report::{self, formats, formats::Format};
-use crate::run::{Closed, RunSetup, Track};
+use crate::run::shard::{self, Plan, Shard, ShardSource, Workload};
+use crate::run::{Closed, Finish, RunSetup, Sharding, Track};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,64 @@ pub struct RunArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// Which part of a run this process does (see `odinw plan`).
+#[derive(clap::Args, Clone, Default)]
+pub struct ShardArgs {
+    /// Run only shard I (0-based) of N of the run's units, into the shared --out folder
+    /// [default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX
+    /// with --shards].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// The number of shards (with JOB_COMPLETION_INDEX, a Kubernetes Indexed Job's index).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+}
+
+impl ShardArgs {
+    /// This process's shard, from the options or the scheduler's environment.
+    pub fn resolve(&self) -> Result<Option<(Shard, ShardSource)>> {
+        Shard::resolve(self.shard.as_deref(), self.shards, |k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    /// The shard and the plan of the run's units (`work`) over all shards; `None` unsharded.
+    pub fn sharding(
+        &self,
+        tasks: &[&Task],
+        root: &Path,
+        work: &Workload,
+    ) -> Result<Option<Sharding>> {
+        let Some((shard, source)) = self.resolve()? else {
+            return Ok(None);
+        };
+        let plan = Plan::new(shard::estimate(tasks, root, work)?, shard.count)?;
+        let mine: Vec<&str> = plan
+            .units
+            .iter()
+            .filter(|u| u.shard == shard.index)
+            .map(|u| u.unit.as_str())
+            .collect();
+        eprintln!(
+            "shard {shard} (from {}): {} of {} units, cost {} of {} (makespan/ideal {:.3}): {}",
+            source.describe(),
+            mine.len(),
+            plan.units.len(),
+            plan.loads[shard.index],
+            plan.loads.iter().sum::<u64>(),
+            plan.ratio,
+            if mine.is_empty() {
+                "nothing to do".to_string()
+            } else {
+                mine.join(", ")
+            }
+        );
+        Ok(Some(Sharding { shard, plan }))
+    }
 }
 
 impl RunArgs {
@@ -115,20 +174,53 @@ impl RunArgs {
         }
     }
 
+    /// Prints how this process's part ended: the closed run ([`Self::print_closed`]), or for
+    /// a shard whose run is not finished yet, what is left and how it will be merged.
+    pub fn print_finish(&self, finish: &Finish, dir: &Path) -> Result<()> {
+        match finish {
+            Finish::Closed(closed) => self.print_closed(closed, dir),
+            Finish::Waiting(left) => {
+                let units: Vec<String> = left
+                    .iter()
+                    .map(|u| match u.shard {
+                        Some(s) => format!("{} (shard {s})", u.unit),
+                        None => u.unit.clone(),
+                    })
+                    .collect();
+                eprintln!(
+                    "this shard is done; {} unit(s) of the run are not finished yet: {}",
+                    left.len(),
+                    units.join(", ")
+                );
+                eprintln!(
+                    "the shard that finishes the last unit merges the run; or run `odinw merge {}`",
+                    dir.display()
+                );
+                Ok(())
+            }
+        }
+    }
+
     /// Prints a closed run: the summary as JSON with `--json`, else the table, its notes and
     /// where the run is.
     pub fn print_closed(&self, closed: &Closed, dir: &Path) -> Result<()> {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&closed.summary)?);
-        } else {
-            let agg = &closed.aggregate;
-            let frame = formats::report_frame(agg)?;
-            print!(
-                "{}",
-                formats::render_text(&frame, Format::Table, &report::summary_notes(agg))?
-            );
-            println!("run: {}", dir.display());
-        }
-        Ok(())
+        print_closed(closed, dir, self.json)
     }
+}
+
+/// Prints a closed run: the summary as JSON with `json`, else the table, its notes and where
+/// the run is.
+pub fn print_closed(closed: &Closed, dir: &Path, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&closed.summary)?);
+    } else {
+        let agg = &closed.aggregate;
+        let frame = formats::report_frame(agg)?;
+        print!(
+            "{}",
+            formats::render_text(&frame, Format::Table, &report::summary_notes(agg))?
+        );
+        println!("run: {}", dir.display());
+    }
+    Ok(())
 }

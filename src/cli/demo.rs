@@ -35,6 +35,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             fix_id0: false,
             out: Some(args.out),
             json: args.json,
+            shard: Default::default(),
         },
         fp16: false,
         batch: 1,

@@ -9,6 +9,7 @@ use crate::model::canvas::CanvasMode;
 use crate::model::ModelDir;
 use crate::pipeline::{zeroshot, Detector};
 use crate::report;
+use crate::run::shard::Workload;
 use crate::run::{Driver, ModelRecord, Track};
 use anyhow::{bail, Result};
 use std::process::ExitCode;
@@ -85,8 +86,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     manifest
         .extra
         .insert("canvas".into(), canvas_record(canvas, &detector).into());
+    let work = Workload {
+        split: &run.split,
+        finetune: None,
+    };
+    let sharding = run.shard.sharding(&tasks, &root, &work)?;
     let terminal = Terminal::lines();
-    let driver = Driver::open(&out, &manifest, &terminal)?;
+    let driver = Driver::open_shard(&out, &manifest, &terminal, sharding)?;
 
     let opts = zeroshot::Options {
         split: run.split.clone(),
@@ -101,8 +107,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         |task, _| zeroshot::run_task(&mut detector, task, &root, &opts, driver.store()),
         |task| zeroshot::image_behind_panic(&spec, task, &root, &run.split),
     )?;
-    let closed = driver.close(&report::ReportFiles)?;
-    run.print_closed(&closed, &out)?;
+    let finish = driver.finish(&report::ReportFiles)?;
+    run.print_finish(&finish, &out)?;
     if !failed.is_empty() {
         bail!("{} task(s) failed: {}", failed.len(), failed.join(", "));
     }

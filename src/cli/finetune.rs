@@ -11,6 +11,7 @@ use crate::pipeline::zeroshot;
 use crate::prompt::PromptTokenizer;
 use crate::registry;
 use crate::report;
+use crate::run::shard::{FinetuneWork, Workload};
 use crate::run::{Driver, Manifest, ModelRecord, Track};
 use crate::train::fewshot;
 use crate::train::graphs::TrackGraphs;
@@ -109,7 +110,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     );
     let run_manifest = run_manifest(&args, &tasks, &root, &model, &graphs.manifest, loaded)?;
-    let driver = Driver::open(&out, &run_manifest, terminal.as_ref())?;
+    let sharding = run
+        .shard
+        .sharding(&tasks, &root, &workload(&args, &tasks)?)?;
+    let driver = Driver::open_shard(&out, &run_manifest, terminal.as_ref(), sharding)?;
     let tokenizer = PromptTokenizer::from_file(&model.tokenizer())?;
     let spec = &model.spec;
     let post = spec.postprocess.config();
@@ -147,12 +151,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
     terminal.finish();
-    let closed = driver.close(&report::ReportFiles)?;
-    run.print_closed(&closed, &out)?;
+    let finish = driver.finish(&report::ReportFiles)?;
+    run.print_finish(&finish, &out)?;
     if !failed.is_empty() {
         bail!("{} run(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What each unit of the run does, for its estimated cost (`--shard`, `odinw plan`).
+pub(super) fn workload<'a>(args: &'a Args, tasks: &[&registry::Task]) -> Result<Workload<'a>> {
+    let mut general_copy = Vec::new();
+    let mut selection_split = Vec::new();
+    for t in tasks {
+        general_copy.push(fewshot::general_copy(t, args.shots, args.general_copy).0);
+        selection_split.push(fewshot::selection_split(t)?.to_string());
+    }
+    Ok(Workload {
+        split: &args.run.split,
+        finetune: Some(FinetuneWork {
+            shots: args.shots,
+            seeds: &args.seeds,
+            max_epochs: args.max_epochs,
+            general_copy,
+            selection_split,
+        }),
+    })
 }
 
 /// The run's manifest: the common part, the training graphs' files, k, the seeds, and per task

@@ -9,8 +9,11 @@ mod download_bars;
 mod eval;
 mod finetune;
 mod info;
+mod launch;
 mod list;
+mod merge;
 mod normalize;
+mod plan;
 mod prompt;
 mod report;
 mod reporter;
@@ -47,6 +50,14 @@ enum Command {
     Finetune(finetune::Args),
     /// List the tasks of a suite, with what is on disk.
     List(list::Args),
+    /// The units an `eval` or `finetune` command would run, their costs and shards (--shards N).
+    #[command(subcommand)]
+    Plan(plan::Command),
+    /// Close a run written by shards: summary, report, manifest; list what is missing.
+    Merge(merge::Args),
+    /// Run a command's shards on Slurm (job array + merge job) or Kubernetes (Indexed Job).
+    #[command(subcommand)]
+    Launch(launch::Command),
     /// Show what odinw finds: ONNX Runtime, execution providers, GPU, TensorRT.
     Doctor(doctor::Args),
     /// Show one task: folder, splits, categories, prompts, few-shot files.
@@ -86,6 +97,9 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::Finetune(a) => finetune::run(a),
         Command::List(a) => list::run(a),
+        Command::Plan(c) => plan::run(c),
+        Command::Merge(a) => merge::run(a),
+        Command::Launch(c) => launch::run(c),
         Command::Info(a) => info::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Splits(a) => splits::run(a),

@@ -3,9 +3,13 @@
 //! unreadable are set aside and run again); [`Driver::run_units`] runs every unit not done
 //! earlier, each isolated by [`super::guard`] so that its error or panic becomes its
 //! `error.json` and the run goes on; [`Driver::close`] stamps the end, writes the summary and
-//! hands the run, loaded and aggregated once, to the report writer ([`RunFiles`]). What happens
+//! hands the run, loaded and aggregated once, to the report writer ([`RunFiles`]). Sharded
+//! ([`Driver::open_shard`]), it runs only its shard's units and [`Driver::finish`] merges the
+//! run when the last unit of all shards is finished (see [`super::merge`]). What happens
 //! is told to a [`Reporter`]; the driver prints nothing.
 use super::guard;
+use super::merge::{self, Unfinished};
+use super::shard::{Plan, Shard};
 use super::store::{Closed, RunStore};
 use super::{unit_key, Aggregate, Manifest, RunResults};
 use crate::registry::Task;
@@ -23,10 +27,26 @@ pub trait RunFiles {
     fn write(&self, results: &RunResults, aggregate: &Aggregate) -> Result<()>;
 }
 
-/// Runs the units of one run folder.
+/// Runs the units of one run folder (or, sharded, one shard's units of it).
 pub struct Driver<'r> {
     store: RunStore,
     reporter: &'r dyn Reporter,
+    sharding: Option<Sharding>,
+}
+
+/// This process's shard of a run and the plan all shards follow.
+pub struct Sharding {
+    pub shard: Shard,
+    pub plan: Plan,
+}
+
+/// How a run ended in this process: closed (its summary and report written), or, for a shard
+/// whose run still has units running or not started elsewhere, those units. (One per process:
+/// boxing the closed run would buy nothing.)
+#[allow(clippy::large_enum_variant)]
+pub enum Finish {
+    Closed(Closed),
+    Waiting(Vec<Unfinished>),
 }
 
 impl<'r> Driver<'r> {
@@ -37,11 +57,34 @@ impl<'r> Driver<'r> {
         manifest: &Manifest,
         reporter: &'r dyn Reporter,
     ) -> Result<Self> {
+        Self::open_shard(dir, manifest, reporter, None)
+    }
+
+    /// [`Self::open`] for one shard of a run shared by several processes: records the plan
+    /// (or checks it is the one the other shards follow), and sets aside only this shard's
+    /// unreadable units.
+    pub fn open_shard(
+        dir: &std::path::Path,
+        manifest: &Manifest,
+        reporter: &'r dyn Reporter,
+        sharding: Option<Sharding>,
+    ) -> Result<Self> {
         let store = RunStore::resume(dir, manifest)?;
-        for line in store.set_aside_unreadable()? {
+        if let Some(s) = &sharding {
+            merge::record_plan(&store, &s.plan)?;
+        }
+        let moved = store.set_aside_unreadable_of(|task, seed| match &sharding {
+            Some(s) => s.plan.owns(s.shard.index, task, seed),
+            None => true,
+        })?;
+        for line in moved {
             reporter.message(&format!("note: {line}"));
         }
-        Ok(Self { store, reporter })
+        Ok(Self {
+            store,
+            reporter,
+            sharding,
+        })
     }
 
     pub fn store(&self) -> &RunStore {
@@ -62,6 +105,11 @@ impl<'r> Driver<'r> {
         let mut failed = Vec::new();
         for task in tasks {
             for &seed in &seeds {
+                if let Some(s) = &self.sharding {
+                    if !s.plan.owns(s.shard.index, &task.name, seed) {
+                        continue;
+                    }
+                }
                 let label = unit_label(&task.name, seed);
                 if self.store.is_done(&task.name, seed) {
                     self.reporter
@@ -101,6 +149,18 @@ impl<'r> Driver<'r> {
         let closed = self.store.close()?;
         files.write(&closed.results, &closed.aggregate)?;
         Ok(closed)
+    }
+
+    /// Ends this process's part: an unsharded run closes ([`Self::close`]); a shard merges the
+    /// run if every unit of it has finished (it finished the last), else says what is left.
+    pub fn finish(self, files: &dyn RunFiles) -> Result<Finish> {
+        match &self.sharding {
+            None => Ok(Finish::Closed(self.close(files)?)),
+            Some(s) => Ok(match merge::finish_shard(&self.store, &s.plan, files)? {
+                Ok(closed) => Finish::Closed(closed),
+                Err(left) => Finish::Waiting(left),
+            }),
+        }
     }
 }
 

@@ -18,20 +18,25 @@
 //!
 //! [`Driver`] owns a run's lifecycle (units, skipping, failures, closing); [`setup`] builds the
 //! manifest a run starts with; [`aggregate`] computes the suite statistics that `summary.json`
-//! and every report show; [`RunStore`] is the folder.
+//! and every report show; [`RunStore`] is the folder. [`shard`] splits a run's units over
+//! processes; [`merge`] keeps their shared folder (`RUN/shards.json`) and closes it; [`launch`]
+//! writes the Slurm and Kubernetes jobs that run the shards.
 pub mod aggregate;
 pub mod driver;
 pub mod guard;
+pub mod launch;
 mod manifest;
+pub mod merge;
 mod metrics;
 mod predictions;
 mod results;
 pub mod setup;
+pub mod shard;
 mod store;
 mod summary;
 
 pub use aggregate::{Aggregate, Failure, Odinw13Stats, SuiteStats};
-pub use driver::{Driver, RunFiles, UnitReport};
+pub use driver::{Driver, Finish, RunFiles, Sharding, UnitReport};
 pub use manifest::{
     now_unix, unit_key, DatasetRecord, FileRecord, FinetuneTask, ImageIdSet, Manifest, Provenance,
     RuntimeRecord, Timings, Track,

@@ -55,9 +55,24 @@ impl RunStore {
 
     /// Opens the run in `dir` if it was started with the same track, suite, split, prompts,
     /// tasks, shots and seeds as `manifest` (so finished tasks can be skipped), else starts it.
+    /// Shards of one run may start at the same time: the manifest is created under the run's
+    /// lock, by the first of them; the others resume it.
     pub fn resume(dir: &Path, manifest: &Manifest) -> Result<Self> {
-        if !dir.join("manifest.json").exists() {
-            return Self::create(dir, manifest);
+        manifest.validate()?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = Self {
+            dir: dir.to_path_buf(),
+        };
+        let created = store.with_lock(|| {
+            if store.manifest_path().exists() {
+                return Ok(false);
+            }
+            write_json_atomic(&store.manifest_path(), manifest)?;
+            store.refresh_summary_locked()?;
+            Ok(true)
+        })?;
+        if created {
+            return Ok(store);
         }
         let store = Self::open(dir)?;
         let old = store.manifest()?;
@@ -190,10 +205,22 @@ impl RunStore {
     /// is run again and never counted as done. Returns one line per folder moved, naming the
     /// file at fault and where the old files now are.
     pub fn set_aside_unreadable(&self) -> Result<Vec<String>> {
+        self.set_aside_unreadable_of(|_, _| true)
+    }
+
+    /// [`Self::set_aside_unreadable`] for the units `mine` accepts only (a shard's: another
+    /// shard may be writing the others).
+    pub fn set_aside_unreadable_of(
+        &self,
+        mine: impl Fn(&str, Option<u64>) -> bool,
+    ) -> Result<Vec<String>> {
         let m = self.manifest()?;
         let mut moved = Vec::new();
         for task in &m.tasks {
             for seed in m.seed_slots() {
+                if !mine(task, seed) {
+                    continue;
+                }
                 let Some(why) = self.unreadable(task, seed) else {
                     continue;
                 };
@@ -394,7 +421,7 @@ impl RunStore {
     }
 
     /// Runs `f` holding an exclusive lock on `RUN/.lock` (between threads and processes).
-    fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(super) fn with_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let lock = lock_file(&self.dir.join(".lock"), true)?;
         let out = f();
         drop(lock);

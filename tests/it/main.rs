@@ -31,6 +31,8 @@ mod report_html;
 mod report_real_task;
 mod run_report;
 mod runtime_provisioning;
+mod shards;
+mod slurm;
 mod splits_cli;
 mod splits_oracle;
 mod splits_rng;
