@@ -6,6 +6,7 @@
 //! `--shard`, and its timings are wall-clock times) and `report/index.html` (it shows the
 //! manifest). A failed unit is listed with its shard, and rerunning that shard redoes only it.
 use crate::support;
+use support::demo_runs::{summary_without_time, with_out, DEMO_EVAL, DEMO_FINETUNE};
 use support::{odinw, ok, read_json, run_odinw, scratch, text};
 
 use std::path::{Path, PathBuf};
@@ -24,47 +25,11 @@ const REPORT_FILES: [&str; 8] = [
 ];
 
 fn eval_args(out: &Path) -> Vec<String> {
-    [
-        "eval",
-        "--model",
-        "demo",
-        "--suite",
-        "demo",
-        "--threads",
-        "1",
-        "--out",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([out.display().to_string()])
-    .collect()
+    with_out(&DEMO_EVAL, out)
 }
 
 fn finetune_args(out: &Path) -> Vec<String> {
-    [
-        "finetune",
-        "--model",
-        "demo",
-        "--suite",
-        "demo",
-        "--tasks",
-        "NovelShapes,ColorShapes",
-        "--track",
-        "prompt",
-        "--shots",
-        "3",
-        "--seeds",
-        "3,30",
-        "--max-epochs",
-        "1",
-        "--threads",
-        "1",
-        "--out",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([out.display().to_string()])
-    .collect()
+    with_out(&DEMO_FINETUNE, out)
 }
 
 fn start(args: &[String], extra: &[&str], env: &[(&str, &str)]) -> Child {
@@ -102,18 +67,6 @@ fn single(args: &[String]) -> Output {
     ok(start(args, &[], &[])
         .wait_with_output()
         .expect("waiting for odinw"))
-}
-
-/// `summary.json` without `updated_unix` (when it was written).
-fn summary_without_time(run: &Path) -> serde_json::Value {
-    let mut s = read_json(&run.join("summary.json"));
-    let t = s
-        .as_object_mut()
-        .unwrap()
-        .remove("updated_unix")
-        .expect("summary.json has updated_unix");
-    assert!(t.as_u64().unwrap() > 0);
-    s
 }
 
 fn submit(run: &Path, out: &Path) -> Vec<u8> {

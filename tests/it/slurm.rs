@@ -10,6 +10,7 @@
 //! skips, saying so, unless `ODINW_REQUIRE_SLURM=1` (set by `scripts/test.sh` as root, so CI
 //! runs it): then a Slurm that cannot start is a failure.
 use crate::support;
+use support::demo_runs::{summary_without_time, with_out, DEMO_EVAL, DEMO_FINETUNE};
 use support::{ok, read_json, repo, run_odinw, scratch, text};
 
 use std::path::{Path, PathBuf};
@@ -117,48 +118,6 @@ fn single(args: &[String]) -> Output {
     cmd.output().expect("running odinw")
 }
 
-fn strings(v: &[&str], out: &Path) -> Vec<String> {
-    v.iter()
-        .map(|s| s.to_string())
-        .chain(["--out".to_string(), out.display().to_string()])
-        .collect()
-}
-
-const FINETUNE: [&str; 17] = [
-    "finetune",
-    "--model",
-    "demo",
-    "--suite",
-    "demo",
-    "--tasks",
-    "NovelShapes,ColorShapes",
-    "--track",
-    "prompt",
-    "--shots",
-    "3",
-    "--seeds",
-    "3,30",
-    "--max-epochs",
-    "1",
-    "--threads",
-    "1",
-];
-const EVAL: [&str; 7] = [
-    "eval",
-    "--model",
-    "demo",
-    "--suite",
-    "demo",
-    "--threads",
-    "1",
-];
-
-fn summary_without_time(run: &Path) -> serde_json::Value {
-    let mut s = read_json(&run.join("summary.json"));
-    s.as_object_mut().unwrap().remove("updated_unix");
-    s
-}
-
 fn assert_same(a: &Path, b: &Path, dir: &Path) {
     assert_eq!(summary_without_time(a), summary_without_time(b));
     for f in [
@@ -216,8 +175,8 @@ fn sharded_runs_on_slurm_merge_to_the_single_process_runs() {
 
     // Fine-tuning: 2 tasks × 2 seeds in 4 array elements.
     let (one, sharded) = (d.join("ft-one/run"), d.join("ft-sharded/run"));
-    ok(single(&strings(&FINETUNE, &one)));
-    let out = launch("4", &strings(&FINETUNE, &sharded), &[]);
+    ok(single(&with_out(&DEMO_FINETUNE, &one)));
+    let out = launch("4", &with_out(&DEMO_FINETUNE, &sharded), &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("COMPLETED"), "{}", text(&out));
     assert_eq!(read_json(&sharded.join("shards.json"))["shards"], 4);
@@ -236,9 +195,9 @@ fn sharded_runs_on_slurm_merge_to_the_single_process_runs() {
 
     // Zero-shot in 2 elements, one unit failing: the merge job exits 3 and names it.
     let (one, sharded) = (d.join("zs-one/run"), d.join("zs-sharded/run"));
-    ok(single(&strings(&EVAL, &one)));
+    ok(single(&with_out(&DEMO_EVAL, &one)));
     let bad = [("ODINW_TEST_PANIC_TASK", "TexturedShapes")];
-    let out = launch("2", &strings(&EVAL, &sharded), &bad);
+    let out = launch("2", &with_out(&DEMO_EVAL, &sharded), &bad);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let plan = read_json(&sharded.join("shards.json"));
     let shard = plan["units"]
@@ -252,7 +211,7 @@ fn sharded_runs_on_slurm_merge_to_the_single_process_runs() {
     let want = format!("failed: TexturedShapes (shard {shard}/2)");
     assert!(log.contains(&want), "merge log:\n{log}");
     // Launched again: only the failed unit runs, and the run merges complete.
-    let out = launch("2", &strings(&EVAL, &sharded), &[]);
+    let out = launch("2", &with_out(&DEMO_EVAL, &sharded), &[]);
     assert!(out.status.success(), "{}", text(&out));
     let mut ran = 0;
     for e in std::fs::read_dir(sharded.join("slurm/logs")).unwrap() {
