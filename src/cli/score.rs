@@ -1,6 +1,7 @@
 //! `odinw score --gt GT.json --dt DT.json`: pycocotools' bbox AP for a results file, with its
 //! 12-line summary, per-category AP (as GLIP's `bbox.csv`) and a JSON report.
 use crate::eval::{self, Detections, Evaluation, GroundTruth};
+use crate::run::Metrics;
 use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Map, Value};
@@ -86,7 +87,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         report.insert("gt".into(), json!(args.gt.display().to_string()));
         report.insert("dt".into(), json!(args.dt.display().to_string()));
         report.insert("numpy".into(), json!(args.numpy.label()));
-        report.extend(scored.metrics_json(&gt, &dt));
+        if let Value::Object(metrics) = serde_json::to_value(Metrics::of(&scored, &gt, &dt))? {
+            report.extend(metrics);
+        }
         crate::util::fs::write_json_atomic(path, &Value::Object(report))?;
     }
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
-//! The metrics document `odinw score --json` and every run's `metrics.json` share: the 12
-//! stats, per-category AP as GLIP's `bbox.csv`, and — when the GT has an annotation id 0 — the
-//! stats both with pycocotools' id-0 quirk and with it fixed, so reports can say whether it
-//! changed the number.
-use super::{evaluate, Detections, Evaluation, GroundTruth, Id, Options, STAT_NAMES};
+//! What a metrics document is built from (the document itself is `run::Metrics`, written by
+//! `odinw score --json` and as every run's `metrics.json`): the evaluation and, when the GT has
+//! an annotation id 0, the same one with pycocotools' id-0 quirk flipped, so reports can say
+//! whether it changed the number; and per-category AP as GLIP's `bbox.csv` has it.
+use super::{evaluate, Detections, Evaluation, GroundTruth, Id, Options};
 use serde_json::{json, Map, Value};
 
 /// An evaluation, and the same one with the id-0 rule flipped when the GT has an id 0.
@@ -54,38 +54,6 @@ impl Scored {
                 (&self.main, o)
             }
         })
-    }
-
-    /// `{"gt_has_annotation_id0", "differs", "stats_pycocotools", "stats_fixed"}`.
-    pub fn id0_quirk_json(&self) -> Option<Value> {
-        self.id0_pair().map(|(quirk, fixed)| {
-            json!({
-                "gt_has_annotation_id0": true,
-                "differs": quirk.stats != fixed.stats,
-                "stats_pycocotools": quirk.stats,
-                "stats_fixed": fixed.stats,
-            })
-        })
-    }
-
-    /// The metrics document: stats, stat names, per-category AP, the id-0 comparison, counts
-    /// and the GT loader's notes.
-    pub fn metrics_json(&self, gt: &GroundTruth, dt: &Detections) -> Map<String, Value> {
-        let mut report = Map::new();
-        report.insert("fix_id0".into(), json!(self.fix_id0));
-        report.insert("stat_names".into(), json!(STAT_NAMES));
-        report.insert("stats".into(), json!(self.main.stats));
-        report.insert("per_category".into(), per_category_json(&self.main));
-        if let Some(v) = self.id0_quirk_json() {
-            report.insert("id0_quirk".into(), v);
-        }
-        report.insert("num_detections".into(), json!(dt.num_input()));
-        report.insert(
-            "num_detections_unknown_category".into(),
-            json!(dt.num_unknown_category()),
-        );
-        report.insert("notes".into(), json!(gt.notes()));
-        report
     }
 }
 

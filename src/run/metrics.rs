@@ -1,5 +1,5 @@
 //! `metrics.json` of one task (and seed): a typed document, built once from the evaluation
-//! ([`Metrics::scored`]) and serialised once. COCOeval's 12 `stats` (0–1 scale, `-1` where a
+//! ([`Metrics::scored`]; [`Metrics::of`] for `odinw score --json`) and serialised once. COCOeval's 12 `stats` (0–1 scale, `-1` where a
 //! size bucket has no ground truth), per-category AP as GLIP's `bbox.csv`, the id-0 comparison,
 //! counts, the GT loader's notes, the caption and annotation file, and for fine-tuning runs what
 //! was trained ([`FinetuneRecord`]). Fields are in the order the file has always had; files
@@ -100,14 +100,8 @@ impl Metrics {
         }
     }
 
-    /// The metrics of `dt` scored against `gt` (`scored`), for `caption` on `ann_file`.
-    pub fn scored(
-        scored: &Scored,
-        gt: &GroundTruth,
-        dt: &Detections,
-        caption: &str,
-        ann_file: &Path,
-    ) -> Self {
+    /// The metrics of `dt` scored against `gt` (`scored`): what `odinw score --json` writes.
+    pub fn of(scored: &Scored, gt: &GroundTruth, dt: &Detections) -> Self {
         let per_category = match per_category_json(&scored.main) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -126,10 +120,26 @@ impl Metrics {
             num_detections: Some(dt.num_input() as u64),
             num_detections_unknown_category: Some(dt.num_unknown_category() as u64),
             notes: Some(gt.notes().to_vec()),
-            caption: Some(caption.to_string()),
-            ann_file: Some(ann_file.display().to_string()),
+            caption: None,
+            ann_file: None,
             finetune: None,
             extra: Map::new(),
+        }
+    }
+
+    /// The metrics of `dt` scored against `gt` (`scored`), for `caption` on `ann_file`: a
+    /// task's `metrics.json`.
+    pub fn scored(
+        scored: &Scored,
+        gt: &GroundTruth,
+        dt: &Detections,
+        caption: &str,
+        ann_file: &Path,
+    ) -> Self {
+        Self {
+            caption: Some(caption.to_string()),
+            ann_file: Some(ann_file.display().to_string()),
+            ..Self::of(scored, gt, dt)
         }
     }
 
