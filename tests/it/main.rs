@@ -19,6 +19,7 @@ mod finetune_selection;
 mod fuzz_corpus;
 mod https_proxy;
 mod io_binding;
+mod model_family;
 mod normalize;
 mod ort_training_backend;
 mod ort_training_backend_trained;
