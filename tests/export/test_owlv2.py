@@ -73,15 +73,15 @@ def _tiny_clip_tokenizer():
                          model_max_length=16), len(vocab)
 
 
-def _tiny_weights(path: Path) -> None:
+def _tiny_weights(path: Path, size: int = SIZE, layers: int = 2) -> None:
     from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
     tok, vocab_size = _tiny_clip_tokenizer()
     cfg = Owlv2Config(
-        text_config=dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        text_config=dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
                          num_attention_heads=2, max_position_embeddings=16, pad_token_id=tok.convert_tokens_to_ids("!"),
                          bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1),
-        vision_config=dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=SIZE, patch_size=16),
+        vision_config=dict(hidden_size=48, intermediate_size=96, num_hidden_layers=layers, num_attention_heads=2,
+                           image_size=size, patch_size=16),
         projection_dim=32)
     torch.manual_seed(0)
     model = Owlv2ForObjectDetection(cfg).eval()
@@ -95,7 +95,7 @@ def _tiny_weights(path: Path) -> None:
                     layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.7 / layer.in_features ** 0.5)
     perturb_(model, seed=1)  # no parameter left at an exact 0 or 1 (biases, layer norms)
     model.save_pretrained(path)
-    Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": SIZE, "width": SIZE}),
+    Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": size, "width": size}),
                    tokenizer=tok).save_pretrained(path)
 
 
@@ -327,6 +327,32 @@ def test_refusals(owl, tmp_path):
     (bad / "processor_config.json").write_text(json.dumps(pre))
     assert export_model.main(["--family", "owlv2", "--weights", str(bad), "--out", str(tmp_path / "y")]) == 1
     assert not (tmp_path / "y" / "model.json").exists()
+
+
+def test_hub_geometry(tmp_path):
+    """The hub checkpoints' geometry (google/owlv2-base-patch16*: 960x960 input, 16-pixel
+    patches, 3600 patches), with a 1-layer tower: the export's outputs equal transformers' there too."""
+    from transformers import Owlv2ForObjectDetection, Owlv2Processor
+    weights, out = tmp_path / "weights", tmp_path / "model"
+    _tiny_weights(weights, size=960, layers=1)
+    assert export_model.main(["--family", "owlv2", "--weights", str(weights), "--out", str(out)]) == 0
+    model = Owlv2ForObjectDetection.from_pretrained(weights).eval()
+    processor = Owlv2Processor.from_pretrained(weights)
+    desc = json.loads((out / "model.json").read_text())
+    assert desc["preprocess"]["input_size"] == [960, 960] and desc["outputs"]["patches"] == 3600
+    sessions = {name: ort.InferenceSession(str(out / g["file"]), providers=["CPUExecutionProvider"])
+                for name, g in desc["graphs"].items()}
+    geo = {"desc": desc, "sessions": sessions}
+    images = _generated_images()[:2]
+    inputs = processor(text=[["red block", "noise"]] * 2, images=images, return_tensors="pt")
+    with torch.no_grad():
+        ref = model(**inputs)
+    text = _ort_text(geo, inputs["input_ids"][:2].numpy(), inputs["attention_mask"][:2].numpy())
+    got = _ort_image(geo, inputs["pixel_values"].numpy(), text)
+    assert max_rel_error(text, ref.text_embeds[0]) < RTOL
+    assert max_rel_error(got["logits"], ref.logits) < RTOL
+    assert max_rel_error(got["objectness_logits"], ref.objectness_logits) < RTOL
+    assert max_rel_error(got["pred_boxes"], ref.pred_boxes) < RTOL
 
 
 def test_hub_style_preprocessor_config(owl, tmp_path):
