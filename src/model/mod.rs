@@ -5,6 +5,7 @@
 pub mod canvas;
 pub mod embedded;
 pub mod io;
+pub mod owlv2;
 pub mod profile;
 pub mod spec;
 
