@@ -123,6 +123,10 @@ fn detector_matches_transformers() {
     let mut det = Owlv2Detector::load(model, &SessionOptions::default()).unwrap();
     let owned: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
     let embeds = det.embed_queries(&owned).unwrap();
+    let long = det
+        .embed_queries(&["a query far longer than sixteen tokens".to_string()])
+        .unwrap_err();
+    assert!(format!("{long:#}").contains("at most 16"), "{long:#}");
     let got = det.detect(&images, &embeds).unwrap();
     let mut compared = 0;
     for ((img, g), w) in images.iter().zip(&got).zip(&want) {
