@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GLIP export tests: a virtual environment from scripts/requirements-export.txt (torch, onnx,
+# The export tests (GLIP, and OWLv2's scripts/export_model.py): a virtual environment from scripts/requirements-export.txt (torch, onnx,
 # onnxruntime 1.31.1, ...), then pytest tests/export. Extra arguments go to pytest; set
 # ODINW_EXPORT_GLIP_L=1 to add GLIP-L's parity test (several more minutes of CPU).
 set -euo pipefail

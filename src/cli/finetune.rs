@@ -90,7 +90,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         t.split_files(&root, "train")?;
         t.split_files(&root, &run.split)?;
     }
-    let model = ModelDir::resolve(&run.model)?;
+    let model = ModelDir::resolve_for_finetune(&run.model)?;
     let manifest = TrainManifest::load(&model, args.track)?;
     let initial = Params::read(&manifest.path_of(&manifest.params_file), &manifest.params)?;
     let out = run.out_dir(format!(
@@ -218,7 +218,7 @@ fn run_manifest(
 /// No training-enabled library could be obtained where odinw is developed, so the epoch loop
 /// runs on the step-graph backend only; with such a library this reports what it loaded.
 fn ort_training(args: &Args) -> Result<ExitCode> {
-    let model = ModelDir::resolve(&args.run.model)?;
+    let model = ModelDir::resolve_for_finetune(&args.run.model)?;
     let dir = args.artifacts.clone().unwrap_or_else(|| {
         model
             .dir

@@ -5,6 +5,7 @@
 pub mod canvas;
 pub mod embedded;
 pub mod io;
+pub mod owlv2;
 pub mod profile;
 pub mod spec;
 
@@ -29,6 +30,25 @@ impl ModelDir {
         Self::open(Path::new(model))
     }
 
+    /// [`ModelDir::resolve`] for fine-tuning, which exists for GLIP only: another family's
+    /// directory is refused as such, before anything else about it is checked.
+    pub fn resolve_for_finetune(model: &str) -> Result<Self> {
+        if model != "demo" {
+            let path = Path::new(model).join("model.json");
+            if let Some(family) = std::fs::read(&path)
+                .ok()
+                .and_then(|t| spec::family_of(&t))
+                .filter(|f| f != spec::GLIP_FAMILY)
+            {
+                bail!(
+                    "fine-tuning is GLIP's only: {} is a model of family {family:?}",
+                    path.display()
+                );
+            }
+        }
+        Self::resolve(model)
+    }
+
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("model.json");
         if !path.is_file() {
@@ -38,6 +58,14 @@ impl ModelDir {
             );
         }
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if let Some(family) = spec::family_of(&text).filter(|f| f != spec::GLIP_FAMILY) {
+            bail!(
+                "{} is a model of family {family:?}; odinw runs only the {} family so far (an OWLv2 \
+                 export from scripts/export_model.py has no odinw pipeline yet, issue 15)",
+                path.display(),
+                spec::GLIP_FAMILY
+            );
+        }
         let spec: ModelSpec = serde_json::from_slice(&text)
             .with_context(|| format!("{} is not a valid model.json", path.display()))?;
         spec.validate()

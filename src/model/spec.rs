@@ -13,11 +13,35 @@ pub const CONTRACT: &str = "odinw-grounding-model";
 pub const CONTRACT_VERSION: u32 = 2;
 /// The fixed-input-size contract version that still loads.
 pub const FIXED_CANVAS_VERSION: u32 = 1;
+/// The model family odinw runs (evaluation and fine-tuning); a model.json without a `family`
+/// field is GLIP's (model directories written before the field mattered load unchanged).
+pub const GLIP_FAMILY: &str = "glip";
+
+fn default_family() -> String {
+    GLIP_FAMILY.to_string()
+}
+
+/// Only the `family` of a model.json, read before the rest: other families' files have other
+/// fields, so the family must be known before the GLIP fields are required.
+#[derive(Deserialize)]
+struct FamilyOnly {
+    #[serde(default = "default_family")]
+    family: String,
+}
+
+/// The `family` a model.json names (`glip` when it names none); `None` when the bytes are not a
+/// JSON object (the full parse then says what is wrong).
+pub fn family_of(model_json: &[u8]) -> Option<String> {
+    serde_json::from_slice::<FamilyOnly>(model_json)
+        .ok()
+        .map(|f| f.family)
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelSpec {
     pub contract: String,
     pub contract_version: u32,
+    #[serde(default = "default_family")]
     pub family: String,
     pub config: String,
     #[serde(default)]
@@ -186,7 +210,7 @@ impl ModelSpec {
         if d == 0 || d % 32 != 0 {
             bail!("preprocess.size_divisibility {d} is not a positive multiple of 32 (GLIP's P5 stride)");
         }
-        if self.family != "glip" {
+        if self.family != GLIP_FAMILY {
             bail!("family {:?} is not supported yet (only glip)", self.family);
         }
         for g in ["image_backbone", "text_encoder", "head"] {

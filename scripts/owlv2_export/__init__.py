@@ -1,0 +1,1 @@
+"""OWLv2 (transformers' Owlv2ForObjectDetection) to ONNX: graphs, prompts and model.json."""

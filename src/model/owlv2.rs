@@ -1,0 +1,128 @@
+//! An OWLv2 model directory (`scripts/export_model.py --family owlv2`): the fields of its
+//! model.json that odinw's OWLv2 path uses, checked when it is opened.
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The family name an OWLv2 model.json states.
+pub const OWLV2_FAMILY: &str = "owlv2";
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Spec {
+    pub family: String,
+    pub graphs: BTreeMap<String, Owlv2Graph>,
+    pub preprocess: Owlv2Preprocess,
+    pub text: Owlv2Text,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Graph {
+    pub file: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Preprocess {
+    /// `[S, S]`: the square the image graph takes.
+    pub input_size: [u32; 2],
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Text {
+    pub tokenizer: String,
+    pub max_text_len: usize,
+    /// The `<|startoftext|>` / `<|endoftext|>` ids.
+    pub special_tokens: BTreeMap<String, i64>,
+    pub prompts: Owlv2Prompts,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Prompts {
+    /// Prompt templates with one `{}` for the class name.
+    pub templates: Vec<String>,
+}
+
+/// An opened OWLv2 model directory.
+#[derive(Clone, Debug)]
+pub struct Owlv2Dir {
+    pub dir: PathBuf,
+    pub spec: Owlv2Spec,
+}
+
+impl Owlv2Dir {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("model.json");
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let spec: Owlv2Spec = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a valid OWLv2 model.json", path.display()))?;
+        if spec.family != OWLV2_FAMILY {
+            bail!(
+                "{} is a model of family {:?}, not {OWLV2_FAMILY}",
+                path.display(),
+                spec.family
+            );
+        }
+        let [h, w] = spec.preprocess.input_size;
+        if h == 0 || h != w {
+            bail!(
+                "{}: preprocess.input_size {h}x{w} is not a positive square",
+                path.display()
+            );
+        }
+        if spec
+            .preprocess
+            .std
+            .iter()
+            .any(|&s| s <= 0.0 || !s.is_finite())
+        {
+            bail!("{}: preprocess.std must be positive", path.display());
+        }
+        if spec.text.max_text_len < 2 {
+            bail!("{}: text.max_text_len must be at least 2", path.display());
+        }
+        if spec
+            .text
+            .prompts
+            .templates
+            .iter()
+            .any(|t| t.matches("{}").count() != 1)
+        {
+            bail!(
+                "{}: every text.prompts.templates entry needs exactly one {{}}",
+                path.display()
+            );
+        }
+        let model = Owlv2Dir {
+            dir: dir.to_path_buf(),
+            spec,
+        };
+        for name in ["text_encoder", "image_detector"] {
+            let file = model.graph(name)?;
+            if !file.is_file() {
+                bail!(
+                    "{} names {}, which does not exist",
+                    path.display(),
+                    file.display()
+                );
+            }
+        }
+        Ok(model)
+    }
+
+    /// The file of graph `name` (`text_encoder`, `image_detector`).
+    pub fn graph(&self, name: &str) -> Result<PathBuf> {
+        match self.spec.graphs.get(name) {
+            Some(g) => Ok(self.dir.join(&g.file)),
+            None => bail!(
+                "{} has no graph {name}",
+                self.dir.join("model.json").display()
+            ),
+        }
+    }
+
+    pub fn tokenizer(&self) -> PathBuf {
+        self.dir.join(&self.spec.text.tokenizer)
+    }
+}

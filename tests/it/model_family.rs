@@ -1,0 +1,126 @@
+//! The `family` of a model directory: GLIP directories without the field load unchanged (as
+//! GLIP), and another family's directory (an OWLv2 export's model.json) is refused by `odinw
+//! eval` with a message naming the family, and by `odinw finetune` as GLIP-only.
+use crate::support;
+use crate::support::{copy_dir, repo};
+
+use odinw::model::ModelDir;
+use std::path::Path;
+
+/// The demo model with `edit` applied to its model.json, in a scratch directory.
+fn demo_model_with(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    copy_dir(&repo("models/demo"), dir);
+    let path = dir.join("model.json");
+    let mut json = support::read_json(&path);
+    edit(&mut json);
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+}
+
+/// The top of a model.json as `scripts/export_model.py --family owlv2` writes it (its GLIP
+/// fields absent), with graphs that exist in the directory.
+fn owlv2_model(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["text_encoder.onnx", "image_detector.onnx", "tokenizer.json"] {
+        std::fs::write(dir.join(f), b"").unwrap();
+    }
+    let json = serde_json::json!({
+        "contract": "odinw-grounding-model",
+        "contract_version": 2,
+        "family": "owlv2",
+        "config": "owlv2",
+        "graphs": {
+            "text_encoder": {"file": "text_encoder.onnx"},
+            "image_detector": {"file": "image_detector.onnx"}
+        },
+        "preprocess": {"input_size": [960, 960], "mean": [0.48, 0.46, 0.41], "std": [0.27, 0.26, 0.28]},
+        "text": {"tokenizer": "tokenizer.json", "max_text_len": 16},
+        "postprocess": {"nms": "none"}
+    });
+    std::fs::write(
+        dir.join("model.json"),
+        serde_json::to_vec_pretty(&json).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_glip_model_json_without_family_loads_as_glip() {
+    let dir = support::scratch();
+    let model = dir.path().join("model");
+    demo_model_with(&model, |j| {
+        j.as_object_mut().unwrap().remove("family");
+    });
+    let loaded = ModelDir::open(&model).unwrap();
+    assert_eq!(loaded.spec.family, "glip");
+    let committed = ModelDir::open(&repo("models/demo")).unwrap();
+    assert_eq!(committed.spec.family, "glip");
+}
+
+#[test]
+fn eval_refuses_another_family_naming_it() {
+    let dir = support::scratch();
+    let model = dir.path().join("owl");
+    owlv2_model(&model);
+    let err = format!("{:#}", ModelDir::open(&model).unwrap_err());
+    assert!(
+        err.contains("\"owlv2\"") && err.contains("only the glip family"),
+        "{err}"
+    );
+    let out = support::run_odinw(&[
+        "eval",
+        "--suite",
+        "demo",
+        "--tasks",
+        "ColorShapes",
+        "--split",
+        "test",
+        "--model",
+        model.to_str().unwrap(),
+        "--root",
+        repo("demo").to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    let stderr = support::text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("family \"owlv2\""), "{stderr}");
+    assert!(!dir.path().join("run").join("manifest.json").exists());
+}
+
+#[test]
+fn finetune_says_it_is_glip_only() {
+    let dir = support::scratch();
+    let model = dir.path().join("owl");
+    owlv2_model(&model);
+    let out = support::run_odinw(&[
+        "finetune",
+        "--model",
+        model.to_str().unwrap(),
+        "--suite",
+        "demo",
+        "--tasks",
+        "NovelShapes",
+        "--shots",
+        "1",
+        "--root",
+        repo("demo").to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    let stderr = support::text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("fine-tuning is GLIP's only") && stderr.contains("\"owlv2\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn another_family_in_an_unreadable_model_json_is_still_a_parse_error() {
+    let dir = support::scratch();
+    let model = dir.path().join("broken");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("model.json"), b"{\"family\": \"owlv2\", ").unwrap();
+    let err = format!("{:#}", ModelDir::open(&model).unwrap_err());
+    assert!(err.contains("is not a valid model.json"), "{err}");
+}
