@@ -1,13 +1,16 @@
 //! `odinw eval --track zeroshot`: runs an exported detector over a suite's tasks with GLIP's
 //! protocol and writes a run (predictions, metrics, logs, manifest, summary, report files);
-//! tasks already finished in `--out` are skipped, so an interrupted run resumes.
+//! tasks already finished in `--out` are skipped, so an interrupted run resumes. An OWLv2 model
+//! directory (model.json `"family": "owlv2"`) runs through [`owlv2_eval`] on the same driver.
 use super::args::RunArgs;
 use super::reporter::Terminal;
 use crate::engine::runtime;
 use crate::engine::SessionOptions;
 use crate::model::canvas::CanvasMode;
+use crate::model::owlv2::{Owlv2Dir, OWLV2_FAMILY};
 use crate::model::ModelDir;
-use crate::pipeline::{zeroshot, Detector};
+use crate::pipeline::owlv2::Owlv2Detector;
+use crate::pipeline::{owlv2_eval, zeroshot, Detector};
 use crate::report;
 use crate::run::shard::Workload;
 use crate::run::{Driver, ModelRecord, Track};
@@ -51,6 +54,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let root = run.select.data_root()?;
     for t in &tasks {
         t.split_files(&root, &run.split)?;
+    }
+    if ModelDir::family_of(&run.model).as_deref() == Some(OWLV2_FAMILY) {
+        return run_owlv2(&args, &tasks, &root);
     }
     let model = ModelDir::resolve(&run.model)?;
     let out = run.out_dir(format!(
@@ -107,8 +113,89 @@ pub fn run(args: Args) -> Result<ExitCode> {
         |task, _| zeroshot::run_task(&mut detector, task, &root, &opts, driver.store()),
         |task| zeroshot::image_behind_panic(&spec, task, &root, &run.split),
     )?;
+    finish(run, driver, &failed, &out)
+}
+
+/// `run` for an OWLv2 model directory: the same run folder, manifest, driver, shards and report
+/// as GLIP's, each task through [`owlv2_eval::run_task`].
+fn run_owlv2(
+    args: &Args,
+    tasks: &[&'static crate::registry::Task],
+    root: &std::path::Path,
+) -> Result<ExitCode> {
+    let run = &args.run;
+    if args.glip_batch.is_some() || args.fixed_canvas {
+        bail!("--glip-batch and --fixed-canvas are GLIP's canvases; an OWLv2 model takes one square input");
+    }
+    let model = Owlv2Dir::open(std::path::Path::new(&run.model))?;
+    let out = run.out_dir(format!(
+        "runs/zeroshot-{}-{}",
+        run.select.suite.name(),
+        run.split
+    ));
+    let session = SessionOptions {
+        fp16: args.fp16,
+        ..run.session()
+    };
+    let mut detector = Owlv2Detector::load(model, &session)?;
+    let loaded = runtime::ensure_loaded(run.device)?;
+    let spec = &detector.model.spec;
+    let record = ModelRecord {
+        files: detector.model.files(),
+        precision: if args.fp16 {
+            "fp16".into()
+        } else {
+            spec.precision.clone()
+        },
+        loaded,
+    };
+    let mut manifest = run.setup(Track::ZeroShot, tasks, root).manifest(&record)?;
+    let [s, _] = spec.preprocess.input_size;
+    manifest.extra.insert("family".into(), OWLV2_FAMILY.into());
+    manifest.extra.insert(
+        "canvas".into(),
+        format!("OWLv2's {s}x{s} square (padded to a square, then resized)").into(),
+    );
+    manifest.extra.insert(
+        "queries".into(),
+        format!(
+            "class names in {} prompt templates, logits averaged; top {} per image",
+            spec.text.prompts.templates.len(),
+            spec.postprocess.evaluation.top_k
+        )
+        .into(),
+    );
+    let work = Workload {
+        split: &run.split,
+        finetune: None,
+    };
+    let sharding = run.shard.sharding(tasks, root, &work)?;
+    let terminal = Terminal::lines();
+    let driver = Driver::open_shard(&out, &manifest, &terminal, sharding)?;
+    let opts = owlv2_eval::Options {
+        split: run.split.clone(),
+        batch: args.batch,
+        use_prompt: !run.no_prompt,
+        fix_id0: run.fix_id0,
+    };
+    let model = detector.model.clone();
+    let failed = driver.run_units(
+        tasks,
+        |task, _| owlv2_eval::run_task(&mut detector, task, root, &opts, driver.store()),
+        |task| owlv2_eval::image_behind_panic(&model, task, root, &run.split),
+    )?;
+    finish(run, driver, &failed, &out)
+}
+
+/// Every family's end of a run: merge or close it, say so, and fail if a task failed.
+fn finish(
+    run: &RunArgs,
+    driver: Driver,
+    failed: &[String],
+    out: &std::path::Path,
+) -> Result<ExitCode> {
     let finish = driver.finish(&report::ReportFiles)?;
-    run.print_finish(&finish, &out)?;
+    run.print_finish(&finish, out)?;
     if !failed.is_empty() {
         bail!("{} task(s) failed: {}", failed.len(), failed.join(", "));
     }

@@ -12,6 +12,7 @@ pub mod spec;
 pub use spec::ModelSpec;
 
 use anyhow::{bail, Context, Result};
+use owlv2::OWLV2_FAMILY;
 use std::path::{Path, PathBuf};
 
 /// A model directory whose `model.json` has been read and checked.
@@ -49,6 +50,17 @@ impl ModelDir {
         Self::resolve(model)
     }
 
+    /// The family `model` (`demo` or a directory) names in its model.json: `None` for the demo
+    /// model, an absent or unreadable file (whose errors [`ModelDir::open`] reports).
+    pub fn family_of(model: &str) -> Option<String> {
+        if model == "demo" {
+            return None;
+        }
+        std::fs::read(Path::new(model).join("model.json"))
+            .ok()
+            .and_then(|t| spec::family_of(&t))
+    }
+
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("model.json");
         if !path.is_file() {
@@ -60,8 +72,8 @@ impl ModelDir {
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         if let Some(family) = spec::family_of(&text).filter(|f| f != spec::GLIP_FAMILY) {
             bail!(
-                "{} is a model of family {family:?}; odinw runs only the {} family so far (an OWLv2 \
-                 export from scripts/export_model.py has no odinw pipeline yet, issue 15)",
+                "{} is a model of family {family:?}; this command runs only the {} family (`odinw \
+                 eval` also runs {OWLV2_FAMILY} models)",
                 path.display(),
                 spec::GLIP_FAMILY
             );

@@ -14,6 +14,26 @@ pub struct Owlv2Spec {
     pub graphs: BTreeMap<String, Owlv2Graph>,
     pub preprocess: Owlv2Preprocess,
     pub text: Owlv2Text,
+    pub postprocess: Owlv2Postprocess,
+    /// `fp32` unless model.json says otherwise.
+    #[serde(default = "fp32")]
+    pub precision: String,
+}
+
+fn fp32() -> String {
+    "fp32".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Postprocess {
+    /// The authors' evaluator's selection (scenic `evaluator.py`).
+    pub evaluation: Owlv2Evaluation,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Owlv2Evaluation {
+    /// Detections kept per image: the top k of all (patch, class) scores.
+    pub top_k: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -79,6 +99,12 @@ impl Owlv2Dir {
         {
             bail!("{}: preprocess.std must be positive", path.display());
         }
+        if spec.postprocess.evaluation.top_k == 0 {
+            bail!(
+                "{}: postprocess.evaluation.top_k must be at least 1",
+                path.display()
+            );
+        }
         if spec.text.max_text_len < 2 {
             bail!("{}: text.max_text_len must be at least 2", path.display());
         }
@@ -124,5 +150,12 @@ impl Owlv2Dir {
 
     pub fn tokenizer(&self) -> PathBuf {
         self.dir.join(&self.spec.text.tokenizer)
+    }
+
+    /// Every file the model consists of (for run manifests).
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.dir.join("model.json"), self.tokenizer()];
+        files.extend(self.spec.graphs.values().map(|g| self.dir.join(&g.file)));
+        files
     }
 }

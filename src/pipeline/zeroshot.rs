@@ -3,11 +3,12 @@
 //! ([`crate::model::canvas`]: GLIP's canvas per image by default) for backbone + head; GLIP's
 //! post-processing and COCO results in the original image size in a thread of their own, one
 //! batch behind inference, kept in the task's image order; AP from the Rust evaluator;
-//! predictions, metrics and log recorded in the run store in one call.
+//! predictions, metrics and log recorded in the run store in one call (the family-independent
+//! steps in [`super::task_run`]).
 use super::detector::{Detector, Prepared};
-use crate::data::coco::CocoFile;
+pub use super::task_run::TaskOutcome;
+use super::task_run::{self, TaskInputs};
 use crate::engine::Tensor;
-use crate::eval::{self, Detections};
 use crate::model::canvas::{Batcher, CanvasMode};
 use crate::model::io::postprocess_outputs;
 use crate::model::ModelSpec;
@@ -15,8 +16,8 @@ use crate::postprocess::to_coco;
 use crate::postprocess::CocoDetection;
 use crate::prompt::task_caption;
 use crate::registry::Task;
-use crate::run::{guard, Metrics, RunStore, UnitRecord, UnitReport};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::run::RunStore;
+use anyhow::{anyhow, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,34 +38,6 @@ pub struct Options {
     pub fix_id0: bool,
 }
 
-/// What one task gave.
-#[derive(Clone, Debug)]
-pub struct TaskOutcome {
-    pub stats: [f64; 12],
-    pub images: usize,
-    pub detections: usize,
-    pub seconds: f64,
-    /// Images per second once the first batch is done (decoding, inference and
-    /// post-processing together, warm-up excluded); `None` with a single batch.
-    pub steady_images_per_s: Option<f64>,
-    pub caption: String,
-}
-
-impl UnitReport for TaskOutcome {
-    fn line(&self) -> String {
-        format!(
-            "AP {:5.1}  {} images, {} detections, {:.1} s{}",
-            self.stats[0] * 100.0,
-            self.images,
-            self.detections,
-            self.seconds,
-            self.steady_images_per_s
-                .map(|r| format!(" ({r:.2} images/s after the first batch)"))
-                .unwrap_or_default()
-        )
-    }
-}
-
 /// After a panic in `task`'s pipeline: the first image of `split` whose decoding and resizing
 /// panics on its own (`None` if none does: the panic was elsewhere).
 pub fn image_behind_panic(
@@ -73,15 +46,7 @@ pub fn image_behind_panic(
     root: &Path,
     split: &str,
 ) -> Option<String> {
-    let (ann, img_dir) = task.split_files(root, split).ok()?;
-    let coco = CocoFile::read(&ann).ok()?;
-    let paths = coco.images.iter().map(|im| img_dir.join(&im.file_name));
-    guard::first_panicking(paths, |p| super::detector::prepare(spec, p)).map(|(p, _)| {
-        format!(
-            "on image {}, which panics when decoded and resized alone",
-            p.display()
-        )
-    })
+    task_run::image_behind_panic(task, root, split, |p| super::detector::prepare(spec, p))
 }
 
 /// Evaluates `task` and writes its unit of the run (`RUN/<task>/`).
@@ -93,38 +58,8 @@ pub fn run_task(
     store: &RunStore,
 ) -> Result<TaskOutcome> {
     let started = Instant::now();
-    let (ann, img_dir) = task.split_files(root, &opts.split)?;
-    let (coco, gt) = CocoFile::read_with_ground_truth(&ann)?;
-    let mut images: Vec<(u64, PathBuf)> = coco
-        .images
-        .iter()
-        .map(|im| (im.id, img_dir.join(&im.file_name)))
-        .collect();
-    images.sort_by_key(|(id, _)| *id);
-    if let Some((id, path)) = images.iter().find(|(_, p)| !p.is_file()) {
-        bail!(
-            "task {}: image {id} ({}) listed in {} is missing",
-            task.name,
-            path.display(),
-            ann.display()
-        );
-    }
-    let mut category_ids: Vec<u64> = task.categories.iter().map(|c| c.id).collect();
-    category_ids.sort_unstable();
-    let file_ids: Vec<u64> = {
-        let mut v: Vec<u64> = coco.categories.iter().map(|c| c.id).collect();
-        v.sort_unstable();
-        v
-    };
-    if file_ids != category_ids {
-        bail!(
-            "task {}: {} has categories {:?}, the registry {:?}",
-            task.name,
-            ann.display(),
-            file_ids,
-            category_ids
-        );
-    }
+    let inputs = TaskInputs::open(task, root, &opts.split)?;
+    let (category_ids, images) = (&inputs.category_ids, &inputs.images);
 
     let caption = task_caption(task, opts.use_prompt)?;
     let mut text = det.encode_text(&caption)?;
@@ -166,7 +101,6 @@ pub fn run_task(
         // A batch's images with their positions in `images`, its canvas, and its head outputs.
         type Done = (Vec<(usize, Prepared)>, (u32, u32), Outputs);
         let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Done>(1);
-        let (category_ids, images) = (&category_ids, &images);
         let (post, classes) = (&post, &classes);
         let postprocess = s.spawn(
             move || -> Result<(Vec<Vec<CocoDetection>>, Option<Instant>, usize)> {
@@ -249,25 +183,14 @@ pub fn run_task(
         ));
     }
 
-    let records: Vec<eval::Detection> = results.iter().map(Into::into).collect();
-    let dt = Detections::from_records(&gt, &records)
-        .with_context(|| format!("scoring task {}", task.name))?;
-    let scored = eval::report::score(&gt, &dt, opts.fix_id0);
-    let metrics = Metrics::scored(&scored, &gt, &dt, &caption.text, &ann);
-    log.push_str(&scored.main.summary());
-    let seconds = started.elapsed().as_secs_f64();
-    let unit = UnitRecord {
-        predictions: &results,
-        metrics: &metrics,
-        log: &log,
-    };
-    store.record_unit(&task.name, None, &unit, seconds)?;
-    Ok(TaskOutcome {
-        stats: scored.main.stats,
-        images: images.len(),
-        detections: results.len(),
-        seconds,
+    inputs.score_and_record(
+        task,
+        &results,
+        caption.text,
+        log,
+        opts.fix_id0,
+        store,
+        started,
         steady_images_per_s,
-        caption: caption.text,
-    })
+    )
 }

@@ -2,6 +2,7 @@
 //! token logits into class scores.
 pub mod caption;
 pub mod clean_name;
+pub mod owlv2;
 pub mod positive_map;
 
 pub use caption::{build_caption, task_caption, Caption, CaptionPart, ClassSpan, SEPARATOR};

@@ -56,7 +56,7 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-def _tiny_clip_tokenizer():
+def _tiny_clip_tokenizer(text_len: int = 16):
     """CLIP's BPE layout with a small vocabulary: the 256 byte characters, the same with the
     end-of-word suffix, a few merges, then <|startoftext|> and <|endoftext|> (the largest id, as in
     CLIP, since transformers pools the text at argmax(input_ids))."""
@@ -70,15 +70,15 @@ def _tiny_clip_tokenizer():
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
     return CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges], pad_token="!",
-                         model_max_length=16), len(vocab)
+                         model_max_length=text_len), len(vocab)
 
 
-def _tiny_weights(path: Path, size: int = SIZE, layers: int = 2) -> None:
+def _tiny_weights(path: Path, size: int = SIZE, layers: int = 2, text_len: int = 16) -> None:
     from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
-    tok, vocab_size = _tiny_clip_tokenizer()
+    tok, vocab_size = _tiny_clip_tokenizer(text_len)
     cfg = Owlv2Config(
         text_config=dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                         num_attention_heads=2, max_position_embeddings=16, pad_token_id=tok.convert_tokens_to_ids("!"),
+                         num_attention_heads=2, max_position_embeddings=text_len, pad_token_id=tok.convert_tokens_to_ids("!"),
                          bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1),
         vision_config=dict(hidden_size=48, intermediate_size=96, num_hidden_layers=layers, num_attention_heads=2,
                            image_size=size, patch_size=16),

@@ -24,6 +24,7 @@ mod normalize;
 mod ort_training_backend;
 mod ort_training_backend_trained;
 mod owlv2_detector;
+mod owlv2_eval;
 mod owlv2_postprocess;
 mod owlv2_preprocess;
 mod postprocess_oracle;
