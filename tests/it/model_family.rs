@@ -1,6 +1,8 @@
 //! The `family` of a model directory: GLIP directories without the field load unchanged (as
-//! GLIP), and another family's directory (an OWLv2 export's model.json) is refused by `odinw
-//! eval` with a message naming the family, and by `odinw finetune` as GLIP-only.
+//! GLIP), GLIP's loader refuses another family's directory naming the family, `odinw eval`
+//! reads an OWLv2 directory by OWLv2's contract (a broken one is refused as such; a working one
+//! runs, tests/it/owlv2_eval.rs) and refuses a family it has no pipeline for, naming it, and
+//! `odinw finetune` refuses any non-GLIP family as GLIP-only.
 use crate::support;
 use crate::support::{copy_dir, repo};
 
@@ -56,17 +58,8 @@ fn a_glip_model_json_without_family_loads_as_glip() {
     assert_eq!(committed.spec.family, "glip");
 }
 
-#[test]
-fn eval_refuses_another_family_naming_it() {
-    let dir = support::scratch();
-    let model = dir.path().join("owl");
-    owlv2_model(&model);
-    let err = format!("{:#}", ModelDir::open(&model).unwrap_err());
-    assert!(
-        err.contains("\"owlv2\"") && err.contains("only the glip family"),
-        "{err}"
-    );
-    let out = support::run_odinw(&[
+fn eval_demo(model: &Path, run: &Path) -> std::process::Output {
+    support::run_odinw(&[
         "eval",
         "--suite",
         "demo",
@@ -79,12 +72,39 @@ fn eval_refuses_another_family_naming_it() {
         "--root",
         repo("demo").to_str().unwrap(),
         "--out",
-        dir.path().join("run").to_str().unwrap(),
-    ]);
+        run.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn eval_reads_owlv2_by_its_contract_and_refuses_unknown_families() {
+    let dir = support::scratch();
+    let model = dir.path().join("owl");
+    owlv2_model(&model);
+    let err = format!("{:#}", ModelDir::open(&model).unwrap_err());
+    assert!(
+        err.contains("\"owlv2\"") && err.contains("only the glip family"),
+        "{err}"
+    );
+    // This model.json lacks OWLv2's prompt templates and top-k: refused as an OWLv2 file.
+    let out = eval_demo(&model, &dir.path().join("run"));
     let stderr = support::text(&out);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("family \"owlv2\""), "{stderr}");
+    assert!(
+        stderr.contains("not a valid OWLv2 model.json") && stderr.contains("model.json"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("run").join("manifest.json").exists());
+
+    let other = dir.path().join("gdino");
+    demo_model_with(&other, |j| {
+        j["family"] = "grounding-dino".into();
+    });
+    let out = eval_demo(&other, &dir.path().join("run2"));
+    let stderr = support::text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("family \"grounding-dino\""), "{stderr}");
+    assert!(!dir.path().join("run2").join("manifest.json").exists());
 }
 
 #[test]
