@@ -1,10 +1,10 @@
 //! The zero-shot track for one task with an OWLv2 model: the task's class names (the names
 //! GLIP's caption grounds, [`crate::prompt::task_caption`]) in every prompt template of
 //! model.json ([`crate::prompt::owlv2::class_queries`]) embedded once; images decoded on the
-//! rayon pool and run in batches through the image graph; per image the template ensemble and
-//! the authors' evaluator's top-k with boxes unpadded and clipped to the image
-//! ([`crate::postprocess::owlv2`]) as COCO results; then [`super::task_run`] scores and records
-//! the unit exactly as for GLIP.
+//! rayon pool one batch ahead of inference and run in batches through the image graph; per
+//! image the template ensemble and the authors' evaluator's top-k with boxes unpadded and
+//! clipped to the image ([`crate::postprocess::owlv2`]) as COCO results; then
+//! [`super::task_run`] scores and records the unit exactly as for GLIP.
 use super::owlv2::Owlv2Detector;
 use super::task_run::{self, TaskInputs, TaskOutcome};
 use crate::model::owlv2::Owlv2Dir;
@@ -18,7 +18,7 @@ use crate::registry::Task;
 use crate::run::RunStore;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// How to evaluate.
@@ -104,28 +104,44 @@ pub fn run_task(
     let inference_started = Instant::now();
     let mut first_batch_done: Option<Instant> = None;
     let mut images_after_first = 0usize;
-    for chunk in inputs.images.chunks(opts.batch.max(1)) {
-        let decoded: Vec<RgbImage> = chunk
-            .par_iter()
-            .map(|(_, p)| decode_file(p))
-            .collect::<Result<_>>()?;
-        let outputs = det.detect(&decoded, &embeds)?;
-        for (((id, _), img), out) in chunk.iter().zip(&decoded).zip(&outputs) {
-            let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
-            let top =
-                evaluator_top_k(&logits, &out.boxes, classes, (img.width, img.height), top_k)?;
-            results.extend(top.into_iter().map(|d| CocoDetection {
-                image_id: *id,
-                category_id: inputs.category_ids[d.class],
-                bbox: d.bbox,
-                score: d.score as f64,
-            }));
+    let batch = opts.batch.max(1);
+    // Decoding the next batch (rayon, its own thread) overlaps inference on this one.
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RgbImage>>>(1);
+        let chunks: Vec<&[(u64, PathBuf)]> = inputs.images.chunks(batch).collect();
+        s.spawn(move || {
+            for chunk in chunks {
+                let decoded = chunk
+                    .par_iter()
+                    .map(|(_, p)| decode_file(p))
+                    .collect::<Result<Vec<_>>>();
+                let failed = decoded.is_err();
+                if tx.send(decoded).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for (chunk, decoded) in inputs.images.chunks(batch).zip(rx) {
+            let decoded = decoded?;
+            let outputs = det.detect(&decoded, &embeds)?;
+            for (((id, _), img), out) in chunk.iter().zip(&decoded).zip(&outputs) {
+                let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
+                let top =
+                    evaluator_top_k(&logits, &out.boxes, classes, (img.width, img.height), top_k)?;
+                results.extend(top.into_iter().map(|d| CocoDetection {
+                    image_id: *id,
+                    category_id: inputs.category_ids[d.class],
+                    bbox: d.bbox,
+                    score: d.score as f64,
+                }));
+            }
+            match first_batch_done {
+                None => first_batch_done = Some(Instant::now()),
+                Some(_) => images_after_first += chunk.len(),
+            }
         }
-        match first_batch_done {
-            None => first_batch_done = Some(Instant::now()),
-            Some(_) => images_after_first += chunk.len(),
-        }
-    }
+        Ok(())
+    })?;
     let steady_images_per_s = first_batch_done
         .filter(|_| images_after_first > 0)
         .map(|t| images_after_first as f64 / t.elapsed().as_secs_f64());
