@@ -4,6 +4,7 @@
 //! run together on which canvas ([`canvas`]).
 pub mod canvas;
 pub mod embedded;
+pub mod files;
 pub mod io;
 pub mod owlv2;
 pub mod profile;
@@ -86,27 +87,13 @@ impl ModelDir {
             dir: dir.to_path_buf(),
             spec,
         };
-        for file in model.files() {
-            if !file.is_file() {
-                bail!(
-                    "{} names {}, which does not exist",
-                    path.display(),
-                    file.display()
-                );
-            }
-        }
+        files::require(&path, model.files())?;
         Ok(model)
     }
 
     /// The file of graph `name` (`image_backbone`, `text_encoder`, `head`).
     pub fn graph(&self, name: &str) -> Result<PathBuf> {
-        match self.spec.graphs.get(name) {
-            Some(g) => Ok(self.dir.join(&g.file)),
-            None => bail!(
-                "{} has no graph {name}",
-                self.dir.join("model.json").display()
-            ),
-        }
+        files::graph(&self.dir, &self.spec.graphs, name)
     }
 
     pub fn tokenizer(&self) -> PathBuf {
@@ -115,8 +102,6 @@ impl ModelDir {
 
     /// Every file the model consists of (for run manifests).
     pub fn files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.dir.join("model.json"), self.tokenizer()];
-        files.extend(self.spec.graphs.values().map(|g| self.dir.join(&g.file)));
-        files
+        files::all(&self.dir, &self.spec.graphs, &self.spec.text.tokenizer)
     }
 }

@@ -1,5 +1,6 @@
 //! An OWLv2 model directory (`scripts/export_model.py --family owlv2`): the fields of its
 //! model.json that odinw's OWLv2 path uses, checked when it is opened.
+use super::files::{self, GraphFile};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -39,6 +40,12 @@ pub struct Owlv2Evaluation {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Owlv2Graph {
     pub file: String,
+}
+
+impl GraphFile for Owlv2Graph {
+    fn file(&self) -> &str {
+        &self.file
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -124,28 +131,14 @@ impl Owlv2Dir {
             dir: dir.to_path_buf(),
             spec,
         };
-        for name in ["text_encoder", "image_detector"] {
-            let file = model.graph(name)?;
-            if !file.is_file() {
-                bail!(
-                    "{} names {}, which does not exist",
-                    path.display(),
-                    file.display()
-                );
-            }
-        }
+        let graphs = ["text_encoder", "image_detector"].map(|name| model.graph(name));
+        files::require(&path, graphs.into_iter().collect::<Result<Vec<_>>>()?)?;
         Ok(model)
     }
 
     /// The file of graph `name` (`text_encoder`, `image_detector`).
     pub fn graph(&self, name: &str) -> Result<PathBuf> {
-        match self.spec.graphs.get(name) {
-            Some(g) => Ok(self.dir.join(&g.file)),
-            None => bail!(
-                "{} has no graph {name}",
-                self.dir.join("model.json").display()
-            ),
-        }
+        files::graph(&self.dir, &self.spec.graphs, name)
     }
 
     pub fn tokenizer(&self) -> PathBuf {
@@ -154,8 +147,6 @@ impl Owlv2Dir {
 
     /// Every file the model consists of (for run manifests).
     pub fn files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.dir.join("model.json"), self.tokenizer()];
-        files.extend(self.spec.graphs.values().map(|g| self.dir.join(&g.file)));
-        files
+        files::all(&self.dir, &self.spec.graphs, &self.spec.text.tokenizer)
     }
 }

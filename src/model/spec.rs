@@ -53,6 +53,12 @@ pub struct ModelSpec {
     pub postprocess: Postprocess,
 }
 
+impl super::files::GraphFile for GraphSpec {
+    fn file(&self) -> &str {
+        &self.file
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GraphSpec {
     pub file: String,
