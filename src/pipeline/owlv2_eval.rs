@@ -6,7 +6,7 @@
 //! clipped to the image ([`crate::postprocess::owlv2`]) as COCO results; then
 //! [`super::task_run`] scores and records the unit exactly as for GLIP.
 use super::owlv2::Owlv2Detector;
-use super::task_run::{self, TaskInputs, TaskOutcome};
+use super::task_run::{self, TaskInputs, TaskOutcome, Throughput};
 use crate::model::owlv2::Owlv2Dir;
 use crate::postprocess::owlv2::{ensemble_logits, evaluator_top_k};
 use crate::postprocess::CocoDetection;
@@ -101,9 +101,7 @@ pub fn run_task(
 
     let classes = names.len();
     let mut results: Vec<CocoDetection> = Vec::new();
-    let inference_started = Instant::now();
-    let mut first_batch_done: Option<Instant> = None;
-    let mut images_after_first = 0usize;
+    let mut throughput = Throughput::start();
     let batch = opts.batch.max(1);
     // Decoding the next batch (rayon, its own thread) overlaps inference on this one.
     std::thread::scope(|s| -> Result<()> {
@@ -135,26 +133,11 @@ pub fn run_task(
                     score: d.score as f64,
                 }));
             }
-            match first_batch_done {
-                None => first_batch_done = Some(Instant::now()),
-                Some(_) => images_after_first += chunk.len(),
-            }
+            throughput.batch_done(chunk.len());
         }
         Ok(())
     })?;
-    let steady_images_per_s = first_batch_done
-        .filter(|_| images_after_first > 0)
-        .map(|t| images_after_first as f64 / t.elapsed().as_secs_f64());
-    if let Some(first) = first_batch_done {
-        log.push_str(&format!(
-            "inference {} images: first batch {:.3} s{}\n",
-            inputs.images.len(),
-            (first - inference_started).as_secs_f64(),
-            steady_images_per_s
-                .map(|r| format!(", then {r:.2} images/s"))
-                .unwrap_or_default()
-        ));
-    }
+    let steady_images_per_s = throughput.report(inputs.images.len(), &mut log);
     inputs.score_and_record(
         task,
         &results,

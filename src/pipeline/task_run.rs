@@ -132,6 +132,52 @@ impl TaskInputs {
     }
 }
 
+/// Inference speed as a run's log reports it: the first batch on its own (it carries the
+/// warm-up), then the images per second of the batches after it.
+pub struct Throughput {
+    started: Instant,
+    first_batch_done: Option<Instant>,
+    images_after_first: usize,
+}
+
+impl Throughput {
+    /// Starts the clock (before the first batch).
+    pub fn start() -> Self {
+        Throughput {
+            started: Instant::now(),
+            first_batch_done: None,
+            images_after_first: 0,
+        }
+    }
+
+    /// A batch of `images` images is done.
+    pub fn batch_done(&mut self, images: usize) {
+        match self.first_batch_done {
+            None => self.first_batch_done = Some(Instant::now()),
+            Some(_) => self.images_after_first += images,
+        }
+    }
+
+    /// Appends the inference line for `total` images to `log` and returns the steady rate
+    /// (images/s after the first batch; `None` with a single batch).
+    pub fn report(&self, total: usize, log: &mut String) -> Option<f64> {
+        let steady = self
+            .first_batch_done
+            .filter(|_| self.images_after_first > 0)
+            .map(|t| self.images_after_first as f64 / t.elapsed().as_secs_f64());
+        if let Some(first) = self.first_batch_done {
+            log.push_str(&format!(
+                "inference {total} images: first batch {:.3} s{}\n",
+                (first - self.started).as_secs_f64(),
+                steady
+                    .map(|r| format!(", then {r:.2} images/s"))
+                    .unwrap_or_default()
+            ));
+        }
+        steady
+    }
+}
+
 /// After a panic in `task`'s pipeline: the first image of `split` whose preparation (`prepare`:
 /// the family's decoding and resizing) panics on its own (`None` if none does).
 pub fn image_behind_panic<T>(

@@ -7,7 +7,7 @@
 //! steps in [`super::task_run`]).
 use super::detector::{Detector, Prepared};
 pub use super::task_run::TaskOutcome;
-use super::task_run::{self, TaskInputs};
+use super::task_run::{self, TaskInputs, Throughput};
 use crate::engine::Tensor;
 use crate::model::canvas::{Batcher, CanvasMode};
 use crate::model::io::postprocess_outputs;
@@ -81,8 +81,8 @@ pub fn run_task(
     let batch = batcher.batch();
     let post = det.post.clone();
     let classes = text.classes.clone();
-    let inference_started = Instant::now();
-    let (per_image, first_batch_done, images_after_first) = std::thread::scope(|s| {
+    let throughput = Throughput::start();
+    let (per_image, throughput) = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Prepared>>>(1);
         let chunks: Vec<&[(u64, PathBuf)]> = images.chunks(batch).collect();
         let spec = &spec;
@@ -102,30 +102,24 @@ pub fn run_task(
         type Done = (Vec<(usize, Prepared)>, (u32, u32), Outputs);
         let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Done>(1);
         let (post, classes) = (&post, &classes);
-        let postprocess = s.spawn(
-            move || -> Result<(Vec<Vec<CocoDetection>>, Option<Instant>, usize)> {
-                let mut per_image: Vec<Vec<CocoDetection>> =
-                    (0..images.len()).map(|_| Vec::new()).collect();
-                let mut first_batch_done: Option<Instant> = None;
-                let mut images_after_first = 0usize;
-                for (prepared, canvas, outputs) in out_rx {
-                    let sizes: Vec<(u32, u32)> = prepared
-                        .iter()
-                        .map(|(_, p)| (p.image.width, p.image.height))
-                        .collect();
-                    let dets = postprocess_outputs(spec, post, &outputs, &sizes, canvas, classes)?;
-                    for (((pos, p), d), size) in prepared.iter().zip(dets).zip(&sizes) {
-                        let id = images[*pos].0;
-                        per_image[*pos] = to_coco(&d, *size, p.original, id, category_ids)?;
-                    }
-                    match first_batch_done {
-                        None => first_batch_done = Some(Instant::now()),
-                        Some(_) => images_after_first += prepared.len(),
-                    }
+        let postprocess = s.spawn(move || -> Result<(Vec<Vec<CocoDetection>>, Throughput)> {
+            let mut per_image: Vec<Vec<CocoDetection>> =
+                (0..images.len()).map(|_| Vec::new()).collect();
+            let mut throughput = throughput;
+            for (prepared, canvas, outputs) in out_rx {
+                let sizes: Vec<(u32, u32)> = prepared
+                    .iter()
+                    .map(|(_, p)| (p.image.width, p.image.height))
+                    .collect();
+                let dets = postprocess_outputs(spec, post, &outputs, &sizes, canvas, classes)?;
+                for (((pos, p), d), size) in prepared.iter().zip(dets).zip(&sizes) {
+                    let id = images[*pos].0;
+                    per_image[*pos] = to_coco(&d, *size, p.original, id, category_ids)?;
                 }
-                Ok((per_image, first_batch_done, images_after_first))
-            },
-        );
+                throughput.batch_done(prepared.len());
+            }
+            Ok((per_image, throughput))
+        });
         let inferred = (|| -> Result<()> {
             let mut waiting: std::collections::HashMap<usize, Prepared> = Default::default();
             let mut next = 0usize;
@@ -169,19 +163,7 @@ pub fn run_task(
     })?;
     // GLIP's order: image by image as the task lists them (sorted by id), whatever the batches.
     let results: Vec<CocoDetection> = per_image.into_iter().flatten().collect();
-    let steady_images_per_s = first_batch_done
-        .filter(|_| images_after_first > 0)
-        .map(|t| images_after_first as f64 / t.elapsed().as_secs_f64());
-    if let Some(first) = first_batch_done {
-        log.push_str(&format!(
-            "inference {} images: first batch {:.3} s{}\n",
-            images.len(),
-            (first - inference_started).as_secs_f64(),
-            steady_images_per_s
-                .map(|r| format!(", then {r:.2} images/s"))
-                .unwrap_or_default()
-        ));
-    }
+    let steady_images_per_s = throughput.report(images.len(), &mut log);
 
     inputs.score_and_record(
         task,
