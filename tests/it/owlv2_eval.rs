@@ -182,13 +182,7 @@ fn eval(model: &Path, out: &Path, extra: &[&str]) -> String {
         .arg("--out")
         .arg(out)
         .args(extra);
-    for var in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_COUNT",
-        "JOB_COMPLETION_INDEX",
-    ] {
-        cmd.env_remove(var);
-    }
+    support::demo_runs::scheduler_env(&mut cmd, &[]);
     String::from_utf8_lossy(&ok(cmd.output().unwrap()).stdout).into_owned()
 }
 

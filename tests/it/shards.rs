@@ -6,7 +6,7 @@
 //! `--shard`, and its timings are wall-clock times) and `report/index.html` (it shows the
 //! manifest). A failed unit is listed with its shard, and rerunning that shard redoes only it.
 use crate::support;
-use support::demo_runs::{summary_without_time, with_out, DEMO_EVAL, DEMO_FINETUNE};
+use support::demo_runs::{scheduler_env, summary_without_time, with_out, DEMO_EVAL, DEMO_FINETUNE};
 use support::{odinw, ok, read_json, run_odinw, scratch, text};
 
 use std::path::{Path, PathBuf};
@@ -35,17 +35,7 @@ fn finetune_args(out: &Path) -> Vec<String> {
 fn start(args: &[String], extra: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd: Command = odinw();
     cmd.args(args).args(extra);
-    // A test machine may itself be a Slurm element: the shard comes from --shard only.
-    for var in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_COUNT",
-        "JOB_COMPLETION_INDEX",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    scheduler_env(&mut cmd, env);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -272,16 +262,7 @@ fn plan_is_deterministic_balanced_and_takes_the_shard_from_the_environment() {
             "plan", "finetune", "--suite", "demo", "--seeds", "3,30,300", "--json",
         ])
         .args(extra);
-        for var in [
-            "SLURM_ARRAY_TASK_ID",
-            "SLURM_ARRAY_TASK_COUNT",
-            "JOB_COMPLETION_INDEX",
-        ] {
-            cmd.env_remove(var);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        scheduler_env(&mut cmd, env);
         let out = ok(cmd.output().unwrap());
         serde_json::from_slice(&out.stdout).unwrap()
     };

@@ -10,7 +10,7 @@
 //! skips, saying so, unless `ODINW_REQUIRE_SLURM=1` (set by `scripts/test.sh` as root, so CI
 //! runs it): then a Slurm that cannot start is a failure.
 use crate::support;
-use support::demo_runs::{summary_without_time, with_out, DEMO_EVAL, DEMO_FINETUNE};
+use support::demo_runs::{scheduler_env, summary_without_time, with_out, DEMO_EVAL, DEMO_FINETUNE};
 use support::{ok, read_json, repo, run_odinw, scratch, text};
 
 use std::path::{Path, PathBuf};
@@ -91,16 +91,7 @@ fn launch(shards: &str, command: &[String], env: &[(&str, &str)]) -> Output {
         "--",
     ])
     .args(command);
-    for var in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_COUNT",
-        "JOB_COMPLETION_INDEX",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    scheduler_env(&mut cmd, env);
     cmd.output().expect("running odinw launch slurm")
 }
 
@@ -108,13 +99,7 @@ fn launch(shards: &str, command: &[String], env: &[(&str, &str)]) -> Output {
 fn single(args: &[String]) -> Output {
     let mut cmd = support::odinw();
     cmd.args(args);
-    for var in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_COUNT",
-        "JOB_COMPLETION_INDEX",
-    ] {
-        cmd.env_remove(var);
-    }
+    scheduler_env(&mut cmd, &[]);
     cmd.output().expect("running odinw")
 }
 

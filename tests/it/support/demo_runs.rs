@@ -1,6 +1,8 @@
 //! The demo runs that the shard and Slurm tests compare with their single-process twins: their
-//! arguments, and a run's `summary.json` without the time it was written.
+//! arguments, their scheduler environment, and a run's `summary.json` without the time it was
+//! written.
 use std::path::Path;
+use std::process::Command;
 
 /// `odinw eval` on the demo suite with the demo model (4 units).
 pub const DEMO_EVAL: [&str; 7] = [
@@ -52,4 +54,19 @@ pub fn summary_without_time(run: &Path) -> serde_json::Value {
         .expect("summary.json has updated_unix");
     assert!(t.as_u64().unwrap() > 0);
     s
+}
+
+/// Runs `cmd` with exactly the scheduler environment `env`: a test machine may itself be a
+/// Slurm array element or a Kubernetes pod, whose shard variables are removed first.
+pub fn scheduler_env(cmd: &mut Command, env: &[(&str, &str)]) {
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "JOB_COMPLETION_INDEX",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
 }
