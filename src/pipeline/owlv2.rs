@@ -38,7 +38,10 @@ impl Owlv2Detector {
     /// The L2-normalised embedding of each query, `[queries, D]`. Each query is tokenized with
     /// its start and end tokens; shorter ones are padded with the end token under a 0 mask (the
     /// text model is causal and pools at the end token, so padding changes nothing). A query
-    /// longer than the model's max_text_len is refused.
+    /// longer than the model's max_text_len keeps its first max_text_len tokens, end token
+    /// dropped, as the OWL-ViT/OWLv2 authors' evaluator does (scenic's
+    /// `owl_vit/clip/tokenizer.py` `tokenize(text, max_token_len)`: `tokens[:max_token_len]`);
+    /// the model then pools at the largest token id, as theirs does.
     pub fn embed_queries(&mut self, queries: &[String]) -> Result<Tensor> {
         if queries.is_empty() {
             bail!("no text queries");
@@ -54,14 +57,10 @@ impl Owlv2Detector {
         let mut ids = Vec::with_capacity(queries.len());
         for q in queries {
             let enc = self.tokenizer.encode(q)?;
-            let t: Vec<i64> = enc.get_ids().iter().map(|&i| i as i64).collect();
+            let mut t: Vec<i64> = enc.get_ids().iter().map(|&i| i as i64).collect();
             if t.len() > max {
-                bail!(
-                    "query {q:?} is {} tokens; the model takes at most {max}",
-                    t.len()
-                );
-            }
-            if t.last() != Some(&eot) {
+                t.truncate(max);
+            } else if t.last() != Some(&eot) {
                 bail!("query {q:?} does not end with <|endoftext|> after tokenization");
             }
             ids.push(t);
