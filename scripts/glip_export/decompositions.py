@@ -9,13 +9,12 @@ otherwise:
   (batch and channels swapped) with grad_output as the kernel, dilated by the stride, cropped to
   the kernel size; grad_bias is a sum.
 - `aten.upsample_nearest2d_backward` (the FPN's top-down path): a sum over the output pixels
-  that copied each input pixel, as `N_h^T @ grad @ N_w` with constant 0/1 matrices built with
-  PyTorch's nearest index rule.
+  that copied each input pixel, as `N_h^T @ grad @ N_w` with 0/1 matrices built in the graph
+  from the sizes with PyTorch's nearest index rule.
 - `aten.empty_permuted`: uninitialised memory becomes zeros.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch._decomp import core_aten_decompositions
 
@@ -43,19 +42,22 @@ def convolution_backward(grad_out, x, weight, bias_sizes, stride, padding, dilat
     return grad_input, grad_weight, grad_bias
 
 
-def nearest_matrix(n_out: int, n_in: int, scale: float | None) -> np.ndarray:
+def nearest_weights(n_out, n_in, scale: float | None, dtype: torch.dtype) -> torch.Tensor:
     """[n_out, n_in] 0/1 matrix: output o copies input min(floor(o * s), n_in - 1), where s is
-    1/scale when given and n_in/n_out otherwise, computed in float32 as ATen's kernel does."""
-    s = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
-    m = np.zeros((n_out, n_in))
-    for o in range(n_out):
-        m[o, min(int(np.floor(np.float32(o) * s)), n_in - 1)] = 1.0
-    return m
+    1/scale when given and n_in/n_out otherwise, computed in float32 as ATen's kernel does. Built
+    from torch ops, so symbolic sizes stay symbolic (the training graphs take any canvas)."""
+    o = torch.arange(n_out, dtype=torch.float32)
+    if scale:
+        s = torch.full((), 1.0 / scale, dtype=torch.float32)
+    else:
+        s = torch.ones((), dtype=torch.float32) * n_in / (torch.ones((), dtype=torch.float32) * n_out)
+    src = torch.floor(o * s).clamp(max=n_in - 1)
+    return (torch.arange(n_in, dtype=torch.float32)[None, :] == src[:, None]).to(dtype)
 
 
 def upsample_nearest2d_backward(grad_out, output_size, input_size, scales_h=None, scales_w=None):
-    n_h = torch.from_numpy(nearest_matrix(output_size[0], input_size[2], scales_h)).to(grad_out.dtype)
-    n_w = torch.from_numpy(nearest_matrix(output_size[1], input_size[3], scales_w)).to(grad_out.dtype)
+    n_h = nearest_weights(output_size[0], input_size[2], scales_h, grad_out.dtype)
+    n_w = nearest_weights(output_size[1], input_size[3], scales_w, grad_out.dtype)
     return n_h.transpose(0, 1) @ grad_out @ n_w
 
 

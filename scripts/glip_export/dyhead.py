@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -158,25 +157,25 @@ class DyReLU(nn.Module):
         return torch.maximum(x * a1 + (b1 - 0.5), x * a2 + (b2 - 0.5))
 
 
-def align_corners_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """[n_out, n_in] linear interpolation weights of `interpolate(..., align_corners=True)`."""
-    m = np.zeros((n_out, n_in))
-    if n_in == 1:
-        m[:, 0] = 1.0
-        return m
-    for o in range(n_out):
-        pos = o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-        i0 = min(int(np.floor(pos)), n_in - 2)
-        frac = pos - i0
-        m[o, i0] += 1.0 - frac
-        m[o, i0 + 1] += frac
-    return m
+def align_corners_weights(n_out, n_in, dtype: torch.dtype, device=None) -> torch.Tensor:
+    """[n_out, n_in] linear interpolation weights of `interpolate(..., align_corners=True)`:
+    output o reads inputs i0 = min(floor(pos), n_in - 2) and i0 + 1 with weights 1 - frac and
+    frac, pos = o * (n_in - 1) / (n_out - 1) in float64, cast to `dtype`. Built from torch ops
+    without a branch on the sizes (n_in = 1 gives i0 = 0, frac = 0; n_out = 1 gives pos = 0), so a
+    trace with symbolic sizes keeps them symbolic and the training graphs take any canvas."""
+    o = torch.arange(n_out, dtype=torch.float64, device=device)
+    pos = (o * (n_in - 1)) / torch.sym_max(n_out - 1, 1)
+    i0 = torch.floor(pos).clamp(max=n_in - 2).clamp(min=0)
+    frac = pos - i0
+    cols = torch.arange(n_in, dtype=torch.float64, device=device)[None, :]
+    m = (1.0 - frac)[:, None] * (cols == i0[:, None]) + frac[:, None] * (cols == i0[:, None] + 1)
+    return m.to(dtype)
 
 
 def upsample_bilinear_matmul(x: torch.Tensor, size) -> torch.Tensor:
     """`F.interpolate(x, size, mode="bilinear", align_corners=True)` as two matmuls."""
-    a_h = torch.from_numpy(align_corners_matrix(size[0], x.shape[-2])).to(device=x.device, dtype=x.dtype)
-    a_w = torch.from_numpy(align_corners_matrix(size[1], x.shape[-1])).to(device=x.device, dtype=x.dtype)
+    a_h = align_corners_weights(size[0], x.shape[-2], x.dtype, x.device)
+    a_w = align_corners_weights(size[1], x.shape[-1], x.dtype, x.device)
     return a_h @ x @ a_w.transpose(0, 1)
 
 

@@ -2,8 +2,9 @@
 
 - `ScatterND(reduction="add")` over rows (indices [..., 1]) becomes `ScatterElements(axis=0,
   reduction="add")` on the data viewed as [rows, rest], with the row index expanded over the rest,
-  in chunks of at most 2^24 index values. The gradients of gathers and embeddings are such
-  scatters with repeated rows, and ONNX Runtime's CPU ScatterND adds them from several threads
+  in chunks of at most 2^24 index values (in one piece where the data's size is dynamic, as in
+  the training graphs of a dynamic canvas: the shapes are then taken in the graph). The
+  gradients of gathers and embeddings are such scatters with repeated rows, and ONNX Runtime's CPU ScatterND adds them from several threads
   without synchronisation: the sums come out wrong and differ run to run (microsoft/onnxruntime
   #18048, #23396; seen here). Its ScatterElements adds in order.
 - `CastLike(x, like)` becomes `Cast(x, to=type of like)` where shape inference knows that type
@@ -75,9 +76,11 @@ def _scatternd_add_to_scatter_elements(proto: onnx.ModelProto, info: dict) -> No
         reduction = next((a.s.decode() for a in node.attribute if a.name == "reduction"), "none")
         data_dims = info.get(node.input[0], (0, None))[1] if node.op_type == "ScatterND" else None
         index_dims = info.get(node.input[1], (0, None))[1] if node.op_type == "ScatterND" else None
-        if (node.op_type != "ScatterND" or reduction != "add" or not data_dims or None in data_dims
-                or not index_dims or index_dims[-1] != 1):
+        if node.op_type != "ScatterND" or reduction != "add" or not index_dims or index_dims[-1] != 1:
             new_nodes.append(node)
+            continue
+        if not data_dims or None in data_dims:
+            new_nodes += _rows_scatter_add_dynamic(node, const, tmp)
             continue
         rows, rest = data_dims[0], int(np.prod(data_dims[1:], dtype=np.int64))
         data2, index2, updates2 = tmp(), tmp(), tmp()
@@ -110,6 +113,26 @@ def _scatternd_add_to_scatter_elements(proto: onnx.ModelProto, info: dict) -> No
                                           name=node.name))
     del graph.node[:]
     graph.node.extend(new_nodes)
+
+
+def _rows_scatter_add_dynamic(node, const, tmp) -> list:
+    """The same rewrite where the data's size is only known when the graph runs (a dynamic
+    canvas): the shapes are taken in the graph, and the index is expanded in one piece (no
+    chunks: their number would depend on the size)."""
+    data, index, updates = node.input[0], node.input[1], node.input[2]
+    data2, index2, updates2, rest, updates_shape, shape, expanded, out, data_shape = (tmp() for _ in range(9))
+    return [
+        helper.make_node("Reshape", [data, const([0, -1])], [data2]),  # [rows, rest]
+        helper.make_node("Reshape", [index, const([-1, 1])], [index2]),
+        helper.make_node("Shape", [data2], [rest], start=1, end=2),
+        helper.make_node("Concat", [const([-1]), rest], [updates_shape], axis=0),
+        helper.make_node("Reshape", [updates, updates_shape], [updates2]),
+        helper.make_node("Shape", [updates2], [shape]),
+        helper.make_node("Expand", [index2, shape], [expanded]),
+        helper.make_node("ScatterElements", [data2, expanded, updates2], [out], axis=0, reduction="add"),
+        helper.make_node("Shape", [data], [data_shape]),
+        helper.make_node("Reshape", [out, data_shape], list(node.output), name=node.name),
+    ]
 
 
 def _merge_initializers(proto: onnx.ModelProto) -> None:

@@ -1,4 +1,4 @@
-"""The manifest of a track's training graphs (`<track>.json`, contract `odinw-train-step` v1) and
+"""The manifest of a track's training graphs (`<track>.json`, contract `odinw-train-step` v2, or v1 for a fixed canvas) and
 its initial-parameter file, with GLIP's optimizer settings (protocol §8.3, TRAIN_CONTRACT.md).
 
 Per parameter: lr = the track's base lr (LANG_LR 1e-5 for `language_backbone` names in the full
@@ -18,7 +18,9 @@ from .onnx_export import HEAD_OUTPUTS
 from .target_loss import LOSS_NAMES
 
 CONTRACT = "odinw-train-step"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+CANVAS = "dynamic"  # v2: the graphs take any canvas whose sides are multiples of 32
+FIXED_CANVAS_VERSION = 1  # the graphs take the model's image size only
 LANG_LR = 1e-5
 BIAS_LR_FACTOR = 2.0
 OPTIMIZER = {"kind": "adamw", "betas": [0.9, 0.999], "eps": 1e-8, "clip_grad_norm": 1.0}
@@ -62,19 +64,21 @@ def params_bytes(params: list[torch.Tensor]) -> bytes:
 
 
 def manifest(track: Track, batch: int, image_hw, text_len: int, num_anchors: int, data_inputs: list[str],
-             params: list[tuple[str, list[int]]], features: dict | None) -> dict:
-    """The `<track>.json` manifest; `params` = (name, shape) in graph-input order."""
+             params: list[tuple[str, list[int]]], features: dict | None, dynamic: bool = True) -> dict:
+    """The `<track>.json` manifest; `params` = (name, shape) in graph-input order; `dynamic`:
+    graphs for any canvas (v2), else for `image_hw` only (v1, no `canvas` entry)."""
     entries = []
     for name, shape in params:
         lr, wd = param_group(track, name)
         entries.append({"name": name, "shape": list(shape), "lr": lr, "weight_decay": wd})
     return {
         "contract": CONTRACT,
-        "contract_version": CONTRACT_VERSION,
+        "contract_version": CONTRACT_VERSION if dynamic else FIXED_CANVAS_VERSION,
         "track": track.name,
         "glip_override": track.glip_override,
         "batch": batch,
         "image_size": list(image_hw),
+        **({"canvas": CANVAS} if dynamic else {}),
         "max_text_len": text_len,
         "num_anchors": num_anchors,
         "features": features,

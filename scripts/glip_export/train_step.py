@@ -4,16 +4,27 @@ For a track, `export_track` writes into `<out>/`:
 
 - `<track>_step.onnx`: (trainable params, data inputs, targets) -> loss, loss_token, loss_reg,
   loss_centerness, grad:<param> for every trainable param. GLIP's loss on precomputed ATSS
-  targets (`target_loss`) and its gradient, traced with `torch.func.grad_and_value` under
-  `functionalize` and `make_fx` with core-ATen decompositions (`decompositions`), so the graph
-  holds only ordinary ONNX operators that stock ONNX Runtime runs. Frozen parameters are graph
-  constants. The DCN and the DyConv upsample use their gather / matmul forms (`dyhead`).
+  targets (`target_loss`) and its gradient (`torch.autograd.grad`), traced by `make_fx` with
+  symbolic shapes and core-ATen decompositions
+  (`decompositions`), then exported by torch.onnx, so the graph holds only ordinary ONNX
+  operators that stock ONNX Runtime runs. Frozen parameters are graph constants. The DCN and the
+  DyConv upsample use their gather / matmul forms (`dyhead`).
 - `<track>_predict.onnx`: (trainable params, data inputs) -> the head.onnx outputs.
 - `linear_features.onnx` (track `linear` only): p3..p7, text_hidden, attention_mask -> the
   DyHead tower outputs f3..f7, text_fused, which are the linear track's (cached) data inputs.
 - `<track>_params.bin`, `<track>.json`: the initial params and the manifest (`train_manifest`).
 
-Shapes are static: batch B, the model's image size and max_text_len T.
+Contract v2 (tracks `DYNAMIC_TRACKS`: prompt, linear): the canvas is dynamic. Every graph takes any canvas whose sides are multiples of 32
+(the full track's `images`, or the feature maps and anchor-count targets of that canvas), and the
+anchors are computed in the graph from the feature maps' sizes, as head.onnx does. The batch B
+and max_text_len T are static. Three things keep a trace from fixing the canvas: the canvas's
+dims are symbols while tracing (`_fake_inputs`), duck shaping is off (equal sizes, e.g. a square
+canvas's height and width, would otherwise become one symbol), and the gradient comes from plain
+`torch.autograd.grad` (`torch.func`'s transforms specialise the sizes they see); the
+interpolation matrices are built in the graph from the sizes (`dyhead.align_corners_weights`,
+`decompositions.nearest_weights`). The graphs are traced at the model's size (at least
+`HEAD_TRACE_MIN` a side, so no level has size 1) and tested at several canvases. The full track
+is still contract v1: static shapes, the model's image size only (see `DYNAMIC_TRACKS`).
 """
 from __future__ import annotations
 
@@ -26,15 +37,18 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.func import functional_call, functionalize, grad_and_value
+from torch.export import Dim
+from torch.func import functional_call
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
 from . import anchors as anchor_lib
 from . import decompositions, onnx_tidy
 from .dyhead import DeformConv3x3, DyConv
 from .config import GlipConfig
 from .model import Glip, concat_levels
-from .onnx_export import HEAD_OUTPUTS, LEVELS, OPSET, save_proto
+from .onnx_export import HEAD_OUTPUTS, HEAD_TRACE_MIN, LEVELS, OPSET, save_proto
 from .target_loss import LOSS_NAMES, TARGET_NAMES, glip_loss_from_targets
 from .train_manifest import CONTRACT, TRACKS, Track, manifest, manifest_json, params_bytes, write_bytes_atomic
 
@@ -112,6 +126,10 @@ class LinearFeatures(nn.Module):
 
 
 FORWARDS = {"prompt": PromptForward, "linear": LinearForward, "full": FullForward}
+# Tracks exported for any canvas (contract v2). The full track stays on the fixed canvas (v1):
+# traced with a symbolic canvas, Swin's window padding makes every size a nested expression of
+# H and W, and sympy spent over 10 minutes on the demo model's forward pass alone.
+DYNAMIC_TRACKS = ("prompt", "linear")
 
 
 @dataclass
@@ -125,7 +143,9 @@ class TrackModel:
     batch: int
     image_hw: tuple[int, int]
     text_len: int
-    anchors: torch.Tensor
+    anchors: torch.Tensor  # at image_hw (the manifest's num_anchors)
+    trace_hw: tuple[int, int]  # the canvas the graphs are traced at
+    dynamic: bool  # any canvas (v2), or image_hw only (v1)
 
     @property
     def data_inputs(self) -> tuple[str, ...]:
@@ -161,7 +181,9 @@ def build_track(glip: Glip, track_name: str, batch: int, image_hw: tuple[int, in
     assert not missing, f"trainable params not in the module: {missing}"
     sizes = anchor_lib.feature_sizes(image_hw, cfg.anchor_strides)
     anchors = anchor_lib.grid_anchors(sizes, cfg.anchor_strides, cfg.anchor_sizes)
-    return TrackModel(track, cfg, forward, trainable, batch, tuple(image_hw), text_len, anchors)
+    dynamic = track_name in DYNAMIC_TRACKS
+    trace_hw = (max(image_hw[0], HEAD_TRACE_MIN), max(image_hw[1], HEAD_TRACE_MIN)) if dynamic else tuple(image_hw)
+    return TrackModel(track, cfg, forward, trainable, batch, tuple(image_hw), text_len, anchors, trace_hw, dynamic)
 
 
 # ------------------------------------------------------------------------------ example inputs
@@ -176,18 +198,44 @@ def head_input_shapes(cfg: GlipConfig, batch: int, image_hw, text_len: int, name
 
 
 def data_shapes(tm: TrackModel) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """The data inputs' shapes at the trace canvas."""
     b, t = tm.batch, tm.text_len
     if tm.track.name == "full":
-        return {"images": ((b, 3, *tm.image_hw), torch.float32), "input_ids": ((b, t), torch.int64),
+        return {"images": ((b, 3, *tm.trace_hw), torch.float32), "input_ids": ((b, t), torch.int64),
                 "attention_mask": ((b, t), torch.int64)}
     names = (*LEVELS, "text_hidden") if tm.track.name == "prompt" else FEATURE_NAMES
-    return head_input_shapes(tm.cfg, b, tm.image_hw, t, names)
+    return head_input_shapes(tm.cfg, b, tm.trace_hw, t, names)
 
 
 def target_shapes(tm: TrackModel) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    b, q, t = tm.batch, tm.anchors.shape[0], tm.text_len
+    """The targets' shapes at the trace canvas (Q = its anchor count)."""
+    b, t = tm.batch, tm.text_len
+    q = sum(h * w for h, w in anchor_lib.feature_sizes(tm.trace_hw, tm.cfg.anchor_strides))
     return {"positive": ((b, q), torch.float32), "reg_targets": ((b, q, 4), torch.float32),
             "centerness_targets": ((b, q), torch.float32), "token_targets": ((b, q, t), torch.float32)}
+
+
+def data_dynamic_shapes(tm: TrackModel) -> list[dict | None]:
+    """torch.export dynamic dims of the data inputs: the canvas's (the levels' sizes are related:
+    AUTO lets the exporter find how, as for head.onnx); none for a fixed-canvas track."""
+    if not tm.dynamic:
+        return [None] * len(tm.data_inputs)
+    if tm.track.name == "full":
+        canvas = {2: 32 * Dim("height32", min=1, max=128), 3: 32 * Dim("width32", min=1, max=128)}
+        return [canvas, None, None]
+    return [{2: Dim.AUTO, 3: Dim.AUTO}] * 5 + [None, None]
+
+
+TARGET_DYNAMIC_SHAPES = [{1: Dim.AUTO}] * len(TARGET_NAMES)  # the anchor count follows the canvas
+
+
+def anchors_of(tm: TrackModel, data) -> torch.Tensor:
+    """The anchors of the data's canvas, computed from its (possibly symbolic) sizes."""
+    if tm.track.name == "full":
+        sizes = anchor_lib.feature_sizes(tuple(data[0].shape[-2:]), tm.cfg.anchor_strides)
+    else:
+        sizes = [tuple(x.shape[-2:]) for x in data[:5]]
+    return anchor_lib.grid_anchors(sizes, tm.cfg.anchor_strides, tm.cfg.anchor_sizes)
 
 
 def example(shapes: dict, seed: int = 0) -> list[torch.Tensor]:
@@ -217,21 +265,20 @@ def differentiable_ops():
 def step_function(tm: TrackModel):
     """f(*params, *data, *targets) -> (loss, loss_token, loss_reg, loss_centerness, *grads)."""
     n_params, n_data = len(tm.trainable), len(tm.data_inputs)
-    anchors = tm.anchors
     names = tm.trainable
     forward = tm.forward
 
-    def loss_fn(params, data, targets):
-        deltas, ctr, logits = functional_call(forward, dict(zip(names, params)), tuple(data))
-        total, token, reg, centerness = glip_loss_from_targets(deltas, ctr, logits, data[-1], anchors, *targets)
-        return total, (token, reg, centerness)
-
     def step(*flat):
-        params = flat[:n_params]
+        params = list(flat[:n_params])  # traced with requires_grad (`trace_step`)
         data = flat[n_params:n_params + n_data]
         targets = flat[n_params + n_data:]
-        grads, (total, parts) = grad_and_value(loss_fn, has_aux=True)(params, data, targets)
-        return (total, *parts, *grads)
+        with torch.enable_grad():
+            deltas, ctr, logits = functional_call(forward, dict(zip(names, params)), tuple(data))
+            total, token, reg, centerness = glip_loss_from_targets(
+                deltas, ctr, logits, data[-1], anchors_of(tm, data), *targets)
+            grads = torch.autograd.grad(total, params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        return (total.detach(), token.detach(), reg.detach(), centerness.detach(), *grads)
 
     return step
 
@@ -239,33 +286,55 @@ def step_function(tm: TrackModel):
 def predict_function(tm: TrackModel):
     """f(*params, *data) -> box_deltas, boxes, centerness, token_logits (as head.onnx)."""
     n_params = len(tm.trainable)
-    anchors = tm.anchors
 
     def predict(*flat):
         params, data = flat[:n_params], flat[n_params:]
         deltas, ctr, logits = functional_call(tm.forward, dict(zip(tm.trainable, params)), tuple(data))
-        return deltas, anchor_lib.decode(deltas, anchors), ctr, logits
+        return deltas, anchor_lib.decode(deltas, anchors_of(tm, data)), ctr, logits
 
     return predict
 
 
 def trace_step(tm: TrackModel) -> tuple[torch.fx.GraphModule, list[torch.Tensor]]:
-    args = [*tm.initial_params(), *example(data_shapes(tm)), *example(target_shapes(tm), seed=1)]
-    params = list(tm.forward.parameters())
-    saved = [p.requires_grad for p in params]
-    for p in params:  # only the substituted trainable tensors are differentiated
+    params = [p.requires_grad_(True) for p in tm.initial_params()]
+    args = [*params, *example(data_shapes(tm)), *example(target_shapes(tm), seed=1)]
+    module_params = list(tm.forward.parameters())
+    saved = [p.requires_grad for p in module_params]
+    for p in module_params:  # only the substituted trainable tensors are differentiated
         p.requires_grad_(False)
     try:
-        # Fake tensors: shapes only, no compute (GLIP-T's step traces in minutes, not hours); the
-        # module's frozen parameters are real tensors and become the graph's constants.
+        # Fake tensors: no compute (GLIP-T's step traces in minutes, not hours); the module's
+        # frozen parameters are real tensors and become the graph's constants.
         with differentiable_ops():
-            gm = make_fx(functionalize(step_function(tm), remove="mutations"),
-                         decomposition_table=decompositions.table(), tracing_mode="fake",
-                         _allow_non_fake_inputs=True)(*args)
+            gm = make_fx(step_function(tm), decomposition_table=decompositions.table(), tracing_mode="symbolic",
+                         _allow_non_fake_inputs=True)(*_fake_inputs(args, step_dynamic_dims(tm)))
     finally:
-        for p, flag in zip(params, saved):
+        for p, flag in zip(module_params, saved):
             p.requires_grad_(flag)
-    return gm, args
+    return gm, [a.detach() for a in args]
+
+
+def step_dynamic_shapes(tm: TrackModel) -> list[dict | None]:
+    """torch.export's dynamic dims of every step graph input (params, data, targets)."""
+    targets = TARGET_DYNAMIC_SHAPES if tm.dynamic else [None] * len(TARGET_NAMES)
+    return [None] * len(tm.trainable) + data_dynamic_shapes(tm) + targets
+
+
+def step_dynamic_dims(tm: TrackModel) -> list[set[int]]:
+    return [set(spec or ()) for spec in step_dynamic_shapes(tm)]
+
+
+def _fake_inputs(args: list[torch.Tensor], dynamic: list[set[int]]) -> list[torch.Tensor]:
+    """Fake tensors whose `dynamic` dims are symbols (the canvas's) and every other dim a
+    constant: a symbol for each parameter's every dim would make tracing the full track take
+    hours. Duck shaping is off, so sizes equal at trace time (a square canvas's height and
+    width) stay separate symbols."""
+    mode = FakeTensorMode(shape_env=ShapeEnv(duck_shape=False), allow_non_fake_inputs=True)
+    out = []
+    for arg, dims in zip(args, dynamic):
+        sizes = [DimDynamic.DYNAMIC if d in dims else DimDynamic.STATIC for d in range(arg.dim())]
+        out.append(mode.from_tensor(arg, symbolic_context=StatelessSymbolicContext(dynamic_sizes=sizes)))
+    return out
 
 
 class _FunctionModule(nn.Module):
@@ -277,12 +346,14 @@ class _FunctionModule(nn.Module):
         return self.fn(*args)
 
 
-def _onnx_export(module: nn.Module, args, input_names, output_names, path: Path, meta: dict):
+def _onnx_export(module: nn.Module, args, input_names, output_names, dynamic_shapes: tuple, path: Path, meta: dict):
+    """`dynamic_shapes` as torch.export takes it: one entry per argument of `module.forward`
+    (a `*args` forward has one argument, the list of every input's dims)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, tuple(args), dynamo=True, opset_version=OPSET,
                                     input_names=list(input_names), output_names=list(output_names),
-                                    optimize=False, verbose=False)
+                                    dynamic_shapes=dynamic_shapes, optimize=False, verbose=False)
     proto = onnx_tidy.tidy(program.model_proto)
     got = [i.name for i in proto.graph.input]
     if got != list(input_names):
@@ -299,22 +370,24 @@ def step_io(tm: TrackModel) -> tuple[list[str], list[str]]:
 def export_step(tm: TrackModel, path: Path, meta: dict):
     gm, args = trace_step(tm)
     inputs, outputs = step_io(tm)
-    return _onnx_export(gm, args, inputs, outputs, path, {**meta, "odinw.graph": f"{tm.track.name}_step"})
+    return _onnx_export(gm, args, inputs, outputs, tuple(step_dynamic_shapes(tm)), path, {**meta, "odinw.graph": f"{tm.track.name}_step"})
 
 
 def export_predict(tm: TrackModel, path: Path, meta: dict):
     args = [*tm.initial_params(), *example(data_shapes(tm))]
     inputs = [*tm.trainable, *tm.data_inputs]
+    shapes = [None] * len(tm.trainable) + data_dynamic_shapes(tm)
     with torch.no_grad():
-        return _onnx_export(_FunctionModule(predict_function(tm)), args, inputs, HEAD_OUTPUTS, path,
+        return _onnx_export(_FunctionModule(predict_function(tm)), args, inputs, HEAD_OUTPUTS, (tuple(shapes),), path,
                             {**meta, "odinw.graph": f"{tm.track.name}_predict"})
 
 
 def export_features(glip: Glip, tm: TrackModel, path: Path, meta: dict):
-    shapes = head_input_shapes(glip.cfg, tm.batch, tm.image_hw, tm.text_len)
+    shapes = head_input_shapes(glip.cfg, tm.batch, tm.trace_hw, tm.text_len)
     inputs = list(shapes)
+    dynamic = [{2: Dim.AUTO, 3: Dim.AUTO}] * 5 + [None, None]
     with torch.no_grad():
-        return _onnx_export(LinearFeatures(glip).eval(), example(shapes), inputs, FEATURE_NAMES, path,
+        return _onnx_export(LinearFeatures(glip).eval(), example(shapes), inputs, FEATURE_NAMES, tuple(dynamic), path,
                             {**meta, "odinw.graph": "linear_features"})
 
 
@@ -350,6 +423,6 @@ def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, lo
         log(f"{track_name}: predict graph in {time.time() - started:.0f}s")
     write_bytes_atomic(out_dir / f"{track_name}_params.bin", params_bytes(params))
     desc = manifest(tm.track, tm.batch, tm.image_hw, tm.text_len, int(tm.anchors.shape[0]), list(tm.data_inputs),
-                    list(zip(tm.trainable, (list(p.shape) for p in params))), features)
+                    list(zip(tm.trainable, (list(p.shape) for p in params))), features, tm.dynamic)
     write_bytes_atomic(out_dir / f"{track_name}.json", manifest_json(desc).encode())
     return desc

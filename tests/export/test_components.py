@@ -126,14 +126,15 @@ def test_gather_dcn_values_and_gradients_match_torchvision(stride, in_hw):
         assert max_rel_error(gc, ga) < 1e-10
 
 
-@pytest.mark.parametrize("in_hw,out_hw", [((3, 3), (6, 6)), ((2, 2), (3, 3)), ((25, 42), (50, 84)), ((1, 1), (2, 2))])
+@pytest.mark.parametrize("in_hw,out_hw", [((3, 3), (6, 6)), ((2, 2), (3, 3)), ((25, 42), (50, 84)), ((1, 1), (2, 2)), ((1, 2), (2, 4)),
+                                           ((3, 4), (1, 1))])
 def test_matmul_upsample_matches_interpolate(in_hw, out_hw):
     x = torch.randn(2, 3, *in_hw, dtype=torch.float64)
     expected = torch.nn.functional.interpolate(x, size=out_hw, mode="bilinear", align_corners=True)
     assert max_rel_error(upsample_bilinear_matmul(x, out_hw), expected) < 1e-12
 
 
-@pytest.mark.parametrize("in_hw,out_hw", [((6, 6), (12, 12)), ((25, 42), (50, 84)), ((7, 5), (13, 11))])
+@pytest.mark.parametrize("in_hw,out_hw", [((6, 6), (12, 12)), ((25, 42), (50, 84)), ((7, 5), (13, 11)), ((1, 2), (2, 4))])
 def test_nearest_upsample_backward_decomposition(in_hw, out_hw):
     x = torch.randn(2, 3, *in_hw, dtype=torch.float64, requires_grad=True)
     y = torch.nn.functional.interpolate(x, size=out_hw, mode="nearest")

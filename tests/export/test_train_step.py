@@ -4,12 +4,17 @@ The oracle is PyTorch autograd through the *original* modules (torchvision's def
 F.interpolate) and `atss_loss.glip_loss`, which does its own ATSS assignment and selects
 positives by boolean indexing; the graphs get the assignment as target tensors and mask with
 `where`. The batch is two training images of the demo suite with their ground truth and the
-task's caption, so there are real positives. Every track is exported once per session (batch 2)
-into a temporary directory; the committed `models/demo/train/` must equal those exports.
+task's caption, so there are real positives, on GLIP's training canvas (each image resized by
+GLIP's rule, the batch padded to its largest size rounded up to 32). The prompt and linear
+graphs (contract v2) are traced at the model's 192x192 and run at other canvases: GLIP's at
+several training scales, portrait and landscape, down to 128x96 where P7 has one row. The full
+track's graphs (v1) take the model's 192x192 only, and are tested there. Every track is exported once per session (batch
+2) into a temporary directory; the committed `models/demo/train/` must equal those exports.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
@@ -32,13 +37,29 @@ from glip_export.onnx_export import GRAPH_FILES, HEAD_OUTPUTS, LEVELS, export_gr
 from glip_export.preprocess import prepare
 from glip_export.prompts import build_caption, positive_map
 from glip_export.target_loss import LOSS_NAMES, TARGET_NAMES
-from glip_export.train_step import FEATURE_NAMES, LINEAR_PROB_PARAMS, TRACKS
+from glip_export.train_step import DYNAMIC_TRACKS, FEATURE_NAMES, LINEAR_PROB_PARAMS, TRACKS
 
 MODEL = REPO / "models" / "demo"
 DEMO = REPO / "demo"
 BATCH = 2
 GRAD_RTOL = 1e-3  # loss and every gradient: max |ort - torch| / max |torch|
 PRED_RTOL = 1e-4
+# (min_size, max_size, landscape) of GLIP's resize rule -> the batch canvases (h, w) of the two
+# portrait demo images, or of the same images turned by 90 degrees: 192x160 (the model's own
+# sizes), 160x128, 288x224, 128x96, 416x320 and 160x192.
+SCALES = [(192, 192, False), (128, 160, False), (224, 320, False), (96, 128, False), (320, 416, False),
+          (192, 192, True)]
+FIXED = None  # the fixed-canvas (v1) tracks' batch: the model's sizes, padded to its 192x192
+# (track, scale): every scale for the dynamic-canvas tracks, the fixed canvas for the others.
+CASES = [(t, s) for t in TRACKS if t in DYNAMIC_TRACKS for s in SCALES] + \
+        [(t, FIXED) for t in TRACKS if t not in DYNAMIC_TRACKS]
+
+
+def case_id(case) -> str:
+    track, scale = case
+    if scale is FIXED:
+        return f"{track}-fixed"
+    return f"{track}-{scale[0]}-{scale[1]}{'-landscape' if scale[2] else ''}"
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -83,11 +104,33 @@ def run(path, feed: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def batch(demo):
-    return make_batch(*demo)
+    return batch_at(demo, SCALES[0])
 
 
-def make_batch(md, glip) -> dict:
-    """Two demo training images with boxes, the task caption, and everything derived from them."""
+def default_batch(demo, track) -> dict:
+    """The batch at the model's own sizes, on the canvas the track's graphs take."""
+    return batch_at(demo, SCALES[0] if track in DYNAMIC_TRACKS else FIXED)
+
+
+_BATCHES = {}
+
+
+def batch_at(demo, scale) -> dict:
+    """The batch at one of SCALES (built once per session)."""
+    if scale not in _BATCHES:
+        md, glip = demo
+        _BATCHES[scale] = make_batch(md, glip, pad_to=md.image_hw) if scale is FIXED else make_batch(md, glip, *scale)
+    return _BATCHES[scale]
+
+
+def canvas_of(batch) -> str:
+    return "x".join(map(str, batch["images"].shape[-2:]))
+
+
+def make_batch(md, glip, min_size=None, max_size=None, landscape=False, pad_to=None) -> dict:
+    """Two demo training images with boxes, the task caption, and everything derived from them, on
+    GLIP's training canvas: each image resized by GLIP's rule at (min_size, max_size) (default:
+    the model's), zero-padded to the batch's largest size rounded up to 32 (or to `pad_to`)."""
     task = json.loads((DEMO / "tasks" / "ColorShapes.json").read_text())
     split = task["splits"]["train"]
     coco = json.loads((DEMO / split["ann_file"]).read_text())
@@ -100,18 +143,26 @@ def make_batch(md, glip) -> dict:
     ids = torch.zeros(BATCH, t, dtype=torch.long)
     ids[:, : len(enc)] = torch.tensor(enc)
     mask = (ids != 0).long()
+    cfg = dataclasses.replace(md.cfg, min_size=min_size or md.cfg.min_size, max_size=max_size or md.cfg.max_size)
     images, gts = [], []
     for info in sorted(coco["images"], key=lambda i: i["id"])[:BATCH]:
         image = Image.open(DEMO / split["img_dir"] / info["file_name"]).convert("RGB")
-        data, _, (sx, sy) = prepare(image, md.cfg, md.image_hw)
+        boxes = [[x, y, x + w - 1, y + h - 1] for x, y, w, h in
+                 (a["bbox"] for a in coco["annotations"] if a["image_id"] == info["id"])]
+        if landscape:  # turned 90 degrees clockwise: (x, y) -> (H - 1 - y, x)
+            height = image.height
+            image = image.transpose(Image.Transpose.ROTATE_270)
+            boxes = [[height - 1 - y2, x1, height - 1 - y1, x2] for x1, y1, x2, y2 in boxes]
+        data, _, (sx, sy) = prepare(image, cfg)
         images.append(torch.from_numpy(data))
-        anns = [a for a in coco["annotations"] if a["image_id"] == info["id"]]
-        boxes = torch.tensor([[x * sx, y * sy, (x + w - 1) * sx, (y + h - 1) * sy] for x, y, w, h in
-                              (a["bbox"] for a in anns)], dtype=torch.float32)
-        rows = torch.stack([pos_map[[c["id"] for c in cats].index(a["category_id"])] for a in anns])
-        gts.append((boxes, rows))
-    images = torch.stack(images)
-    sizes = anchor_lib.feature_sizes(md.image_hw, md.cfg.anchor_strides)
+        gts.append((torch.tensor([[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in boxes],
+                                 dtype=torch.float32),
+                    torch.stack([pos_map[[c["id"] for c in cats].index(a["category_id"])]
+                                 for a in coco["annotations"] if a["image_id"] == info["id"]])))
+    canvas_hw = pad_to or tuple(max(i.shape[d] for i in images) for d in (1, 2))
+    images = torch.stack([torch.nn.functional.pad(i, (0, canvas_hw[1] - i.shape[2], 0, canvas_hw[0] - i.shape[1]))
+                          for i in images])
+    sizes = anchor_lib.feature_sizes(canvas_hw, md.cfg.anchor_strides)
     anchors = anchor_lib.grid_anchors(sizes, md.cfg.anchor_strides, md.cfg.anchor_sizes)
     counts = [h * w for h, w in sizes]
     with torch.no_grad():
@@ -209,9 +260,11 @@ def report(capsys, line):
 
 
 # -------------------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("track", list(TRACKS))
-def test_step_graph_matches_autograd(track, demo, exports, batch, capsys):
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_step_graph_matches_autograd(case, demo, exports, capsys):
     md, glip = demo
+    track, scale = case
+    batch = batch_at(demo, scale)
     out, desc = exports(track)
     params = step_params(track, out, desc)
     assert batch["targets"]["positive"].sum() > 10
@@ -230,7 +283,7 @@ def test_step_graph_matches_autograd(track, demo, exports, batch, capsys):
         assert float(grads[n].abs().max()) <= 1e-6 * scale, n
     errors = {n: max_rel_error(got[f"grad:{n}"], g) for n, g in grads.items() if n not in shift_invariant}
     worst = max(errors, key=errors.get)
-    report(capsys, f"{track:<6} loss {losses['loss'].item():.4f} max_rel loss {worst_loss:.1e}, "
+    report(capsys, f"{track:<6} {canvas_of(batch):>7} loss {losses['loss'].item():.4f} max_rel loss {worst_loss:.1e}, "
                    f"{len(errors)} grads max_rel {errors[worst]:.1e} ({worst})"
                    + (f", {len(shift_invariant)} key biases ~0" if shift_invariant else ""))
     assert worst_loss <= GRAD_RTOL
@@ -258,11 +311,13 @@ def test_batch_without_positives(demo, exports, batch):
         assert max_rel_error(got[f"grad:{n}"], g) <= GRAD_RTOL, n
 
 
-@pytest.mark.parametrize("track", list(TRACKS))
-def test_predict_graph_equals_head_graph(track, demo, exports, batch, capsys):
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_predict_graph_equals_head_graph(case, demo, exports, capsys):
     """At the initial params the predict graph gives head.onnx's outputs (on the linear track
     through the features graph, on the full track against the three inference graphs)."""
     md, glip = demo
+    track, scale = case
+    batch = batch_at(demo, scale)
     out, desc = exports(track)
     params = initial_params(out, desc)
     mask = batch["attention_mask"]
@@ -280,11 +335,13 @@ def test_predict_graph_equals_head_graph(track, demo, exports, batch, capsys):
         data = data_feed("full", batch)
     got = run(out / desc["predict"]["file"], {**params, **data})
     errors = {k: max_rel_error(got[k], expected[k]) for k in HEAD_OUTPUTS}
-    report(capsys, f"{track:<6} predict vs head.onnx max_rel {max(errors.values()):.1e}")
+    report(capsys, f"{track:<6} {canvas_of(batch):>7} predict vs head.onnx max_rel {max(errors.values()):.1e}")
     assert max(errors.values()) <= PRED_RTOL, errors
 
 
-def test_features_graph_equals_the_tower(exports, batch):
+@pytest.mark.parametrize("scale", SCALES, ids=lambda s: case_id(("linear", s)))
+def test_features_graph_equals_the_tower(scale, demo, exports):
+    batch = batch_at(demo, scale)
     out, desc = exports("linear")
     got = run(out / desc["features"]["file"], {**dict(zip(LEVELS, batch["feats"])), "text_hidden": batch["text"],
                                                "attention_mask": batch["attention_mask"]})
@@ -310,7 +367,12 @@ def test_manifest_and_graph_signatures(track, demo, exports):
     md, glip = demo
     out, desc = exports(track)
     assert desc == json.loads((out / f"{track}.json").read_text())
-    assert desc["contract"] == "odinw-train-step" and desc["contract_version"] == 1
+    if track in DYNAMIC_TRACKS:
+        assert desc["contract"] == "odinw-train-step" and desc["contract_version"] == 2
+        assert desc["canvas"] == "dynamic"
+    else:
+        assert desc["contract"] == "odinw-train-step" and desc["contract_version"] == 1
+        assert "canvas" not in desc
     assert desc["track"] == track and desc["batch"] == BATCH
     assert desc["glip_override"] == {"prompt": "language_prompt_v2", "linear": "linear_prob", "full": "full"}[track]
     assert desc["image_size"] == list(md.image_hw) and desc["max_text_len"] == md.max_text_len
@@ -345,6 +407,15 @@ def test_manifest_and_graph_signatures(track, demo, exports):
         assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node), "custom ops"
         inputs = [i.name for i in proto.graph.input]
         outputs = [o.name for o in proto.graph.output]
+        dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+        maps = (*LEVELS, *FEATURE_NAMES[:5], "images")
+        canvas_dims = {n: [dims[n][a] for a in ((2, 3) if n in maps else (1,))]
+                       for n in dims if n in maps or n in TARGET_NAMES}
+        if track in DYNAMIC_TRACKS:  # the canvas's dims are symbolic, the batch and T are not
+            assert canvas_dims and all(isinstance(d, str) for v in canvas_dims.values() for d in v), canvas_dims
+            assert all(dims[n][0] == BATCH for n in dims if n in desc["data_inputs"]), dims
+        else:
+            assert all(isinstance(d, int) for v in dims.values() for d in v), dims
         if key == "step":
             assert inputs == [*names, *desc["data_inputs"], *TARGET_NAMES]
             assert outputs == desc["step"]["outputs"] == [*LOSS_NAMES, *(f"grad:{n}" for n in names)]
@@ -384,9 +455,10 @@ def test_adamw_on_onnx_gradients_lowers_the_loss(track, exports, batch, capsys):
 
 
 @pytest.mark.parametrize("track", list(TRACKS))
-def test_committed_demo_train_files_are_current(track, exports, batch):
+def test_committed_demo_train_files_are_current(track, demo, exports):
     """models/demo/train/ is what the exporter writes now: same manifest and initial params, and
     its graphs compute the same values as a fresh export."""
+    batch = default_batch(demo, track)
     out, desc = exports(track)
     committed = MODEL / "train"
     assert json.loads((committed / f"{track}.json").read_text()) == desc
