@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FAMILIES = ("owlv2", "grounding-dino", "mm-grounding-dino")
-NOT_YET: tuple[str, ...] = ()
 
 
 def export_owlv2(weights: Path, out: Path) -> int:
@@ -94,10 +93,6 @@ def main(argv=None) -> int:
     ap.add_argument("--canvas", metavar="HxW", help="grounding-dino: the fixed image size of image_detector.onnx "
                     "(default: longest_edge x longest_edge of the image processor, 1333x1333)")
     args = ap.parse_args(argv)
-    if args.family in NOT_YET:
-        print(f"error: --family {args.family}: not exported yet (issue 15); families: {', '.join(FAMILIES)}",
-              file=sys.stderr)
-        return 2
     if args.family not in FAMILIES:
         print(f"error: --family {args.family!r}: unknown; families: {', '.join(FAMILIES)} "
               "(GLIP: scripts/export_glip.py)", file=sys.stderr)
