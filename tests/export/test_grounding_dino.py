@@ -38,7 +38,9 @@ from grounding_dino_export import postprocess, prompts
 RTOL = 1e-4
 SIZE = {"shortest_edge": 96, "longest_edge": 160}  # small processor size for the tiny models
 CANVAS = (160, 160)
-SHARED = REPO.parent / "shared" / "data" / "roboflow"
+# ../shared/data beside the checkout, or beside its parent (a worktree under wt/).
+SHARED = next((p for p in (REPO.parent / "shared" / "data" / "roboflow", REPO.parents[1] / "shared" / "data" / "roboflow")
+               if p.is_dir()), REPO.parent / "shared" / "data" / "roboflow")
 REAL = [("BCCD.v3-raw.coco", 2, ["Platelets", "RBC", "WBC"]),
         ("Aquarium Combined.v2-raw-1024.coco", 2, ["fish", "jellyfish", "penguin", "puffin", "shark", "starfish",
                                                    "stingray"])]
@@ -344,28 +346,40 @@ def test_prompts_caption_and_spans():
     assert prompts.class_tokens(enc, spans, 256) == [[1, 2, 3], [5], [7]]
 
 
-def test_refusals(gd, tmp_path):
+def test_refusals(gd, tmp_path, capsys):
     if gd["family"] != "grounding-dino":
         pytest.skip("once")
-    script = str(REPO / "scripts" / "export_model.py")
-    run = lambda *a: subprocess.run([sys.executable, script, *a], capture_output=True, text=True)  # noqa: E731
     w = gd["weights"]
     bad = tmp_path / "bad"
     bad.mkdir()
-    r = run("--family", "grounding-dino", "--weights", str(bad), "--out", str(tmp_path / "x"))
+    out = str(tmp_path / "x")
+    # One run as a user runs it: a clear message, no traceback.
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "export_model.py"), "--family", "grounding-dino",
+                        "--weights", str(bad), "--out", out], capture_output=True, text=True)
     assert r.returncode == 1 and "no config.json" in r.stderr and "Traceback" not in r.stderr
+
+    def main(*extra, weights=bad, family="grounding-dino"):
+        code = export_model.main(["--family", family, "--weights", str(weights), "--out", out, *extra])
+        return code, capsys.readouterr().err
+
     cfg = json.loads((w / "config.json").read_text())
     (bad / "config.json").write_text(json.dumps({**cfg, "model_type": "owlv2"}))
-    r = run("--family", "grounding-dino", "--weights", str(bad), "--out", str(tmp_path / "x"))
-    assert r.returncode == 1 and "model_type 'owlv2' is not a grounding-dino model" in r.stderr
+    code, err = main()
+    assert code == 1 and "model_type 'owlv2' is not a grounding-dino model" in err
     (bad / "config.json").write_text(json.dumps({**cfg, "model_type": "mm-grounding-dino"}))
-    r = run("--family", "grounding-dino", "--weights", str(bad), "--out", str(tmp_path / "x"))
-    assert r.returncode == 1 and "is not a grounding-dino model" in r.stderr
+    code, err = main()
+    assert code == 1 and "is not a grounding-dino model" in err
     (bad / "config.json").write_text(json.dumps(cfg))
-    r = run("--family", "grounding-dino", "--weights", str(bad), "--out", str(tmp_path / "x"))
-    assert r.returncode == 1 and "no tokenizer.json" in r.stderr and "Traceback" not in r.stderr
-    r = run("--family", "grounding-dino", "--weights", str(w), "--out", str(tmp_path / "x"), "--canvas", "8x8")
-    assert r.returncode == 1 and "smaller than a resized image" in r.stderr
-    r = run("--family", "grounding-dino", "--weights", str(w), "--out", str(tmp_path / "x"), "--canvas", "big")
-    assert r.returncode == 2 and "expected HxW" in r.stderr
+    code, err = main()
+    assert code == 1 and "no tokenizer.json" in err
+    code, err = main(family="mm-grounding-dino")  # a GroundingDino-format folder is accepted as MM, then the tokenizer
+    assert code == 1 and "no tokenizer.json" in err
+    swin = {**cfg, "backbone_config": {**cfg["backbone_config"], "model_type": "resnet"}}
+    (bad / "config.json").write_text(json.dumps(swin))
+    code, err = main()
+    assert code == 1 and "only transformers' Swin backbone" in err
+    code, err = main("--canvas", "8x8", weights=w)
+    assert code == 1 and "smaller than a resized image" in err
+    code, err = main("--canvas", "big", weights=w)
+    assert code == 2 and "expected HxW" in err
     assert not (tmp_path / "x" / "model.json").exists()
