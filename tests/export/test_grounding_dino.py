@@ -211,7 +211,7 @@ def test_documented_preprocessing_matches_processor(tmp_path):
             ow, oh = s, int((raw if raw is not None else s) * h / w)
         else:
             oh, ow = s, int((raw if raw is not None else s) * w / h)
-        x = torch.from_numpy(np.asarray(im)).permute(2, 0, 1).contiguous()
+        x = torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()
         x = tvF.resize(x, [oh, ow], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True)
         x = x.float() / 255
         x = (x - torch.tensor(pre["mean"]).view(3, 1, 1)) / torch.tensor(pre["std"]).view(3, 1, 1)
