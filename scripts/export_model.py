@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Export a Hugging Face transformers detector into an odinw model directory.
 
-    export_model.py --family owlv2 --weights DIR --out MODEL
+    export_model.py --family owlv2|grounding-dino|mm-grounding-dino --weights DIR --out MODEL
 
-DIR is any `save_pretrained` folder of `Owlv2ForObjectDetection` (config.json, weights,
-tokenizer.json and, optionally, preprocessor_config.json). Writes text_encoder.onnx,
-image_detector.onnx, tokenizer.json and model.json (see "Model families" in the README). GLIP has
-its own exporter (export_glip.py); Grounding DINO is not exported yet. Needs
-scripts/requirements-export.txt.
+DIR is any `save_pretrained` folder of `Owlv2ForObjectDetection`, `GroundingDinoForObjectDetection`
+or `MMGroundingDinoForObjectDetection` (config.json, weights, tokenizer.json and, optionally, the
+processor config). Writes text_encoder.onnx, image_detector.onnx, tokenizer.json and model.json
+(see "Model families" in the README and scripts/grounding_dino_export/PROTOCOL.md). GLIP has its
+own exporter (export_glip.py). Needs scripts/requirements-export.txt.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-FAMILIES = ("owlv2",)
-NOT_YET = ("grounding-dino", "mm-grounding-dino")
+FAMILIES = ("owlv2", "grounding-dino", "mm-grounding-dino")
 
 
 def export_owlv2(weights: Path, out: Path) -> int:
@@ -91,11 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("--family", required=True, help="model family: " + ", ".join(FAMILIES))
     ap.add_argument("--weights", type=Path, required=True, help="save_pretrained folder of the model")
     ap.add_argument("--out", type=Path, required=True, help="model directory to write")
+    ap.add_argument("--canvas", metavar="HxW", help="grounding-dino: the fixed image size of image_detector.onnx "
+                    "(default: longest_edge x longest_edge of the image processor, 1333x1333)")
     args = ap.parse_args(argv)
-    if args.family in NOT_YET:
-        print(f"error: --family {args.family}: not exported yet (issue 15); families: {', '.join(FAMILIES)}",
-              file=sys.stderr)
-        return 2
     if args.family not in FAMILIES:
         print(f"error: --family {args.family!r}: unknown; families: {', '.join(FAMILIES)} "
               "(GLIP: scripts/export_glip.py)", file=sys.stderr)
@@ -103,7 +100,20 @@ def main(argv=None) -> int:
     if not args.weights.is_dir():
         print(f"error: --weights {args.weights}: not a directory", file=sys.stderr)
         return 1
-    return export_owlv2(args.weights, args.out)
+    if args.family == "owlv2":
+        return export_owlv2(args.weights, args.out)
+    canvas = None
+    if args.canvas:
+        try:
+            h, w = (int(x) for x in args.canvas.lower().split("x"))
+            if h <= 0 or w <= 0:
+                raise ValueError
+        except ValueError:
+            print(f"error: --canvas {args.canvas!r}: expected HxW, e.g. 1333x1333", file=sys.stderr)
+            return 2
+        canvas = (h, w)
+    from grounding_dino_export.export import export_grounding_dino
+    return export_grounding_dino(args.family, args.weights, args.out, canvas)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ save_pretrained and exported by the script. Checked:
 - model.json's preprocessing steps (transcribed in torch) vs the processor's pixel_values;
 - the prompt-template ensemble (mean of template logits) vs transformers' class predictor run per
   template and averaged, as scenic's evaluator does;
-- the exporter's refusals (unknown family, missing tokenizer, mismatched preprocessor size).
+- the exporter's refusals (unknown family, an OWLv2 folder as grounding-dino, missing tokenizer,
+  mismatched preprocessor size).
 """
 from __future__ import annotations
 
@@ -313,7 +314,7 @@ def test_refusals(owl, tmp_path):
     script = str(REPO / "scripts" / "export_model.py")
     run = lambda *a: subprocess.run([sys.executable, script, *a], capture_output=True, text=True)  # noqa: E731
     r = run("--family", "grounding-dino", "--weights", str(owl["weights"]), "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "not exported yet" in r.stderr
+    assert r.returncode == 1 and "is not a grounding-dino model" in r.stderr  # an OWLv2 folder
     r = run("--family", "yolo", "--weights", str(owl["weights"]), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown" in r.stderr
     bad = tmp_path / "bad"
