@@ -178,6 +178,7 @@ pub fn run_task(
 
     let mut run = Run::new(ctx, graphs, &text, &category_ids, opts);
     run.label = format!("{} seed {seed}", task.name);
+    log.push_str(&run.canvas_line());
     opts.progress.set_message(format!(
         "{}: frozen features and the initial val AP",
         run.label
@@ -477,6 +478,21 @@ impl<'a, 'g> Run<'a, 'g> {
     /// rather than the model's fixed `input_size`.
     fn dynamic_canvas(&self) -> bool {
         self.graphs.manifest.dynamic_canvas() && self.ctx.spec.dynamic_canvas()
+    }
+
+    /// The log's line on the canvases the run trains and scores on.
+    fn canvas_line(&self) -> String {
+        if self.dynamic_canvas() {
+            "canvas: GLIP's (training: each batch's largest resized size rounded up to 32; \
+             val and test: each image's own)\n"
+                .to_string()
+        } else {
+            let (w, h) = self.fixed_canvas();
+            format!(
+                "canvas: fixed {h}x{w} (the {} track's training graphs are for one size)\n",
+                self.graphs.manifest.track.name()
+            )
+        }
     }
 
     /// The model's fixed canvas `(width, height)` (`input_size`).

@@ -171,6 +171,14 @@ fn linear_and_full_tracks_run_one_epoch() {
         let h = history(&run, 3);
         assert_eq!(h.len(), 1);
         assert!(h[0]["loss"].as_f64().unwrap().is_finite());
+        // The committed linear graphs take any canvas (v2); the full track's one size (v1).
+        let log = std::fs::read_to_string(run.join("NovelShapes/seed3/log.txt")).unwrap();
+        let want = if track == "linear" {
+            "canvas: GLIP's"
+        } else {
+            "canvas: fixed 192x192"
+        };
+        assert!(log.contains(want), "{track}: {log}");
     }
 }
 
