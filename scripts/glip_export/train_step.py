@@ -46,6 +46,7 @@ from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, Stateles
 from . import anchors as anchor_lib
 from . import decompositions, onnx_tidy
 from .dyhead import DeformConv3x3, DyConv
+from .fpn import FPN
 from .config import GlipConfig
 from .model import Glip, concat_levels
 from .onnx_export import HEAD_OUTPUTS, HEAD_TRACE_MIN, LEVELS, OPSET, save_proto
@@ -253,13 +254,13 @@ def example(shapes: dict, seed: int = 0) -> list[torch.Tensor]:
 # ------------------------------------------------------------------------------------- tracing
 @contextlib.contextmanager
 def differentiable_ops():
-    """DCN as gathers and the DyConv upsample as matmuls, for the duration of a trace."""
-    saved = DeformConv3x3.use_gather, DyConv.upsample_with_matmul
-    DeformConv3x3.use_gather, DyConv.upsample_with_matmul = True, True
+    """DCN as gathers and the DyConv and FPN upsamples as matmuls, for the duration of a trace."""
+    saved = DeformConv3x3.use_gather, DyConv.upsample_with_matmul, FPN.upsample_with_matmul
+    DeformConv3x3.use_gather, DyConv.upsample_with_matmul, FPN.upsample_with_matmul = True, True, True
     try:
         yield
     finally:
-        DeformConv3x3.use_gather, DyConv.upsample_with_matmul = saved
+        DeformConv3x3.use_gather, DyConv.upsample_with_matmul, FPN.upsample_with_matmul = saved
 
 
 def step_function(tm: TrackModel):

@@ -21,6 +21,7 @@ from glip_export.config import GLIP_T, TINY, BertConfig
 from glip_export.decompositions import convolution_backward, upsample_nearest2d_backward
 from glip_export.dyhead import (DeformConv3x3, deform_conv3x3_gather, deform_conv3x3_grid_sample,
                                 upsample_bilinear_matmul)
+from glip_export.fpn import upsample_nearest_matmul
 from glip_export.swin import SwinBackbone
 
 
@@ -132,6 +133,13 @@ def test_matmul_upsample_matches_interpolate(in_hw, out_hw):
     x = torch.randn(2, 3, *in_hw, dtype=torch.float64)
     expected = torch.nn.functional.interpolate(x, size=out_hw, mode="bilinear", align_corners=True)
     assert max_rel_error(upsample_bilinear_matmul(x, out_hw), expected) < 1e-12
+
+
+@pytest.mark.parametrize("in_hw,out_hw", [((6, 6), (12, 12)), ((25, 42), (50, 84)), ((7, 5), (13, 11)), ((1, 2), (2, 4))])
+def test_matmul_nearest_upsample_matches_interpolate(in_hw, out_hw):
+    x = torch.randn(2, 3, *in_hw, dtype=torch.float64)
+    expected = torch.nn.functional.interpolate(x, size=out_hw, mode="nearest")
+    assert torch.equal(upsample_nearest_matmul(x, out_hw), expected)
 
 
 @pytest.mark.parametrize("in_hw,out_hw", [((6, 6), (12, 12)), ((25, 42), (50, 84)), ((7, 5), (13, 11)), ((1, 2), (2, 4))])
