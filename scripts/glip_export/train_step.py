@@ -221,10 +221,7 @@ def data_dynamic_shapes(tm: TrackModel) -> list[dict | None]:
     AUTO lets the exporter find how, as for head.onnx); none for a fixed-canvas track."""
     if not tm.dynamic:
         return [None] * len(tm.data_inputs)
-    if tm.track.name == "full":
-        canvas = {2: 32 * Dim("height32", min=1, max=128), 3: 32 * Dim("width32", min=1, max=128)}
-        return [canvas, None, None]
-    return [{2: Dim.AUTO, 3: Dim.AUTO}] * 5 + [None, None]
+    return [{2: Dim.AUTO, 3: Dim.AUTO}] * 5 + [None, None]  # p3..p7 or f3..f7, then the text
 
 
 TARGET_DYNAMIC_SHAPES = [{1: Dim.AUTO}] * len(TARGET_NAMES)  # the anchor count follows the canvas
@@ -327,8 +324,8 @@ def step_dynamic_dims(tm: TrackModel) -> list[set[int]]:
 
 def _fake_inputs(args: list[torch.Tensor], dynamic: list[set[int]]) -> list[torch.Tensor]:
     """Fake tensors whose `dynamic` dims are symbols (the canvas's) and every other dim a
-    constant: a symbol for each parameter's every dim would make tracing the full track take
-    hours. Duck shaping is off, so sizes equal at trace time (a square canvas's height and
+    constant (make_fx's "symbolic" mode alone makes every dim of every input a symbol, parameters
+    included, and all their sizes go through sympy). Duck shaping is off, so sizes equal at trace time (a square canvas's height and
     width) stay separate symbols."""
     mode = FakeTensorMode(shape_env=ShapeEnv(duck_shape=False), allow_non_fake_inputs=True)
     out = []

@@ -7,21 +7,16 @@ mmdetection's ODinW evaluation of Grounding DINO.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from glip_export.model_json import CONTRACT
 from glip_export.onnx_export import io_signature
+from hf_export.processor import PreprocessorError, load, normalisation, require_settings  # noqa: F401 (PreprocessorError: callers catch it here)
 
 from . import postprocess, prompts
 from .graphs import GRAPH_FILES
 
 CONTRACT_VERSION = 1
-BILINEAR = 2  # PILImageResampling.BILINEAR
-
-
-class PreprocessorError(ValueError):
-    pass
 
 
 def read_preprocessor(weights: Path) -> dict:
@@ -29,40 +24,20 @@ def read_preprocessor(weights: Path) -> dict:
     or preprocessor_config.json; GroundingDinoImageProcessor's defaults when there is neither),
     checked against what this contract supports."""
     from transformers import GroundingDinoImageProcessor
-    if (weights / "processor_config.json").exists() or (weights / "preprocessor_config.json").exists():
-        try:
-            proc = GroundingDinoImageProcessor.from_pretrained(weights)
-        except Exception as err:  # transformers raises several types for a bad file
-            raise PreprocessorError(f"{weights}: image processor config not loadable ({err})") from None
-        origin = "processor config of the weights folder"
-    else:
-        proc = GroundingDinoImageProcessor()
-        origin = "GroundingDinoImageProcessor defaults (the weights folder has no processor config)"
+    proc, origin = load(GroundingDinoImageProcessor, weights)
     size = proc.size
     get = (lambda k: size.get(k)) if isinstance(size, dict) else (lambda k: getattr(size, k, None))
     shortest, longest = get("shortest_edge"), get("longest_edge")
     if not shortest or not longest:
         raise PreprocessorError(f"{weights}: image processor size {size!r}: only shortest_edge + longest_edge "
                                 "is supported")
-    checks = {"do_resize": True, "do_pad": True, "do_rescale": True, "do_normalize": True,
-              "resample": BILINEAR, "rescale_factor": 1 / 255}
-    for key, want in checks.items():
-        got = getattr(proc, key, want)
-        same = abs(got - want) < 1e-12 if isinstance(want, float) else got == want
-        if not same:
-            raise PreprocessorError(f"{weights}: image processor {key} = {got!r}; this exporter supports only "
-                                    f"{want!r} (Grounding DINO's own setting)")
+    require_settings(proc, weights, "Grounding DINO's")
     if getattr(proc, "pad_size", None):
         raise PreprocessorError(f"{weights}: image processor pad_size is set; only padding to the batch's "
                                 "largest image is supported")
-    mean, std = list(proc.image_mean), list(proc.image_std)
-    for name, v in (("image_mean", mean), ("image_std", std)):
-        if len(v) != 3 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in v):
-            raise PreprocessorError(f"{weights}: image processor {name} must be 3 finite numbers, got {v!r}")
-    if any(s <= 0 for s in std):
-        raise PreprocessorError(f"{weights}: image processor image_std must be positive, got {std!r}")
-    return {"shortest_edge": int(shortest), "longest_edge": int(longest), "mean": [float(x) for x in mean],
-            "std": [float(x) for x in std], "origin": origin}
+    mean, std = normalisation(proc, weights)
+    return {"shortest_edge": int(shortest), "longest_edge": int(longest), "mean": mean,
+            "std": std, "origin": origin}
 
 
 def build(family: str, cfg, pre: dict, canvas, protos: dict, special_tokens: dict[str, int], source: dict) -> dict:

@@ -7,22 +7,17 @@ evaluator (scenic) for the prompt ensemble.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from glip_export.model_json import CONTRACT
 from glip_export.onnx_export import io_signature
+from hf_export.processor import PreprocessorError, load, normalisation, require_settings  # noqa: F401 (PreprocessorError: callers catch it here)
 
 from . import prompts
 from .graphs import GRAPH_FILES
 
 CONTRACT_VERSION = 2
 FAMILY = "owlv2"
-BILINEAR = 2  # PILImageResampling.BILINEAR
-
-
-class PreprocessorError(ValueError):
-    pass
 
 
 def read_preprocessor(weights: Path, image_size: int) -> dict:
@@ -31,36 +26,16 @@ def read_preprocessor(weights: Path, image_size: int) -> dict:
     OWLv2's defaults at `image_size` when the folder has neither), checked against what the graphs
     and this contract support."""
     from transformers import Owlv2ImageProcessor
-    if (weights / "processor_config.json").exists() or (weights / "preprocessor_config.json").exists():
-        try:
-            proc = Owlv2ImageProcessor.from_pretrained(weights)
-        except Exception as err:  # transformers raises several types for a bad file
-            raise PreprocessorError(f"{weights}: image processor config not loadable ({err})") from None
-        origin = "processor config of the weights folder"
-    else:
-        proc = Owlv2ImageProcessor(size={"height": image_size, "width": image_size})
-        origin = "Owlv2ImageProcessor defaults (the weights folder has no processor config)"
+    proc, origin = load(Owlv2ImageProcessor, weights, size={"height": image_size, "width": image_size})
     size = proc.size
     size = {"height": getattr(size, "height", None), "width": getattr(size, "width", None)} \
         if not isinstance(size, dict) else size
     if size.get("height") != image_size or size.get("width") != image_size:
         raise PreprocessorError(f"{weights}: image processor size {size!r} differs from the vision model's "
                                 f"image_size {image_size} (the graphs take exactly image_size x image_size)")
-    checks = {"do_resize": True, "do_pad": True, "do_rescale": True, "do_normalize": True,
-              "resample": BILINEAR, "rescale_factor": 1 / 255}
-    for key, want in checks.items():
-        got = getattr(proc, key, want)
-        same = abs(got - want) < 1e-12 if isinstance(want, float) else got == want
-        if not same:
-            raise PreprocessorError(f"{weights}: image processor {key} = {got!r}; this exporter supports only "
-                                    f"{want!r} (OWLv2's own setting)")
-    mean, std = list(proc.image_mean), list(proc.image_std)
-    for name, v in (("image_mean", mean), ("image_std", std)):
-        if len(v) != 3 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in v):
-            raise PreprocessorError(f"{weights}: image processor {name} must be 3 finite numbers, got {v!r}")
-    if any(s <= 0 for s in std):
-        raise PreprocessorError(f"{weights}: image processor image_std must be positive, got {std!r}")
-    return {"size": image_size, "mean": [float(x) for x in mean], "std": [float(x) for x in std], "origin": origin}
+    require_settings(proc, weights, "OWLv2's")
+    mean, std = normalisation(proc, weights)
+    return {"size": image_size, "mean": mean, "std": std, "origin": origin}
 
 
 def build(model_cfg, pre: dict, protos: dict, special_tokens: dict[str, int], source: dict) -> dict:

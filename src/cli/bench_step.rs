@@ -73,10 +73,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if names.contains(&name) {
             continue;
         }
-        if shape.iter().any(|&d| d < 0) {
-            bail!("step graph input {name} has a dynamic shape {shape:?}");
-        }
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let dims = at_model_canvas(&model, &manifest, &name, &shape)?;
         let n: usize = dims.iter().product();
         let tensor = if is_int {
             // The real caption's ids (or mask), one row per batch item.
@@ -211,6 +208,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The shape of a step graph input at the model's own canvas (`image_size`): a dynamic-canvas
+/// graph's level maps (`p3`..`p7`, `f3`..`f7`) take that canvas's grid of their level, its
+/// `images` the canvas, its targets the canvas's anchor count.
+fn at_model_canvas(
+    model: &ModelDir,
+    manifest: &TrainManifest,
+    name: &str,
+    shape: &[i64],
+) -> Result<Vec<usize>> {
+    let [h, w] = manifest.image_size;
+    let levels = model.spec.levels_for((w as u32, h as u32));
+    let level = name
+        .strip_prefix(['p', 'f'])
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(3))
+        .and_then(|i| levels.get(i));
+    shape
+        .iter()
+        .enumerate()
+        .map(|(axis, &d)| {
+            Ok(match (axis, level) {
+                _ if d >= 0 => d as usize,
+                (2, Some(l)) => l.height,
+                (3, Some(l)) => l.width,
+                (2, None) if name == "images" => h,
+                (3, None) if name == "images" => w,
+                (1, None) => manifest.num_anchors,
+                _ => bail!("step graph input {name} has a dynamic dimension {axis} ({shape:?})"),
+            })
+        })
+        .collect()
 }
 
 /// Times the cached tracks' frozen front per step with the trainer's own code

@@ -1,0 +1,1 @@
+"""Helpers shared by the exporters of Hugging Face transformers detectors (OWLv2, Grounding DINO)."""
