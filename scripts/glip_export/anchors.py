@@ -23,12 +23,14 @@ def cell_anchor(stride: int, size: int) -> list[float]:
 
 
 def feature_sizes(image_hw: tuple[int, int], strides) -> list[tuple[int, int]]:
-    """FPN level sizes for a padded input: Swin/PatchMerging halve (ceil), P6/P7 are stride-2 convs."""
+    """FPN level sizes for a padded input: Swin/PatchMerging halve (ceil), P6/P7 are stride-2 convs.
+    The ceilings are written (n + d - 1) // d, never -(-n // d): on symbolic sizes the exporter
+    turns // into ONNX's integer Div, which truncates, so a negative operand would round up."""
     h, w = image_hw
-    h, w = -(-h // 4), -(-w // 4)
+    h, w = (h + 3) // 4, (w + 3) // 4
     sizes = []
     for _ in strides:
-        h, w = -(-h // 2), -(-w // 2)
+        h, w = (h + 1) // 2, (w + 1) // 2
         sizes.append((h, w))
     return sizes
 

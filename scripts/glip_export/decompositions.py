@@ -5,7 +5,8 @@ otherwise:
 
 - `aten.convolution_backward`: the gradient of a 2-D convolution (groups 1, dilation 1) as
   convolutions: grad_input is a transposed convolution of grad_output with the weight (its
-  output padding chosen so the input size comes back), grad_weight is a convolution of the input
+  output padding chosen so the input size comes back; where that padding depends on a symbolic
+  size, the unpadded transposed convolution cropped to the input), grad_weight is a convolution of the input
   (batch and channels swapped) with grad_output as the kernel, dilated by the stride, cropped to
   the kernel size; grad_bias is a sum.
 - `aten.upsample_nearest2d_backward` (the FPN's top-down path): a sum over the output pixels
@@ -32,7 +33,10 @@ def convolution_backward(grad_out, x, weight, bias_sizes, stride, padding, dilat
         oh, ow = grad_out.shape[-2:]
         extra_h = h + 2 * padding[0] - ((oh - 1) * stride[0] + kh)
         extra_w = w + 2 * padding[1] - ((ow - 1) * stride[1] + kw)
-        grad_input = aten.convolution(grad_out, weight, None, stride, padding, [1, 1], True, [extra_h, extra_w], 1)
+        if isinstance(extra_h, int) and isinstance(extra_w, int):
+            grad_input = aten.convolution(grad_out, weight, None, stride, padding, [1, 1], True, [extra_h, extra_w], 1)
+        else:  # ONNX's output_padding is an attribute: the full transposed convolution, cropped
+            grad_input = _cropped_transposed_conv(grad_out, weight, stride, padding, (h, w))
     if output_mask[1]:
         g = aten.convolution(x.transpose(0, 1), grad_out.transpose(0, 1), None, [1, 1], padding, stride, False,
                              [0, 0], 1)
@@ -40,6 +44,16 @@ def convolution_backward(grad_out, x, weight, bias_sizes, stride, padding, dilat
     if output_mask[2]:
         grad_bias = grad_out.sum(dim=(0, 2, 3))
     return grad_input, grad_weight, grad_bias
+
+
+def _cropped_transposed_conv(grad_out, weight, stride, padding, size):
+    """grad_input of a strided convolution whose output padding depends on a symbolic size: the
+    transposed convolution without padding (every input position it reaches), zero-extended by
+    stride - 1 at the bottom/right (the rows an output padding adds beyond it), cropped to
+    [padding, padding + size) per axis. Equal to the padded form for every size."""
+    full = aten.convolution(grad_out, weight, None, stride, [0, 0], [1, 1], True, [0, 0], 1)
+    full = torch.nn.functional.pad(full, (0, stride[1] - 1, 0, stride[0] - 1))
+    return full[:, :, padding[0]:padding[0] + size[0], padding[1]:padding[1] + size[1]]
 
 
 def nearest_weights(n_out, n_in, scale: float | None, dtype: torch.dtype) -> torch.Tensor:

@@ -20,7 +20,6 @@ from .target_loss import LOSS_NAMES
 CONTRACT = "odinw-train-step"
 CONTRACT_VERSION = 2
 CANVAS = "dynamic"  # v2: the graphs take any canvas whose sides are multiples of 32
-FIXED_CANVAS_VERSION = 1  # the graphs take the model's image size only
 LANG_LR = 1e-5
 BIAS_LR_FACTOR = 2.0
 OPTIMIZER = {"kind": "adamw", "betas": [0.9, 0.999], "eps": 1e-8, "clip_grad_norm": 1.0}
@@ -64,21 +63,21 @@ def params_bytes(params: list[torch.Tensor]) -> bytes:
 
 
 def manifest(track: Track, batch: int, image_hw, text_len: int, num_anchors: int, data_inputs: list[str],
-             params: list[tuple[str, list[int]]], features: dict | None, dynamic: bool = True) -> dict:
-    """The `<track>.json` manifest; `params` = (name, shape) in graph-input order; `dynamic`:
-    graphs for any canvas (v2), else for `image_hw` only (v1, no `canvas` entry)."""
+             params: list[tuple[str, list[int]]], features: dict | None) -> dict:
+    """The `<track>.json` manifest (contract v2: graphs for any canvas); `params` = (name, shape)
+    in graph-input order."""
     entries = []
     for name, shape in params:
         lr, wd = param_group(track, name)
         entries.append({"name": name, "shape": list(shape), "lr": lr, "weight_decay": wd})
     return {
         "contract": CONTRACT,
-        "contract_version": CONTRACT_VERSION if dynamic else FIXED_CANVAS_VERSION,
+        "contract_version": CONTRACT_VERSION,
         "track": track.name,
         "glip_override": track.glip_override,
         "batch": batch,
         "image_size": list(image_hw),
-        **({"canvas": CANVAS} if dynamic else {}),
+        "canvas": CANVAS,
         "max_text_len": text_len,
         "num_anchors": num_anchors,
         "features": features,

@@ -14,17 +14,20 @@ For a track, `export_track` writes into `<out>/`:
   DyHead tower outputs f3..f7, text_fused, which are the linear track's (cached) data inputs.
 - `<track>_params.bin`, `<track>.json`: the initial params and the manifest (`train_manifest`).
 
-Contract v2 (tracks `DYNAMIC_TRACKS`: prompt, linear): the canvas is dynamic. Every graph takes any canvas whose sides are multiples of 32
-(the full track's `images`, or the feature maps and anchor-count targets of that canvas), and the
-anchors are computed in the graph from the feature maps' sizes, as head.onnx does. The batch B
-and max_text_len T are static. Three things keep a trace from fixing the canvas: the canvas's
-dims are symbols while tracing (`_fake_inputs`), duck shaping is off (equal sizes, e.g. a square
-canvas's height and width, would otherwise become one symbol), and the gradient comes from plain
-`torch.autograd.grad` (`torch.func`'s transforms specialise the sizes they see); the
-interpolation matrices are built in the graph from the sizes (`dyhead.align_corners_weights`,
-`decompositions.nearest_weights`). The graphs are traced at the model's size (at least
-`HEAD_TRACE_MIN` a side, so no level has size 1) and tested at several canvases. The full track
-is still contract v1: static shapes, the model's image size only (see `DYNAMIC_TRACKS`).
+Contract v2 (every track): the canvas is dynamic. Every graph takes any canvas
+whose sides are multiples of 32 (the full track's `images`, or the feature maps and anchor-count
+targets of that canvas), and the anchors are computed in the graph from the feature maps' sizes,
+as head.onnx does. The batch B and max_text_len T are static. Three things keep a trace from
+fixing the canvas: the canvas's dims are symbols while tracing (`_fake_inputs`), duck shaping is
+off (equal sizes, e.g. a square canvas's height and width, would otherwise become one symbol),
+and the gradient comes from plain `torch.autograd.grad` (`torch.func`'s transforms specialise the
+sizes they see); the interpolation matrices are built in the graph from the sizes
+(`dyhead.align_corners_weights`, `decompositions.nearest_weights`). The full track's images are
+32 x a symbol per side, not a symbol: Swin's sizes are then linear in it and each window padding
+one floor division (with the pixel size as the symbol every stage nested another, and sympy had
+not finished the forward pass after 10 minutes; now the trace takes about a minute for the demo
+model). The graphs are traced at the model's size (at least `HEAD_TRACE_MIN` a side, so no
+level has size 1) and tested at several canvases.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ import torch
 from torch import nn
 from torch.export import Dim
 from torch.func import functional_call
+from torch._dynamo.source import ConstantSource
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
@@ -127,12 +131,6 @@ class LinearFeatures(nn.Module):
 
 
 FORWARDS = {"prompt": PromptForward, "linear": LinearForward, "full": FullForward}
-# Tracks exported for any canvas (contract v2). The full track stays on the fixed canvas (v1):
-# traced with a symbolic canvas, Swin's window padding makes every size a nested expression of
-# H and W, and sympy spent over 10 minutes on the demo model's forward pass alone.
-DYNAMIC_TRACKS = ("prompt", "linear")
-
-
 @dataclass
 class TrackModel:
     """A track's forward module, its trainable parameter names (manifest order) and sizes."""
@@ -146,7 +144,6 @@ class TrackModel:
     text_len: int
     anchors: torch.Tensor  # at image_hw (the manifest's num_anchors)
     trace_hw: tuple[int, int]  # the canvas the graphs are traced at
-    dynamic: bool  # any canvas (v2), or image_hw only (v1)
 
     @property
     def data_inputs(self) -> tuple[str, ...]:
@@ -182,9 +179,10 @@ def build_track(glip: Glip, track_name: str, batch: int, image_hw: tuple[int, in
     assert not missing, f"trainable params not in the module: {missing}"
     sizes = anchor_lib.feature_sizes(image_hw, cfg.anchor_strides)
     anchors = anchor_lib.grid_anchors(sizes, cfg.anchor_strides, cfg.anchor_sizes)
-    dynamic = track_name in DYNAMIC_TRACKS
-    trace_hw = (max(image_hw[0], HEAD_TRACE_MIN), max(image_hw[1], HEAD_TRACE_MIN)) if dynamic else tuple(image_hw)
-    return TrackModel(track, cfg, forward, trainable, batch, tuple(image_hw), text_len, anchors, trace_hw, dynamic)
+    # Every level at least 2x2 at the trace canvas; the full track's images a multiple of 32.
+    unit = CANVAS_UNIT if track_name == "full" else 1
+    trace_hw = tuple(-(-max(side, HEAD_TRACE_MIN) // unit) * unit for side in image_hw)
+    return TrackModel(track, cfg, forward, trainable, batch, tuple(image_hw), text_len, anchors, trace_hw)
 
 
 # ------------------------------------------------------------------------------ example inputs
@@ -216,11 +214,20 @@ def target_shapes(tm: TrackModel) -> dict[str, tuple[tuple[int, ...], torch.dtyp
             "centerness_targets": ((b, q), torch.float32), "token_targets": ((b, q, t), torch.float32)}
 
 
+# The full track's canvas in units of 32 pixels (GLIP's size divisibility), up to 4096 pixels,
+# as image_backbone.onnx takes it (`onnx_export.export_graphs`).
+CANVAS_UNIT = 32
+CANVAS_UNITS_MAX = 128
+
+
 def data_dynamic_shapes(tm: TrackModel) -> list[dict | None]:
     """torch.export dynamic dims of the data inputs: the canvas's (the levels' sizes are related:
-    AUTO lets the exporter find how, as for head.onnx); none for a fixed-canvas track."""
-    if not tm.dynamic:
-        return [None] * len(tm.data_inputs)
+    AUTO lets the exporter find how, as for head.onnx). The full track's images take multiples
+    of 32, declared as such."""
+    if tm.track.name == "full":
+        height32 = Dim("height32", min=1, max=CANVAS_UNITS_MAX)
+        width32 = Dim("width32", min=1, max=CANVAS_UNITS_MAX)
+        return [{2: CANVAS_UNIT * height32, 3: CANVAS_UNIT * width32}, None, None]
     return [{2: Dim.AUTO, 3: Dim.AUTO}] * 5 + [None, None]  # p3..p7 or f3..f7, then the text
 
 
@@ -314,22 +321,42 @@ def trace_step(tm: TrackModel) -> tuple[torch.fx.GraphModule, list[torch.Tensor]
 
 def step_dynamic_shapes(tm: TrackModel) -> list[dict | None]:
     """torch.export's dynamic dims of every step graph input (params, data, targets)."""
-    targets = TARGET_DYNAMIC_SHAPES if tm.dynamic else [None] * len(TARGET_NAMES)
-    return [None] * len(tm.trainable) + data_dynamic_shapes(tm) + targets
+    return [None] * len(tm.trainable) + data_dynamic_shapes(tm) + TARGET_DYNAMIC_SHAPES
 
 
-def step_dynamic_dims(tm: TrackModel) -> list[set[int]]:
-    return [set(spec or ()) for spec in step_dynamic_shapes(tm)]
+def step_dynamic_dims(tm: TrackModel) -> list[dict[int, int]]:
+    """{dim: unit} of every step graph input's symbolic dims: the size is unit x a symbol (32 for
+    the full track's images, 1 for the others)."""
+    return [{d: _unit(size) for d, size in (spec or {}).items()} for spec in step_dynamic_shapes(tm)]
 
 
-def _fake_inputs(args: list[torch.Tensor], dynamic: list[set[int]]) -> list[torch.Tensor]:
+def _unit(size) -> int:
+    """32 for a torch.export dim declared as 32 * Dim, 1 for a plain or AUTO one."""
+    return CANVAS_UNIT if getattr(size, "root", None) is not None else 1
+
+
+def _fake_inputs(args: list[torch.Tensor], dynamic: list[dict[int, int]]) -> list[torch.Tensor]:
     """Fake tensors whose `dynamic` dims are symbols (the canvas's) and every other dim a
     constant (make_fx's "symbolic" mode alone makes every dim of every input a symbol, parameters
-    included, and all their sizes go through sympy). Duck shaping is off, so sizes equal at trace time (a square canvas's height and
-    width) stay separate symbols."""
-    mode = FakeTensorMode(shape_env=ShapeEnv(duck_shape=False), allow_non_fake_inputs=True)
+    included, and all their sizes go through sympy). Duck shaping is off, so sizes equal at trace
+    time (a square canvas's height and width) stay separate symbols. A dim of unit 32 is 32 x a
+    symbol: Swin's sizes are then linear in it (8s, 4s, 2s, s) and its window padding one floor
+    division; with the pixel size as the symbol every stage nests another floor division and
+    sympy does not finish."""
+    shape_env = ShapeEnv(duck_shape=False)
+    mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
     out = []
-    for arg, dims in zip(args, dynamic):
+    for i, (arg, dims) in enumerate(zip(args, dynamic)):
+        if any(unit > 1 for unit in dims.values()):
+            sizes = list(arg.shape)
+            for d, unit in dims.items():
+                assert sizes[d] % unit == 0, f"input {i} dim {d}: {sizes[d]} is not a multiple of {unit}"
+                sym = shape_env.create_symbol(sizes[d] // unit, ConstantSource(f"input{i}_dim{d}_over{unit}"),
+                                              dynamic_dim=DimDynamic.DYNAMIC)
+                sizes[d] = unit * shape_env.create_symintnode(sym, hint=sizes[d] // unit)
+            with mode:
+                out.append(torch.empty(sizes, dtype=arg.dtype))
+            continue
         sizes = [DimDynamic.DYNAMIC if d in dims else DimDynamic.STATIC for d in range(arg.dim())]
         out.append(mode.from_tensor(arg, symbolic_context=StatelessSymbolicContext(dynamic_sizes=sizes)))
     return out
@@ -421,6 +448,6 @@ def _export_track(glip, track_name, out_dir, batch, image_hw, text_len, meta, lo
         log(f"{track_name}: predict graph in {time.time() - started:.0f}s")
     write_bytes_atomic(out_dir / f"{track_name}_params.bin", params_bytes(params))
     desc = manifest(tm.track, tm.batch, tm.image_hw, tm.text_len, int(tm.anchors.shape[0]), list(tm.data_inputs),
-                    list(zip(tm.trainable, (list(p.shape) for p in params))), features, tm.dynamic)
+                    list(zip(tm.trainable, (list(p.shape) for p in params))), features)
     write_bytes_atomic(out_dir / f"{track_name}.json", manifest_json(desc).encode())
     return desc

@@ -18,7 +18,7 @@ from conftest import max_rel_error
 from glip_export import anchors as anchor_lib
 from glip_export.bert import BertLayer, BertModel
 from glip_export.config import GLIP_T, TINY, BertConfig
-from glip_export.decompositions import convolution_backward, upsample_nearest2d_backward
+from glip_export.decompositions import _cropped_transposed_conv, convolution_backward, upsample_nearest2d_backward
 from glip_export.dyhead import (DeformConv3x3, deform_conv3x3_gather, deform_conv3x3_grid_sample,
                                 upsample_bilinear_matmul)
 from glip_export.fpn import upsample_nearest_matmul
@@ -164,6 +164,20 @@ def test_convolution_backward_decomposition(stride, padding, kernel):
                                [True, True, True])
     for a, e in zip(got, expected):
         assert max_rel_error(a, e) < 1e-12
+
+
+@pytest.mark.parametrize("hw", [(13, 17), (12, 16), (14, 19), (5, 6)])
+@pytest.mark.parametrize("stride,padding,kernel", [(1, 1, 3), (2, 1, 3), (2, 0, 3), (3, 1, 3), (4, 0, 4), (2, 2, 5)])
+def test_cropped_transposed_conv_is_the_input_gradient(stride, padding, kernel, hw):
+    """The symbolic-size form of grad_input (no output padding) equals autograd's."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, *hw, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 3, kernel, kernel, generator=g, dtype=torch.float64)
+    y = torch.nn.functional.conv2d(x, w, stride=stride, padding=padding)
+    grad = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    expected, = torch.autograd.grad(y, x, grad)
+    got = _cropped_transposed_conv(grad, w, [stride] * 2, [padding] * 2, hw)
+    assert got.shape == expected.shape and max_rel_error(got, expected) < 1e-12
 
 
 # ---------------------------------------------------------------- Swin vs timm

@@ -6,10 +6,10 @@ positives by boolean indexing; the graphs get the assignment as target tensors a
 `where`. The batch is two training images of the demo suite with their ground truth and the
 task's caption, so there are real positives, on GLIP's training canvas (each image resized by
 GLIP's rule, the batch padded to its largest size rounded up to 32). The prompt and linear
-graphs (contract v2) are traced at the model's 192x192 and run at other canvases: GLIP's at
-several training scales, portrait and landscape, down to 128x96 where P7 has one row. The full
-track's graphs (v1) take the model's 192x192 only, and are tested there. Every track is exported once per session (batch
-2) into a temporary directory; the committed `models/demo/train/` must equal those exports.
+graphs of every track (contract v2) are traced at the model's 192x192 and run at other
+canvases: GLIP's at several training scales, portrait and landscape, down to 128x96 where P7 has
+one row. Every track is exported once per session (batch 2) into a temporary directory; the
+committed `models/demo/train/` must equal those exports.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from glip_export.onnx_export import GRAPH_FILES, HEAD_OUTPUTS, LEVELS, export_gr
 from glip_export.preprocess import prepare
 from glip_export.prompts import build_caption, positive_map
 from glip_export.target_loss import LOSS_NAMES, TARGET_NAMES
-from glip_export.train_step import DYNAMIC_TRACKS, FEATURE_NAMES, LINEAR_PROB_PARAMS, TRACKS
+from glip_export.train_step import FEATURE_NAMES, LINEAR_PROB_PARAMS, TRACKS
 
 MODEL = REPO / "models" / "demo"
 DEMO = REPO / "demo"
@@ -49,16 +49,11 @@ PRED_RTOL = 1e-4
 # sizes), 160x128, 288x224, 128x96, 416x320 and 160x192.
 SCALES = [(192, 192, False), (128, 160, False), (224, 320, False), (96, 128, False), (320, 416, False),
           (192, 192, True)]
-FIXED = None  # the fixed-canvas (v1) tracks' batch: the model's sizes, padded to its 192x192
-# (track, scale): every scale for the dynamic-canvas tracks, the fixed canvas for the others.
-CASES = [(t, s) for t in TRACKS if t in DYNAMIC_TRACKS for s in SCALES] + \
-        [(t, FIXED) for t in TRACKS if t not in DYNAMIC_TRACKS]
+CASES = [(t, s) for t in TRACKS for s in SCALES]  # (track, scale)
 
 
 def case_id(case) -> str:
     track, scale = case
-    if scale is FIXED:
-        return f"{track}-fixed"
     return f"{track}-{scale[0]}-{scale[1]}{'-landscape' if scale[2] else ''}"
 
 
@@ -107,11 +102,6 @@ def batch(demo):
     return batch_at(demo, SCALES[0])
 
 
-def default_batch(demo, track) -> dict:
-    """The batch at the model's own sizes, on the canvas the track's graphs take."""
-    return batch_at(demo, SCALES[0] if track in DYNAMIC_TRACKS else FIXED)
-
-
 _BATCHES = {}
 
 
@@ -119,7 +109,7 @@ def batch_at(demo, scale) -> dict:
     """The batch at one of SCALES (built once per session)."""
     if scale not in _BATCHES:
         md, glip = demo
-        _BATCHES[scale] = make_batch(md, glip, pad_to=md.image_hw) if scale is FIXED else make_batch(md, glip, *scale)
+        _BATCHES[scale] = make_batch(md, glip, *scale)
     return _BATCHES[scale]
 
 
@@ -127,10 +117,10 @@ def canvas_of(batch) -> str:
     return "x".join(map(str, batch["images"].shape[-2:]))
 
 
-def make_batch(md, glip, min_size=None, max_size=None, landscape=False, pad_to=None) -> dict:
+def make_batch(md, glip, min_size=None, max_size=None, landscape=False) -> dict:
     """Two demo training images with boxes, the task caption, and everything derived from them, on
     GLIP's training canvas: each image resized by GLIP's rule at (min_size, max_size) (default:
-    the model's), zero-padded to the batch's largest size rounded up to 32 (or to `pad_to`)."""
+    the model's), zero-padded to the batch's largest size rounded up to 32."""
     task = json.loads((DEMO / "tasks" / "ColorShapes.json").read_text())
     split = task["splits"]["train"]
     coco = json.loads((DEMO / split["ann_file"]).read_text())
@@ -159,7 +149,7 @@ def make_batch(md, glip, min_size=None, max_size=None, landscape=False, pad_to=N
                                  dtype=torch.float32),
                     torch.stack([pos_map[[c["id"] for c in cats].index(a["category_id"])]
                                  for a in coco["annotations"] if a["image_id"] == info["id"]])))
-    canvas_hw = pad_to or tuple(max(i.shape[d] for i in images) for d in (1, 2))
+    canvas_hw = tuple(max(i.shape[d] for i in images) for d in (1, 2))
     images = torch.stack([torch.nn.functional.pad(i, (0, canvas_hw[1] - i.shape[2], 0, canvas_hw[0] - i.shape[1]))
                           for i in images])
     sizes = anchor_lib.feature_sizes(canvas_hw, md.cfg.anchor_strides)
@@ -367,12 +357,8 @@ def test_manifest_and_graph_signatures(track, demo, exports):
     md, glip = demo
     out, desc = exports(track)
     assert desc == json.loads((out / f"{track}.json").read_text())
-    if track in DYNAMIC_TRACKS:
-        assert desc["contract"] == "odinw-train-step" and desc["contract_version"] == 2
-        assert desc["canvas"] == "dynamic"
-    else:
-        assert desc["contract"] == "odinw-train-step" and desc["contract_version"] == 1
-        assert "canvas" not in desc
+    assert desc["contract"] == "odinw-train-step" and desc["contract_version"] == 2
+    assert desc["canvas"] == "dynamic"
     assert desc["track"] == track and desc["batch"] == BATCH
     assert desc["glip_override"] == {"prompt": "language_prompt_v2", "linear": "linear_prob", "full": "full"}[track]
     assert desc["image_size"] == list(md.image_hw) and desc["max_text_len"] == md.max_text_len
@@ -411,11 +397,9 @@ def test_manifest_and_graph_signatures(track, demo, exports):
         maps = (*LEVELS, *FEATURE_NAMES[:5], "images")
         canvas_dims = {n: [dims[n][a] for a in ((2, 3) if n in maps else (1,))]
                        for n in dims if n in maps or n in TARGET_NAMES}
-        if track in DYNAMIC_TRACKS:  # the canvas's dims are symbolic, the batch and T are not
-            assert canvas_dims and all(isinstance(d, str) for v in canvas_dims.values() for d in v), canvas_dims
-            assert all(dims[n][0] == BATCH for n in dims if n in desc["data_inputs"]), dims
-        else:
-            assert all(isinstance(d, int) for v in dims.values() for d in v), dims
+        # the canvas's dims are symbolic, the batch and T are not
+        assert canvas_dims and all(isinstance(d, str) for v in canvas_dims.values() for d in v), canvas_dims
+        assert all(dims[n][0] == BATCH for n in dims if n in desc["data_inputs"]), dims
         if key == "step":
             assert inputs == [*names, *desc["data_inputs"], *TARGET_NAMES]
             assert outputs == desc["step"]["outputs"] == [*LOSS_NAMES, *(f"grad:{n}" for n in names)]
@@ -455,10 +439,9 @@ def test_adamw_on_onnx_gradients_lowers_the_loss(track, exports, batch, capsys):
 
 
 @pytest.mark.parametrize("track", list(TRACKS))
-def test_committed_demo_train_files_are_current(track, demo, exports):
+def test_committed_demo_train_files_are_current(track, demo, exports, batch):
     """models/demo/train/ is what the exporter writes now: same manifest and initial params, and
     its graphs compute the same values as a fresh export."""
-    batch = default_batch(demo, track)
     out, desc = exports(track)
     committed = MODEL / "train"
     assert json.loads((committed / f"{track}.json").read_text()) == desc
