@@ -9,6 +9,7 @@
 use super::batch_axis;
 use super::session::{DeviceTensor, Graph, Input, Tensor};
 use anyhow::{anyhow, bail, Result};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// A graph output: in host memory, or left in the device's memory (I/O binding).
@@ -156,12 +157,12 @@ impl BatchConstants {
         if !bound {
             return Ok(names.zip(host.iter().map(Input::Host)).collect());
         }
-        if !self.on_device.contains_key(&key) {
+        if let Entry::Vacant(e) = self.on_device.entry(key) {
             let up = host
                 .iter()
                 .map(|t| graph.upload(t))
                 .collect::<Result<Vec<_>>>()?;
-            self.on_device.insert(key, up);
+            e.insert(up);
         }
         Ok(names
             .zip(self.on_device[&key].iter().map(Input::Device))
