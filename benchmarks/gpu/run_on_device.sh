@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GLIP-T zero-shot evaluation on one GPU: odinw (ONNX Runtime CUDA EP, I/O binding) against
 # PyTorch eager with the same weights, images and prompt, with GPU utilisation, plus a CUDA-vs-CPU
-# parity check of odinw's predictions. One JSON summary: $OUT/gpu_eval.json (also printed).
+# parity check of odinw's predictions; then the same for OWLv2 and Grounding DINO
+# (benchmarks/gpu/families.sh). One JSON summary: $OUT/gpu_eval.json (also printed).
+# FAMILIES (default "glip owlv2 grounding-dino") picks the families to run.
 #
 # Run from the repository root on the GPU host (about 4-5 minutes, 1-2 of them the export; every
 # stage has its own time limit and a failed stage is logged and skipped, the others still run):
@@ -31,6 +33,7 @@
 #   parity    odinw --device cpu on the 3-image task vs the CUDA batch-1 run on those images;
 #             PyTorch eager's detections on them vs the same CUDA run
 #   train     HOOK for benchmarks/train_step_gpu.py (run only if that file exists)
+#   owlv2-*, gdino-*  the other families (benchmarks/gpu/families.sh, stages listed there)
 #   summary   benchmarks/gpu/summarize.py -> $OUT/gpu_eval.json
 #
 # SMOKE=1 runs every stage on CPU at toy size (tiny config, 192x192, 5 images, batches 1 and 2,
@@ -61,6 +64,7 @@ IMG_REL=odinw/ShapesDemo/ColorShapes/test
 mkdir -p "$OUT/logs" "$WORK"
 # Nothing from an earlier run may reach this run's summary.
 rm -f "$OUT"/logs/* "$OUT"/{eager,parity_gpu_vs_cpu,parity_eager_vs_odinw,train_step,gpu_eval,model}.json \
+  "$OUT"/{owlv2,gdino}_{eager,parity_gpu_vs_cpu,parity_eager_vs_odinw,model,skipped}.json \
   "$WORK/prompt.json" "$WORK/eager_parity.json"
 : > "$OUT/stages.jsonl"
 export ODINW_CACHE=$WORK/cache
@@ -68,6 +72,10 @@ STARTED=$(date +%s)
 if [[ "$ODINW" != /* ]]; then ODINW=$REPO/$ODINW; fi
 export SMOKE PY ODINW DEVICE EXPORT MODEL PRE_NMS_THRESH
 ODINW_ARGS=(--suite demo --tasks ColorShapes --split test --model "$MODEL")
+
+FAMILIES=${FAMILIES:-glip owlv2 grounding-dino}
+# want FAMILY: whether FAMILIES names it.
+want() { case " $FAMILIES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 log() { echo "[$(( $(date +%s) - STARTED ))s] $*" >&2; }
 
@@ -130,7 +138,9 @@ export -f env_info
 stage env 60 bash -c env_info
 
 have_export=0
-if [ -f "$EXPORT/model.json" ] && [ -f "$EXPORT/random_init_state.pt" ] && [ "${REEXPORT:-0}" != 1 ]; then
+if ! want glip; then
+  log "GLIP stages skipped (FAMILIES=$FAMILIES)"
+elif [ -f "$EXPORT/model.json" ] && [ -f "$EXPORT/random_init_state.pt" ] && [ "${REEXPORT:-0}" != 1 ]; then
   log "reusing the export in $EXPORT (REEXPORT=1 to redo it)"
   have_export=1
 elif stage export "$T_EXPORT" "$PY" benchmarks/gpu/export_model.py --config "$CONFIG" ${SIZE_ARGS[@]+"${SIZE_ARGS[@]}"} \
@@ -184,6 +194,10 @@ if [ "$have_model" = 1 ]; then
     '$PY' benchmarks/gpu/compare_predictions.py '$WORK/eager_parity.json' \
       '$WORK/run-b1/ColorShapes/predictions.json' --images 1,2,3 --json '$OUT/parity_eager_vs_odinw.json'"
 fi
+
+# ---- OWLv2 and Grounding DINO: the same measurements (benchmarks/gpu/families.sh) ----
+# shellcheck source=benchmarks/gpu/families.sh
+source benchmarks/gpu/families.sh
 
 # ---- HOOK: training step on the GPU (benchmarks/train_step_gpu.py, written separately) ----
 # Runs only when the file exists; its stdout/stderr go to $OUT/logs/train.log and it is expected

@@ -5,8 +5,10 @@
 
 Reads the stage statuses (OUT/stages.jsonl), the export report, odinw's run logs (images/s
 after the first batch), the GPU-utilisation records (OUT/logs/*.json), PyTorch eager's report
-(OUT/eager.json), the parity comparisons and, if present, OUT/train_step.json; prints the
-summary and writes it atomically. Missing pieces become null with the failed stage named.
+(OUT/eager.json), the parity comparisons and, if present, OUT/train_step.json, then the same
+for OWLv2 and Grounding DINO (benchmarks/gpu/families.sh: OUT/<owlv2|gdino>_*.json, runs
+WORK/<prefix>-run-*; a skipped family with its reason); prints the summary and writes it
+atomically. Missing pieces become null with the failed stage named.
 """
 from __future__ import annotations
 
@@ -56,11 +58,14 @@ def json_lines(path: Path) -> list:
     return out
 
 
-def odinw_run(out: Path, work: Path, name: str, batch: int, binding: str) -> dict:
-    rec = read_json(out / "logs" / f"odinw-{name}.json") or {}
+def odinw_run(out: Path, work: Path, name: str, batch: int, binding: str, prefix: str = "") -> dict:
+    """One odinw run: GLIP's (logs/odinw-NAME.json, WORK/run-NAME) or a family's with `prefix`
+    (logs/PREFIX-NAME.json, WORK/PREFIX-run-NAME)."""
+    rec = read_json(out / "logs" / f"{prefix or 'odinw'}-{name}.json") or {}
     row = {"batch": batch, "io_binding": binding, "rc": rec.get("rc"), "process_s": rec.get("wall_s"),
            "util": rec.get("util")}
-    log = work / f"run-{name}" / "ColorShapes" / "log.txt"
+    run_dir = work / (f"{prefix}-run-{name}" if prefix else f"run-{name}")
+    log = run_dir / "ColorShapes" / "log.txt"
     try:
         m = STEADY.search(log.read_text())
     except OSError:
@@ -80,7 +85,7 @@ def odinw_run(out: Path, work: Path, name: str, batch: int, binding: str) -> dic
             if window:
                 row["util_steady_estimate"] = {"seconds": round(steady_s, 2), "samples": len(window),
                                                "mean": round(sum(window) / len(window), 1)}
-    manifest = read_json(work / f"run-{name}" / "manifest.json") or {}
+    manifest = read_json(run_dir / "manifest.json") or {}
     if manifest.get("runtime"):
         row["runtime"] = manifest["runtime"]
     return row
@@ -88,6 +93,43 @@ def odinw_run(out: Path, work: Path, name: str, batch: int, binding: str) -> dic
 
 def ratio(a, b):
     return round(a / b, 2) if a and b else None
+
+
+def speed(out: Path, work: Path, big: int, prefix: str, eager) -> tuple[dict, dict]:
+    """odinw's three runs and their ratios to eager's passes (GLIP's with prefix "")."""
+    odinw = {"b1": odinw_run(out, work, "b1", 1, "auto (on for cuda)", prefix),
+             f"b{big}": odinw_run(out, work, f"b{big}", big, "auto (on for cuda)", prefix),
+             "b1_nobind": odinw_run(out, work, "b1-nobind", 1, "off", prefix)}
+    eager_rates = {}
+    if eager:
+        for p in eager.get("passes", []):
+            eager_rates[(p["precision"], p["batch"])] = p["images_per_s"]
+    ratios = {}
+    for key, batch in (("b1", 1), (f"b{big}", big)):
+        rate = odinw[key].get("images_per_s")
+        for precision in ("fp32-tf32-off", "fp32-tf32-on", "fp32"):
+            if (precision, batch) in eager_rates:
+                ratios[f"odinw_{key}_over_eager_{precision}_b{batch}"] = ratio(rate, eager_rates[(precision, batch)])
+    ratios["io_binding_gain_b1"] = ratio(odinw["b1"].get("images_per_s"), odinw["b1_nobind"].get("images_per_s"))
+    ratios[f"odinw_b{big}_over_b1"] = ratio(odinw[f"b{big}"].get("images_per_s"), odinw["b1"].get("images_per_s"))
+    return odinw, ratios
+
+
+def family(out: Path, work: Path, big: int, prefix: str, what: str, stages: list) -> dict:
+    """A non-GLIP family's section: skipped with its reason, not run (FAMILIES left it out: runs
+    of an earlier invocation in WORK are not reported), or its runs, eager, ratios, parity."""
+    skipped = read_json(out / f"{prefix}_skipped.json")
+    if skipped:
+        return {"what": what, **skipped}
+    if not any(s.get("stage", "").startswith(f"{prefix}-") for s in stages):
+        return {"what": what, "ran": False}
+    eager = read_json(out / f"{prefix}_eager.json")
+    odinw, ratios = speed(out, work, big, prefix, eager)
+    return {"what": what, "model": read_json(out / f"{prefix}_model.json"),
+            "export": last_json_line(out / "logs" / f"{prefix}-export.log"), "odinw": odinw, "eager": eager,
+            "eager_process": read_json(out / "logs" / f"{prefix}-eager.json"), "ratios": ratios,
+            "parity": {"odinw_cuda_vs_cpu": read_json(out / f"{prefix}_parity_gpu_vs_cpu.json"),
+                       "eager_vs_odinw_cuda": read_json(out / f"{prefix}_parity_eager_vs_odinw.json")}}
 
 
 def main(argv=None) -> int:
@@ -110,23 +152,8 @@ def main(argv=None) -> int:
     except OSError:
         env = None
 
-    odinw = {"b1": odinw_run(out, work, "b1", 1, "auto (on for cuda)"),
-             f"b{big}": odinw_run(out, work, f"b{big}", big, "auto (on for cuda)"),
-             "b1_nobind": odinw_run(out, work, "b1-nobind", 1, "off")}
     eager = read_json(out / "eager.json")
-    eager_rates = {}
-    if eager:
-        for p in eager.get("passes", []):
-            eager_rates[(p["precision"], p["batch"])] = p["images_per_s"]
-
-    ratios = {}
-    for key, batch in (("b1", 1), (f"b{big}", big)):
-        rate = odinw[key].get("images_per_s")
-        for precision in ("fp32-tf32-off", "fp32-tf32-on", "fp32"):
-            if (precision, batch) in eager_rates:
-                ratios[f"odinw_{key}_over_eager_{precision}_b{batch}"] = ratio(rate, eager_rates[(precision, batch)])
-    ratios["io_binding_gain_b1"] = ratio(odinw["b1"].get("images_per_s"), odinw["b1_nobind"].get("images_per_s"))
-    ratios[f"odinw_b{big}_over_b1"] = ratio(odinw[f"b{big}"].get("images_per_s"), odinw["b1"].get("images_per_s"))
+    odinw, ratios = speed(out, work, big, "", eager)
 
     summary = {
         "what": "GLIP-T random init, zero-shot eval of one task: odinw (ONNX Runtime CUDA EP) vs PyTorch eager",
@@ -143,6 +170,11 @@ def main(argv=None) -> int:
         "parity": {"odinw_cuda_vs_cpu": read_json(out / "parity_gpu_vs_cpu.json"),
                    "eager_vs_odinw_cuda": read_json(out / "parity_eager_vs_odinw.json")},
         "train_step": read_json(out / "train_step.json"),
+        "owlv2": family(out, work, big, "owlv2", "OWLv2 (seeded random, see model.json / export), zero-shot eval "
+                        "of the same task: odinw vs PyTorch eager (transformers' modules), queries embedded once",
+                        stages),
+        "grounding_dino": family(out, work, big, "gdino", "Grounding DINO (seeded random), zero-shot eval of the "
+                                 "same task: odinw vs PyTorch eager (transformers' forward)", stages),
         "total_s": args.total_s,
         "notes": [
             "odinw images/s: after the first batch, decode + resize on the rayon pool (one batch ahead) "

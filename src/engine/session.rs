@@ -302,6 +302,11 @@ impl Graph {
         }
     }
 
+    /// The graph's file (its name in messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn input_names(&self) -> Vec<String> {
         self.session
             .inputs()

@@ -4,8 +4,10 @@
 //! its images normalised and zero-padded bottom/right to it ([`ModelSpec::canvas`]: GLIP's
 //! ceil-32 of the largest resized image, or the fixed input of a v1 model). With I/O binding (the
 //! default on CUDA and TensorRT) the backbone's p3..p7 stay in GPU memory for the head, and the
-//! text features are copied to the GPU once per prompt and batch size.
-use crate::engine::{batch_axis, Device, DeviceTensor, Graph, Input, SessionOptions, Tensor};
+//! text features are copied to the GPU once per prompt and batch size
+//! ([`crate::engine::binding`], shared with OWLv2's pipeline).
+use crate::engine::binding::{run_kept, run_to_host};
+use crate::engine::{BatchConstants, Device, Graph, Input, SessionOptions, Tensor};
 use crate::model::io::model_tokens;
 use crate::model::{ModelDir, ModelSpec};
 use crate::postprocess::{ClassTokenMap, PostprocessConfig};
@@ -13,7 +15,6 @@ use crate::preprocess::{self, RgbImage, PIXEL_MEAN, PIXEL_STD};
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::Path;
 
 /// The head outputs post-processing reads.
@@ -32,13 +33,12 @@ pub struct Detector {
 
 /// A prompt's text features, computed once and reused for every image of a task.
 pub struct TextFeatures {
-    hidden: Tensor,
-    mask: Tensor,
+    /// The head's `text_hidden` and `attention_mask` (batch of one), repeated to each batch's
+    /// size, kept in the device's memory with I/O binding.
+    head_inputs: BatchConstants,
     /// Token positions of each class (label `c + 1` → `tokens[c]`).
     pub classes: ClassTokenMap,
     pub positive_map: PositiveMap,
-    /// `hidden` and `mask` repeated to a batch size, in the device's memory (I/O binding).
-    on_device: HashMap<usize, (DeviceTensor, DeviceTensor)>,
 }
 
 /// One image decoded and resized for the model, with its original size.
@@ -116,11 +116,12 @@ impl Detector {
             .ok_or_else(|| anyhow!("the text encoder has no output"))?
             .1;
         Ok(TextFeatures {
-            hidden,
-            mask,
+            head_inputs: BatchConstants::repeated(vec![
+                ("text_hidden".into(), hidden),
+                ("attention_mask".into(), mask),
+            ])?,
             classes,
             positive_map,
-            on_device: HashMap::new(),
         })
     }
 
@@ -153,52 +154,20 @@ impl Detector {
             shape: vec![b, 3, ih, iw],
             data,
         };
-        if self.io_binding {
-            self.run_bound(&images, text)
-        } else {
-            self.run_host(&images, text)
-        }
-    }
-}
-
-impl Detector {
-    /// Backbone and head with every tensor passing through host memory.
-    fn run_host(&mut self, images: &Tensor, text: &TextFeatures) -> Result<Vec<(String, Tensor)>> {
-        let b = images.shape()[0];
-        let features = self.backbone.run(&[("images", images)])?;
-        let hidden = batch_axis::repeat(&text.hidden, b)?;
-        let mask = batch_axis::repeat(&text.mask, b)?;
-        let mut inputs: Vec<(&str, &Tensor)> =
-            features.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        inputs.push(("text_hidden", &hidden));
-        inputs.push(("attention_mask", &mask));
-        self.head.run(&inputs)
-    }
-
-    /// Backbone and head through I/O binding: p3..p7 and the text features stay in the
-    /// device's memory; only the images go in and the head outputs come back.
-    fn run_bound(
-        &mut self,
-        images: &Tensor,
-        text: &mut TextFeatures,
-    ) -> Result<Vec<(String, Tensor)>> {
-        let b = images.shape()[0];
-        let features = self
-            .backbone
-            .run_on_device(&[("images", Input::Host(images))])?;
-        if !text.on_device.contains_key(&b) {
-            let hidden = self.head.upload(&batch_axis::repeat(&text.hidden, b)?)?;
-            let mask = self.head.upload(&batch_axis::repeat(&text.mask, b)?)?;
-            text.on_device.insert(b, (hidden, mask));
-        }
-        let (hidden, mask) = &text.on_device[&b];
+        // With I/O binding p3..p7 stay in the device's memory, the text features are there
+        // already, and only the head outputs come back.
+        let bound = self.io_binding;
+        let features = run_kept(
+            &mut self.backbone,
+            &[("images", Input::Host(&images))],
+            bound,
+        )?;
         let mut inputs: Vec<(&str, Input)> = features
             .iter()
-            .map(|(n, t)| (n.as_str(), Input::Device(t)))
+            .map(|(n, t)| (n.as_str(), t.input()))
             .collect();
-        inputs.push(("text_hidden", Input::Device(hidden)));
-        inputs.push(("attention_mask", Input::Device(mask)));
-        self.head.run_to_host(&inputs, &HEAD_OUTPUTS)
+        inputs.extend(text.head_inputs.inputs(&self.head, b, bound)?);
+        run_to_host(&mut self.head, &inputs, &HEAD_OUTPUTS, bound)
     }
 }
 

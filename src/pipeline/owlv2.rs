@@ -1,13 +1,21 @@
 //! OWLv2 on ONNX Runtime: query embeddings from the text_encoder graph (once per task), then
 //! the image_detector graph on batches of images pre-processed by
-//! [`crate::preprocess::owlv2`], giving each image's logits and boxes for
-//! [`crate::postprocess::owlv2`].
-use crate::engine::{Graph, SessionOptions, Tensor};
-use crate::model::owlv2::Owlv2Dir;
+//! [`crate::preprocess::owlv2`] ([`pixel_batch`], on the rayon pool), giving each image's logits
+//! and boxes for [`crate::postprocess::owlv2`]. With I/O binding (`--io-binding`, on by default
+//! for CUDA and TensorRT; [`crate::engine::binding`], as GLIP's pipeline) the query embeddings
+//! are copied to the device once per task and stay there, the pixels go in, and only `logits`
+//! and `pred_boxes` are computed and come back (not `objectness_logits`).
+use crate::engine::binding::run_to_host;
+use crate::engine::{BatchConstants, Graph, Input, SessionOptions, Tensor};
+use crate::model::owlv2::{Owlv2Dir, Owlv2Preprocess};
 use crate::preprocess::owlv2::owlv2_pixels;
 use crate::preprocess::RgbImage;
 use crate::prompt::PromptTokenizer;
 use anyhow::{anyhow, bail, Result};
+use rayon::prelude::*;
+
+/// The image graph's outputs the evaluation reads.
+const IMAGE_OUTPUTS: [&str; 2] = ["logits", "pred_boxes"];
 
 /// The two graphs of an OWLv2 model directory and its tokenizer.
 pub struct Owlv2Detector {
@@ -15,6 +23,43 @@ pub struct Owlv2Detector {
     text: Graph,
     image: Graph,
     tokenizer: PromptTokenizer,
+    /// Whether the image graph runs through I/O binding.
+    pub io_binding: bool,
+}
+
+/// A task's query embeddings (`[queries, D]`, from [`Owlv2Detector::embed_queries`]), fed to
+/// every batch; with I/O binding copied to the device on first use and kept there.
+pub struct QueryEmbeds(BatchConstants);
+
+impl QueryEmbeds {
+    pub fn new(embeds: Tensor) -> Self {
+        QueryEmbeds(BatchConstants::shared(vec![(
+            "query_embeds".into(),
+            embeds,
+        )]))
+    }
+
+    /// Whether a device copy was made (at most one per task, whatever the batch sizes).
+    pub fn on_device(&self) -> bool {
+        self.0.device_copies() > 0
+    }
+}
+
+/// `images` pre-processed (in parallel) into one `[B, 3, S, S]` batch.
+pub fn pixel_batch(pre: &Owlv2Preprocess, images: &[RgbImage]) -> Result<Tensor> {
+    let s = pre.input_size[0];
+    let plane = 3 * (s * s) as usize;
+    let mut data = vec![0f32; images.len() * plane];
+    data.par_chunks_exact_mut(plane.max(1))
+        .zip(images.par_iter())
+        .try_for_each(|(out, img)| {
+            out.copy_from_slice(&owlv2_pixels(img, s, pre.mean, pre.std)?);
+            Ok::<_, anyhow::Error>(())
+        })?;
+    Ok(Tensor::F32 {
+        shape: vec![images.len(), 3, s as usize, s as usize],
+        data,
+    })
 }
 
 /// One image's outputs: `logits` [patches, queries] and `boxes` [patches, 4] (cx, cy, w, h
@@ -31,6 +76,7 @@ impl Owlv2Detector {
             text: Graph::open(&model.graph("text_encoder")?, opts)?,
             image: Graph::open(&model.graph("image_detector")?, opts)?,
             tokenizer: PromptTokenizer::from_file(&model.tokenizer())?,
+            io_binding: opts.io_binding.enabled(opts.device),
             model,
         })
     }
@@ -93,44 +139,39 @@ impl Owlv2Detector {
             .ok_or_else(|| anyhow!("text_encoder has no text_embeds output"))
     }
 
-    /// The image graph on `images` (one batch) with `query_embeds` from [`Self::embed_queries`].
+    /// The image graph on `images` (one batch) with a task's `queries`.
     pub fn detect(
         &mut self,
         images: &[RgbImage],
-        query_embeds: &Tensor,
+        queries: &mut QueryEmbeds,
     ) -> Result<Vec<Owlv2Outputs>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let pre = &self.model.spec.preprocess;
-        let s = pre.input_size[0];
-        let mut pixels = Vec::with_capacity(images.len() * 3 * (s * s) as usize);
-        for img in images {
-            pixels.extend(owlv2_pixels(img, s, pre.mean, pre.std)?);
-        }
-        let batch = Tensor::F32 {
-            shape: vec![images.len(), 3, s as usize, s as usize],
-            data: pixels,
-        };
-        let out = self
-            .image
-            .run(&[("pixel_values", &batch), ("query_embeds", query_embeds)])?;
-        let get = |name: &str| {
-            out.iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t)
-                .ok_or_else(|| anyhow!("image_detector has no {name} output"))
-        };
-        let (logits, boxes) = (get("logits")?, get("pred_boxes")?);
-        let (l, b) = (logits.as_f32()?, boxes.as_f32()?);
-        let n = images.len();
-        if l.len() % n != 0 || b.len() % n != 0 {
+        let pixels = pixel_batch(&self.model.spec.preprocess, images)?;
+        self.detect_pixels(&pixels, queries)
+    }
+
+    /// The image graph on a batch from [`pixel_batch`]: each image's logits and boxes.
+    pub fn detect_pixels(
+        &mut self,
+        pixels: &Tensor,
+        queries: &mut QueryEmbeds,
+    ) -> Result<Vec<Owlv2Outputs>> {
+        let n = pixels.shape()[0];
+        let bound = self.io_binding;
+        let mut inputs = vec![("pixel_values", Input::Host(pixels))];
+        inputs.extend(queries.0.inputs(&self.image, n, bound)?);
+        let out = run_to_host(&mut self.image, &inputs, &IMAGE_OUTPUTS, bound)?;
+        let (l, b) = (out[0].1.as_f32()?, out[1].1.as_f32()?);
+        if n == 0 || l.is_empty() || b.is_empty() || l.len() % n != 0 || b.len() % n != 0 {
             bail!("image_detector outputs do not split into {n} images");
         }
-        Ok((0..n)
-            .map(|i| Owlv2Outputs {
-                logits: l[i * l.len() / n..(i + 1) * l.len() / n].to_vec(),
-                boxes: b[i * b.len() / n..(i + 1) * b.len() / n].to_vec(),
+        Ok(l.chunks_exact(l.len() / n)
+            .zip(b.chunks_exact(b.len() / n))
+            .map(|(l, b)| Owlv2Outputs {
+                logits: l.to_vec(),
+                boxes: b.to_vec(),
             })
             .collect())
     }

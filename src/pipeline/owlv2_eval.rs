@@ -1,17 +1,19 @@
 //! The zero-shot track for one task with an OWLv2 model: the task's class names (the names
 //! GLIP's caption grounds, [`crate::prompt::task_caption`]) in every prompt template of
-//! model.json ([`crate::prompt::owlv2::class_queries`]) embedded once; images decoded on the
-//! rayon pool one batch ahead of inference and run in batches through the image graph; per
+//! model.json ([`crate::prompt::owlv2::class_queries`]) embedded once (kept on the device with
+//! I/O binding); images decoded and pre-processed on the rayon pool one batch ahead of inference
+//! and run in batches through the image graph; per
 //! image the template ensemble and the authors' evaluator's top-k with boxes unpadded and
 //! clipped to the image ([`crate::postprocess::owlv2`]) as COCO results; then
 //! [`super::task_run`] scores and records the unit exactly as for GLIP.
-use super::owlv2::Owlv2Detector;
+use super::owlv2::{pixel_batch, Owlv2Detector, QueryEmbeds};
 use super::task_run::{self, TaskInputs, TaskOutcome, Throughput};
+use crate::engine::Tensor;
 use crate::model::owlv2::Owlv2Dir;
 use crate::postprocess::owlv2::{ensemble_logits, evaluator_top_k};
 use crate::postprocess::CocoDetection;
+use crate::preprocess::decode_file;
 use crate::preprocess::owlv2::owlv2_pixels;
-use crate::preprocess::{decode_file, RgbImage};
 use crate::prompt::owlv2::class_queries;
 use crate::prompt::task_caption;
 use crate::registry::Task;
@@ -20,6 +22,9 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// A batch ready for the image graph: each image's (width, height) and the pixels.
+type Prepared = (Vec<(u32, u32)>, Tensor);
 
 /// How to evaluate.
 #[derive(Clone, Debug)]
@@ -87,7 +92,7 @@ pub fn run_task(
     let templates = det.model.spec.text.prompts.templates.clone();
     let top_k = det.model.spec.postprocess.evaluation.top_k;
     let queries = class_queries(&templates, &names);
-    let embeds = det.embed_queries(&queries)?;
+    let mut embeds = QueryEmbeds::new(det.embed_queries(&queries)?);
     let mut log = format!(
         "task {}\nsplit {}\nfamily owlv2\ntemplates {}\n",
         task.name,
@@ -103,29 +108,35 @@ pub fn run_task(
     let mut results: Vec<CocoDetection> = Vec::new();
     let mut throughput = Throughput::start();
     let batch = opts.batch.max(1);
-    // Decoding the next batch (rayon, its own thread) overlaps inference on this one.
+    // Decoding and pre-processing the next batch (rayon, from a thread of its own) overlaps
+    // inference on this one.
+    let pre = det.model.spec.preprocess.clone();
     std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RgbImage>>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
         let chunks: Vec<&[(u64, PathBuf)]> = inputs.images.chunks(batch).collect();
+        let pre = &pre;
         s.spawn(move || {
             for chunk in chunks {
-                let decoded = chunk
+                let prepared = chunk
                     .par_iter()
                     .map(|(_, p)| decode_file(p))
-                    .collect::<Result<Vec<_>>>();
-                let failed = decoded.is_err();
-                if tx.send(decoded).is_err() || failed {
+                    .collect::<Result<Vec<_>>>()
+                    .and_then(|images| {
+                        let sizes = images.iter().map(|i| (i.width, i.height)).collect();
+                        Ok((sizes, pixel_batch(pre, &images)?))
+                    });
+                let failed = prepared.is_err();
+                if tx.send(prepared).is_err() || failed {
                     return;
                 }
             }
         });
-        for (chunk, decoded) in inputs.images.chunks(batch).zip(rx) {
-            let decoded = decoded?;
-            let outputs = det.detect(&decoded, &embeds)?;
-            for (((id, _), img), out) in chunk.iter().zip(&decoded).zip(&outputs) {
+        for (chunk, prepared) in inputs.images.chunks(batch).zip(rx) {
+            let (sizes, pixels) = prepared?;
+            let outputs = det.detect_pixels(&pixels, &mut embeds)?;
+            for (((id, _), &size), out) in chunk.iter().zip(&sizes).zip(&outputs) {
                 let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
-                let top =
-                    evaluator_top_k(&logits, &out.boxes, classes, (img.width, img.height), top_k)?;
+                let top = evaluator_top_k(&logits, &out.boxes, classes, size, top_k)?;
                 results.extend(top.into_iter().map(|d| CocoDetection {
                     image_id: *id,
                     category_id: inputs.category_ids[d.class],
@@ -138,6 +149,10 @@ pub fn run_task(
         Ok(())
     })?;
     let steady_images_per_s = throughput.report(inputs.images.len(), &mut log);
+    log.push_str(&format!(
+        "query embeddings kept on the device (I/O binding): {}\n",
+        if embeds.on_device() { "yes" } else { "no" }
+    ));
     inputs.score_and_record(
         task,
         &results,

@@ -2,7 +2,9 @@
 //! device's memory, as on CUDA) gives exactly the predictions of the host path. This machine
 //! has no GPU, so both run on CPU, where ONNX Runtime binds to host memory: the binding logic
 //! (which outputs go where, text features uploaded once per batch size, a smaller last batch)
-//! is the one CUDA runs.
+//! is the one CUDA runs. The same for an OWLv2 model (the tiny seeded random export of
+//! `owlv2_eval::`): query embeddings kept on the device once per task, only `logits` and
+//! `pred_boxes` computed and copied back, any batch size.
 use crate::support;
 use crate::support::repo;
 
@@ -136,4 +138,69 @@ fn graph_outputs_kept_on_the_device_equal_the_host_run() {
 
     let err = head.run_to_host(&bound, &["no_such_output"]).err().unwrap();
     assert!(format!("{err:#}").contains("head.onnx"), "{err:#}");
+}
+
+/// `odinw eval --suite demo` with an OWLv2 model at `batch` and `--io-binding`: the run's
+/// predictions per task and the logs of its tasks joined.
+fn owlv2_eval(model: &Path, out: &Path, io_binding: &str, batch: &str) -> (Vec<Vec<u8>>, String) {
+    let mut cmd = support::odinw();
+    cmd.args([
+        "eval",
+        "--suite",
+        "demo",
+        "--split",
+        "test",
+        "--threads",
+        "2",
+    ])
+    .args(["--batch", batch, "--io-binding", io_binding, "--model"])
+    .arg(model)
+    .arg("--out")
+    .arg(out);
+    support::demo_runs::scheduler_env(&mut cmd, &[]);
+    support::ok(cmd.output().unwrap());
+    let mut preds = Vec::new();
+    let mut logs = String::new();
+    for t in odinw::registry::select(odinw::registry::Suite::Demo, &[]).unwrap() {
+        preds.push(std::fs::read(out.join(&t.name).join("predictions.json")).unwrap());
+        logs.push_str(&std::fs::read_to_string(out.join(&t.name).join("log.txt")).unwrap());
+    }
+    (preds, logs)
+}
+
+#[test]
+fn owlv2_bound_and_host_paths_and_batch_sizes_predict_the_same() {
+    let Some(python) = support::torch_python() else {
+        return;
+    };
+    let dir = support::scratch();
+    crate::owlv2_eval::export(&python, dir.path());
+    let model = dir.path().join("model");
+    let run = |name: &str, bind: &str, batch: &str| {
+        owlv2_eval(&model, &dir.path().join(name), bind, batch)
+    };
+    let (host1, log) = run("host1", "off", "1");
+    assert!(log.contains("on the device (I/O binding): no"), "{log}");
+    // 20 test images per task in batches of 3: a last batch of 2 reuses the one upload.
+    let (bound3, log) = run("bound3", "on", "3");
+    assert!(log.contains("on the device (I/O binding): yes"), "{log}");
+    assert!(!log.contains("on the device (I/O binding): no"), "{log}");
+    let (host3, _) = run("host3", "off", "3");
+    let (bound1, _) = run("bound1", "on", "1");
+    for (i, h) in host1.iter().enumerate() {
+        let n = serde_json::from_slice::<serde_json::Value>(h).unwrap();
+        assert!(
+            n.as_array().unwrap().len() > 100,
+            "task {i}: the model detects things"
+        );
+        assert!(
+            *h == bound1[i],
+            "task {i}: bound batch 1 differs from host batch 1"
+        );
+        assert!(
+            host3[i] == bound3[i],
+            "task {i}: bound batch 3 differs from host batch 3"
+        );
+        assert!(*h == host3[i], "task {i}: batch 3 differs from batch 1");
+    }
 }

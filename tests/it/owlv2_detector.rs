@@ -7,7 +7,7 @@ use crate::support;
 
 use odinw::engine::SessionOptions;
 use odinw::model::owlv2::Owlv2Dir;
-use odinw::pipeline::owlv2::Owlv2Detector;
+use odinw::pipeline::owlv2::{Owlv2Detector, QueryEmbeds};
 use odinw::postprocess::owlv2::detections;
 use odinw::preprocess::{decode_file, RgbImage};
 use serde_json::Value;
@@ -136,7 +136,7 @@ fn detector_matches_transformers() {
     // Truncated as the authors' evaluator truncates, not refused.
     let long = det.embed_queries(&[LONG_QUERY.to_string()]).unwrap();
     assert!(max_rel(long.as_f32().unwrap(), &f32s(&want_long["long"])) < 1e-4);
-    let got = det.detect(&images, &embeds).unwrap();
+    let got = det.detect(&images, &mut QueryEmbeds::new(embeds)).unwrap();
     let mut compared = 0;
     for ((img, g), w) in images.iter().zip(&got).zip(&want) {
         assert!(max_rel(&g.logits, &f32s(&w["logits"])) < 1e-4);

@@ -24,7 +24,7 @@ use std::path::Path;
 const TEXT_LEN: usize = 64;
 
 /// Builds and exports the tiny model into `dir/model`; returns nothing (the Python side prints).
-fn export(python: &Path, dir: &Path) {
+pub(crate) fn export(python: &Path, dir: &Path) {
     let code = format!(
         r#"
 import sys, pathlib
