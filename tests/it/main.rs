@@ -17,6 +17,7 @@ mod eval_vs_pycocotools;
 mod finetune_demo;
 mod finetune_selection;
 mod fuzz_corpus;
+mod grounding_dino_preprocess;
 mod https_proxy;
 mod io_binding;
 mod model_family;
