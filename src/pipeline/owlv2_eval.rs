@@ -1,7 +1,7 @@
 //! The zero-shot track for one task with an OWLv2 model: the task's class names (the names
 //! GLIP's caption grounds, [`crate::prompt::task_caption`]) in every prompt template of
 //! model.json ([`crate::prompt::owlv2::class_queries`]) embedded once; images decoded on the
-//! rayon pool one batch ahead of inference and run in batches through the image graph; per
+//! rayon pool one batch ahead of inference ([`task_run::in_batches`]) and run in batches through the image graph; per
 //! image the template ensemble and the authors' evaluator's top-k with boxes unpadded and
 //! clipped to the image ([`crate::postprocess::owlv2`]) as COCO results; then
 //! [`super::task_run`] scores and records the unit exactly as for GLIP.
@@ -10,15 +10,14 @@ use super::task_run::{self, TaskInputs, TaskOutcome, Throughput};
 use crate::model::owlv2::Owlv2Dir;
 use crate::postprocess::owlv2::{ensemble_logits, evaluator_top_k};
 use crate::postprocess::CocoDetection;
+use crate::preprocess::decode_file;
 use crate::preprocess::owlv2::owlv2_pixels;
-use crate::preprocess::{decode_file, RgbImage};
 use crate::prompt::owlv2::class_queries;
 use crate::prompt::task_caption;
 use crate::registry::Task;
 use crate::run::RunStore;
 use anyhow::{bail, Result};
-use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// How to evaluate.
@@ -102,39 +101,21 @@ pub fn run_task(
     let classes = names.len();
     let mut results: Vec<CocoDetection> = Vec::new();
     let mut throughput = Throughput::start();
-    let batch = opts.batch.max(1);
-    // Decoding the next batch (rayon, its own thread) overlaps inference on this one.
-    std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RgbImage>>>(1);
-        let chunks: Vec<&[(u64, PathBuf)]> = inputs.images.chunks(batch).collect();
-        s.spawn(move || {
-            for chunk in chunks {
-                let decoded = chunk
-                    .par_iter()
-                    .map(|(_, p)| decode_file(p))
-                    .collect::<Result<Vec<_>>>();
-                let failed = decoded.is_err();
-                if tx.send(decoded).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        for (chunk, decoded) in inputs.images.chunks(batch).zip(rx) {
-            let decoded = decoded?;
-            let outputs = det.detect(&decoded, &embeds)?;
-            for (((id, _), img), out) in chunk.iter().zip(&decoded).zip(&outputs) {
-                let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
-                let top =
-                    evaluator_top_k(&logits, &out.boxes, classes, (img.width, img.height), top_k)?;
-                results.extend(top.into_iter().map(|d| CocoDetection {
-                    image_id: *id,
-                    category_id: inputs.category_ids[d.class],
-                    bbox: d.bbox,
-                    score: d.score as f64,
-                }));
-            }
-            throughput.batch_done(chunk.len());
+    // Decoding the next batch overlaps inference on this one.
+    task_run::in_batches(&inputs.images, opts.batch, decode_file, |chunk, decoded| {
+        let outputs = det.detect(&decoded, &embeds)?;
+        for (((id, _), img), out) in chunk.iter().zip(&decoded).zip(&outputs) {
+            let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
+            let top =
+                evaluator_top_k(&logits, &out.boxes, classes, (img.width, img.height), top_k)?;
+            results.extend(top.into_iter().map(|d| CocoDetection {
+                image_id: *id,
+                category_id: inputs.category_ids[d.class],
+                bbox: d.bbox,
+                score: d.score as f64,
+            }));
         }
+        throughput.batch_done(chunk.len());
         Ok(())
     })?;
     let steady_images_per_s = throughput.report(inputs.images.len(), &mut log);
