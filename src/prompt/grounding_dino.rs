@@ -45,7 +45,7 @@ pub fn build_caption(names: &[String]) -> (String, Vec<(usize, usize)>) {
 /// with every class when `size` ≤ 0.
 pub fn chunks(classes: usize, size: i64) -> Vec<Range<usize>> {
     if size <= 0 {
-        return vec![0..classes];
+        return std::iter::once(0..classes).collect();
     }
     let size = size as usize;
     (0..classes.div_ceil(size))
