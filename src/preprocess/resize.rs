@@ -358,6 +358,19 @@ mod tests {
     }
 
     #[test]
+    fn torch_weights_are_int16_with_the_most_bits_that_fit() {
+        for (i, o) in [(10, 3), (3, 10), (1000, 800), (640, 1066), (5, 5)] {
+            let t = taps_fixed(i, o, Fixed::Torch);
+            let max = *t.weights.iter().max().unwrap();
+            assert!(max < 1 << 15 && 2 * max >= 1 << 14, "{i}->{o}: {max}");
+            for xx in 0..o {
+                let s: i32 = t.weights[xx * t.ksize..(xx + 1) * t.ksize].iter().sum();
+                assert!((s - (1 << t.bits)).abs() <= t.ksize as i32, "{i}->{o}");
+            }
+        }
+    }
+
+    #[test]
     fn weights_sum_to_one_in_fixed_point() {
         for (i, o) in [(10, 3), (3, 10), (1000, 800), (640, 1066)] {
             let t = taps(i, o);
