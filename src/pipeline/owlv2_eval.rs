@@ -1,10 +1,10 @@
 //! The zero-shot track for one task with an OWLv2 model: the task's class names (the names
 //! GLIP's caption grounds, [`crate::prompt::task_caption`]) in every prompt template of
 //! model.json ([`crate::prompt::owlv2::class_queries`]) embedded once; images decoded on the
-//! rayon pool one batch ahead of inference ([`task_run::in_batches`]) and run in batches through the image graph; per
-//! image the template ensemble and the authors' evaluator's top-k with boxes unpadded and
-//! clipped to the image ([`crate::postprocess::owlv2`]) as COCO results; then
-//! [`super::task_run`] scores and records the unit exactly as for GLIP.
+//! rayon pool one batch ahead of inference ([`task_run::in_batches`]) and run in batches
+//! through the image graph; per image the template ensemble and the authors' evaluator's top-k
+//! with boxes unpadded and clipped to the image ([`crate::postprocess::owlv2`]) as COCO
+//! results; then [`super::task_run`] scores and records the unit exactly as for GLIP.
 use super::owlv2::Owlv2Detector;
 use super::task_run::{self, TaskInputs, TaskOutcome, Throughput};
 use crate::model::owlv2::Owlv2Dir;
