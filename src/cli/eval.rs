@@ -1,16 +1,19 @@
 //! `odinw eval --track zeroshot`: runs an exported detector over a suite's tasks with GLIP's
 //! protocol and writes a run (predictions, metrics, logs, manifest, summary, report files);
 //! tasks already finished in `--out` are skipped, so an interrupted run resumes. An OWLv2 model
-//! directory (model.json `"family": "owlv2"`) runs through [`owlv2_eval`] on the same driver.
+//! directory (model.json `"family": "owlv2"`) runs through [`owlv2_eval`] on the same driver, a
+//! Grounding DINO / MM-Grounding-DINO one through [`grounding_dino_eval`].
 use super::args::RunArgs;
 use super::reporter::Terminal;
 use crate::engine::runtime;
 use crate::engine::SessionOptions;
 use crate::model::canvas::CanvasMode;
+use crate::model::grounding_dino::{is_grounding_dino, GdinoDir};
 use crate::model::owlv2::{Owlv2Dir, OWLV2_FAMILY};
 use crate::model::ModelDir;
+use crate::pipeline::grounding_dino::GdinoDetector;
 use crate::pipeline::owlv2::Owlv2Detector;
-use crate::pipeline::{owlv2_eval, zeroshot, Detector};
+use crate::pipeline::{grounding_dino_eval, owlv2_eval, zeroshot, Detector};
 use crate::report;
 use crate::run::shard::Workload;
 use crate::run::{Driver, ModelRecord, Track};
@@ -55,8 +58,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for t in &tasks {
         t.split_files(&root, &run.split)?;
     }
-    if ModelDir::family_of(&run.model).as_deref() == Some(OWLV2_FAMILY) {
-        return run_owlv2(&args, &tasks, &root);
+    match ModelDir::family_of(&run.model).as_deref() {
+        Some(OWLV2_FAMILY) => return run_owlv2(&args, &tasks, &root),
+        Some(f) if is_grounding_dino(f) => return run_grounding_dino(&args, &tasks, &root),
+        _ => {}
     }
     let model = ModelDir::resolve(&run.model)?;
     let out = run.out_dir(format!(
@@ -183,6 +188,82 @@ fn run_owlv2(
         tasks,
         |task, _| owlv2_eval::run_task(&mut detector, task, root, &opts, driver.store()),
         |task| owlv2_eval::image_behind_panic(&model, task, root, &run.split),
+    )?;
+    finish(run, driver, &failed, &out)
+}
+
+/// `run` for a Grounding DINO / MM-Grounding-DINO model directory: the same run folder,
+/// manifest, driver, shards and report as GLIP's, each task through
+/// [`grounding_dino_eval::run_task`].
+fn run_grounding_dino(
+    args: &Args,
+    tasks: &[&'static crate::registry::Task],
+    root: &std::path::Path,
+) -> Result<ExitCode> {
+    let run = &args.run;
+    if args.glip_batch.is_some() || args.fixed_canvas {
+        bail!("--glip-batch and --fixed-canvas are GLIP's canvases; a Grounding DINO model takes its one fixed canvas");
+    }
+    let model = GdinoDir::open(std::path::Path::new(&run.model))?;
+    let out = run.out_dir(format!(
+        "runs/zeroshot-{}-{}",
+        run.select.suite.name(),
+        run.split
+    ));
+    let session = SessionOptions {
+        fp16: args.fp16,
+        ..run.session()
+    };
+    let mut detector = GdinoDetector::load(model, &session)?;
+    let loaded = runtime::ensure_loaded(run.device)?;
+    let spec = &detector.model.spec;
+    let record = ModelRecord {
+        files: detector.model.files(),
+        precision: if args.fp16 {
+            "fp16".into()
+        } else {
+            spec.precision.clone()
+        },
+        loaded,
+    };
+    let mut manifest = run.setup(Track::ZeroShot, tasks, root).manifest(&record)?;
+    let p = &spec.preprocess;
+    manifest
+        .extra
+        .insert("family".into(), spec.family.clone().into());
+    manifest.extra.insert(
+        "canvas".into(),
+        format!(
+            "fixed {}x{} (resized to short side {} / long side at most {}, padded bottom/right)",
+            p.canvas[0], p.canvas[1], p.shortest_edge, p.longest_edge
+        )
+        .into(),
+    );
+    manifest.extra.insert(
+        "queries".into(),
+        format!(
+            "category names as mmdetection's caption, chunked_size {}; top {} per image and caption",
+            spec.text.caption.chunked_size, spec.postprocess.top_k
+        )
+        .into(),
+    );
+    let work = Workload {
+        split: &run.split,
+        finetune: None,
+    };
+    let sharding = run.shard.sharding(tasks, root, &work)?;
+    let terminal = Terminal::lines();
+    let driver = Driver::open_shard(&out, &manifest, &terminal, sharding)?;
+    let opts = grounding_dino_eval::Options {
+        split: run.split.clone(),
+        batch: args.batch,
+        fix_id0: run.fix_id0,
+    };
+    let model = detector.model.clone();
+    let failed = driver.run_units(
+        tasks,
+        |task, _| grounding_dino_eval::run_task(&mut detector, task, root, &opts, driver.store()),
+        |task| grounding_dino_eval::image_behind_panic(&model, task, root, &run.split),
     )?;
     finish(run, driver, &failed, &out)
 }

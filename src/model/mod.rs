@@ -5,6 +5,7 @@
 pub mod canvas;
 pub mod embedded;
 pub mod files;
+pub mod grounding_dino;
 pub mod io;
 pub mod owlv2;
 pub mod profile;
@@ -74,7 +75,7 @@ impl ModelDir {
         if let Some(family) = spec::family_of(&text).filter(|f| f != spec::GLIP_FAMILY) {
             bail!(
                 "{} is a model of family {family:?}; this command runs only the {} family (`odinw \
-                 eval` also runs {OWLV2_FAMILY} models)",
+                 eval` also runs {OWLV2_FAMILY}, grounding-dino and mm-grounding-dino models)",
                 path.display(),
                 spec::GLIP_FAMILY
             );

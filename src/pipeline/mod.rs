@@ -1,8 +1,11 @@
 //! Running a detector over ODinW tasks: [`detector`] (graphs, text features, batches, GLIP's
 //! post-processing; canvases from [`crate::model::canvas`]) and [`zeroshot`] (per task: prompt, images, predictions, AP, run store).
 //! [`owlv2`]: OWLv2's two graphs; [`owlv2_eval`]: an OWLv2 model on a task of a run.
+//! [`grounding_dino`] and [`grounding_dino_eval`]: the same for Grounding DINO / MM-Grounding-DINO.
 //! [`task_run`]: what both families share per task (inputs, scoring, recording).
 pub mod detector;
+pub mod grounding_dino;
+pub mod grounding_dino_eval;
 pub mod owlv2;
 pub mod owlv2_eval;
 pub mod task_run;

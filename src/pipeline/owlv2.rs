@@ -9,10 +9,11 @@ use crate::engine::binding::run_to_host;
 use crate::engine::{BatchConstants, Graph, Input, SessionOptions, Tensor};
 use crate::model::owlv2::{Owlv2Dir, Owlv2Preprocess};
 use crate::preprocess::owlv2::owlv2_pixels;
-use crate::preprocess::RgbImage;
+use crate::preprocess::{decode_file, RgbImage};
 use crate::prompt::PromptTokenizer;
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
+use std::path::Path;
 
 /// The image graph's outputs the evaluation reads.
 const IMAGE_OUTPUTS: [&str; 2] = ["logits", "pred_boxes"];
@@ -60,6 +61,26 @@ pub fn pixel_batch(pre: &Owlv2Preprocess, images: &[RgbImage]) -> Result<Tensor>
         shape: vec![images.len(), 3, s as usize, s as usize],
         data,
     })
+}
+
+/// The image at `path` decoded and pre-processed: its (width, height) and its `[3, S, S]` pixels.
+pub fn prepare_image(pre: &Owlv2Preprocess, path: &Path) -> Result<((u32, u32), Vec<f32>)> {
+    let img = decode_file(path)?;
+    let s = pre.input_size[0];
+    Ok((
+        (img.width, img.height),
+        owlv2_pixels(&img, s, pre.mean, pre.std)?,
+    ))
+}
+
+/// Images pre-processed one by one ([`prepare_image`]) as one `[B, 3, S, S]` batch.
+pub fn stack_pixels(pre: &Owlv2Preprocess, planes: Vec<Vec<f32>>) -> Tensor {
+    let s = pre.input_size[0] as usize;
+    let n = planes.len();
+    Tensor::F32 {
+        shape: vec![n, 3, s, s],
+        data: planes.concat(),
+    }
 }
 
 /// One image's outputs: `logits` [patches, queries] and `boxes` [patches, 4] (cx, cy, w, h

@@ -2,29 +2,22 @@
 //! GLIP's caption grounds, [`crate::prompt::task_caption`]) in every prompt template of
 //! model.json ([`crate::prompt::owlv2::class_queries`]) embedded once (kept on the device with
 //! I/O binding); images decoded and pre-processed on the rayon pool one batch ahead of inference
-//! and run in batches through the image graph; per
-//! image the template ensemble and the authors' evaluator's top-k with boxes unpadded and
-//! clipped to the image ([`crate::postprocess::owlv2`]) as COCO results; then
-//! [`super::task_run`] scores and records the unit exactly as for GLIP.
-use super::owlv2::{pixel_batch, Owlv2Detector, QueryEmbeds};
+//! ([`task_run::in_batches`]) and run in batches through the image graph; per image the template
+//! ensemble and the authors' evaluator's top-k with boxes unpadded and clipped to the image
+//! ([`crate::postprocess::owlv2`]) as COCO results; then [`super::task_run`] scores and records
+//! the unit exactly as for GLIP.
+use super::owlv2::{prepare_image, stack_pixels, Owlv2Detector, QueryEmbeds};
 use super::task_run::{self, TaskInputs, TaskOutcome, Throughput};
-use crate::engine::Tensor;
 use crate::model::owlv2::Owlv2Dir;
 use crate::postprocess::owlv2::{ensemble_logits, evaluator_top_k};
 use crate::postprocess::CocoDetection;
-use crate::preprocess::decode_file;
-use crate::preprocess::owlv2::owlv2_pixels;
 use crate::prompt::owlv2::class_queries;
 use crate::prompt::task_caption;
 use crate::registry::Task;
 use crate::run::RunStore;
 use anyhow::{bail, Result};
-use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-/// A batch ready for the image graph: each image's (width, height) and the pixels.
-type Prepared = (Vec<(u32, u32)>, Tensor);
 
 /// How to evaluate.
 #[derive(Clone, Debug)]
@@ -64,9 +57,8 @@ pub fn image_behind_panic(
     root: &Path,
     split: &str,
 ) -> Option<String> {
-    let pre = &model.spec.preprocess;
     task_run::image_behind_panic(task, root, split, |p| {
-        owlv2_pixels(&decode_file(p)?, pre.input_size[0], pre.mean, pre.std)
+        prepare_image(&model.spec.preprocess, p)
     })
 }
 
@@ -107,45 +99,23 @@ pub fn run_task(
     let classes = names.len();
     let mut results: Vec<CocoDetection> = Vec::new();
     let mut throughput = Throughput::start();
-    let batch = opts.batch.max(1);
-    // Decoding and pre-processing the next batch (rayon, from a thread of its own) overlaps
-    // inference on this one.
+    // Decoding and pre-processing the next batch overlaps inference on this one.
     let pre = det.model.spec.preprocess.clone();
-    std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
-        let chunks: Vec<&[(u64, PathBuf)]> = inputs.images.chunks(batch).collect();
-        let pre = &pre;
-        s.spawn(move || {
-            for chunk in chunks {
-                let prepared = chunk
-                    .par_iter()
-                    .map(|(_, p)| decode_file(p))
-                    .collect::<Result<Vec<_>>>()
-                    .and_then(|images| {
-                        let sizes = images.iter().map(|i| (i.width, i.height)).collect();
-                        Ok((sizes, pixel_batch(pre, &images)?))
-                    });
-                let failed = prepared.is_err();
-                if tx.send(prepared).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        for (chunk, prepared) in inputs.images.chunks(batch).zip(rx) {
-            let (sizes, pixels) = prepared?;
-            let outputs = det.detect_pixels(&pixels, &mut embeds)?;
-            for (((id, _), &size), out) in chunk.iter().zip(&sizes).zip(&outputs) {
-                let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
-                let top = evaluator_top_k(&logits, &out.boxes, classes, size, top_k)?;
-                results.extend(top.into_iter().map(|d| CocoDetection {
-                    image_id: *id,
-                    category_id: inputs.category_ids[d.class],
-                    bbox: d.bbox,
-                    score: d.score as f64,
-                }));
-            }
-            throughput.batch_done(chunk.len());
+    let prepare = |p: &Path| prepare_image(&pre, p);
+    task_run::in_batches(&inputs.images, opts.batch, prepare, |chunk, prepared| {
+        let (sizes, planes): (Vec<(u32, u32)>, Vec<Vec<f32>>) = prepared.into_iter().unzip();
+        let outputs = det.detect_pixels(&stack_pixels(&pre, planes), &mut embeds)?;
+        for (((id, _), &size), out) in chunk.iter().zip(&sizes).zip(&outputs) {
+            let logits = ensemble_logits(&out.logits, templates.len(), classes)?;
+            let top = evaluator_top_k(&logits, &out.boxes, classes, size, top_k)?;
+            results.extend(top.into_iter().map(|d| CocoDetection {
+                image_id: *id,
+                category_id: inputs.category_ids[d.class],
+                bbox: d.bbox,
+                score: d.score as f64,
+            }));
         }
+        throughput.batch_done(chunk.len());
         Ok(())
     })?;
     let steady_images_per_s = throughput.report(inputs.images.len(), &mut log);

@@ -1,13 +1,15 @@
 //! The family-independent part of a zero-shot task, shared by GLIP ([`super::zeroshot`]) and
 //! OWLv2 ([`super::owlv2_eval`]): the task's annotation file and images (sorted by id, each
 //! checked to exist, categories checked against the registry), the outcome a run prints, and
-//! scoring the COCO results with the Rust evaluator and recording the unit in the run store.
+//! scoring the COCO results with the Rust evaluator and recording the unit in the run store;
+//! images prepared one batch ahead of inference ([`in_batches`]).
 use crate::data::coco::CocoFile;
 use crate::eval::{self, Detections, GroundTruth};
 use crate::postprocess::CocoDetection;
 use crate::registry::Task;
 use crate::run::{guard, Metrics, RunStore, UnitRecord, UnitReport};
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -176,6 +178,38 @@ impl Throughput {
         }
         steady
     }
+}
+
+/// Runs `infer` on `images` in batches of `batch`, each batch prepared (`prepare`: decoding and
+/// pre-processing, in parallel on the rayon pool) on a thread of its own one batch ahead of
+/// inference. Stops at the first error of either.
+pub fn in_batches<T: Send>(
+    images: &[(u64, PathBuf)],
+    batch: usize,
+    prepare: impl Fn(&Path) -> Result<T> + Sync,
+    mut infer: impl FnMut(&[(u64, PathBuf)], Vec<T>) -> Result<()>,
+) -> Result<()> {
+    let batch = batch.max(1);
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<T>>>(1);
+        let prepare = &prepare;
+        s.spawn(move || {
+            for chunk in images.chunks(batch) {
+                let prepared = chunk
+                    .par_iter()
+                    .map(|(_, p)| prepare(p))
+                    .collect::<Result<Vec<_>>>();
+                let failed = prepared.is_err();
+                if tx.send(prepared).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for (chunk, prepared) in images.chunks(batch).zip(rx) {
+            infer(chunk, prepared?)?;
+        }
+        Ok(())
+    })
 }
 
 /// After a panic in `task`'s pipeline: the first image of `split` whose preparation (`prepare`:

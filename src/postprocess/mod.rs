@@ -6,9 +6,11 @@
 //! Where GLIP (torch) leaves an order unspecified — `topk` among equal scores at the
 //! 1000-th place, `sort` among equal scores in NMS — this implementation takes the lower index
 //! first: within a level, candidates are ordered by score, then by `anchor · K + class`; levels
-//! are concatenated P3 → P7. OWLv2's post-processing is in [`owlv2`].
+//! are concatenated P3 → P7. OWLv2's post-processing is in [`owlv2`], Grounding DINO's
+//! (mmdetection's) in [`grounding_dino`].
 pub mod anchors;
 pub mod decode;
+pub mod grounding_dino;
 pub mod nms;
 pub mod owlv2;
 pub mod scores;

@@ -1,9 +1,11 @@
 //! GLIP's image pre-processing (§6.1 of the protocol): decode (no EXIF rotation), resize so the
 //! short side is 800 and the long side at most 1333 with Pillow's bilinear filter, BGR 0–255
 //! mean/std normalisation into CHW f32, zero padding to a multiple of 32 per batch. OWLv2's
-//! (transformers' Owlv2ImageProcessor) is in [`owlv2`].
+//! (transformers' Owlv2ImageProcessor) is in [`owlv2`], Grounding DINO's
+//! (GroundingDinoImageProcessor) in [`grounding_dino`].
 pub mod batch;
 pub mod decode;
+pub mod grounding_dino;
 pub mod image;
 pub mod jpeg;
 pub mod jpeg_header;

@@ -1,5 +1,8 @@
 //! GLIP's resize: the target size rule of `T.Resize(800, 1333)` and Pillow's bilinear resample
-//! (`Image.resize(..., BILINEAR)`), reproduced byte for byte on 8-bit RGB images.
+//! (`Image.resize(..., BILINEAR)`), reproduced byte for byte on 8-bit RGB images; and torch's
+//! antialiased bilinear resize of a uint8 image ([`resize_bilinear_torch`], the kernel
+//! torchvision's `resize(..., antialias=True)` runs on uint8), which differs from Pillow's only in
+//! its fixed-point precision and its pass order.
 //!
 //! Pillow's resampler is separable: a horizontal pass into an 8-bit intermediate image, then a
 //! vertical pass. Each output sample is a weighted sum of the input samples under the triangle
@@ -56,6 +59,19 @@ struct Taps {
     /// `ksize` weights per output sample (unused ones are 0).
     weights: Vec<i32>,
     ksize: usize,
+    /// Bits of fraction of `weights`.
+    bits: u32,
+}
+
+/// How the normalised weights become fixed point.
+#[derive(Clone, Copy)]
+enum Fixed {
+    /// Pillow: always [`PRECISION_BITS`].
+    Pillow,
+    /// torch's uint8 antialiased kernel (`_compute_index_ranges_int16_weights`): int16 weights,
+    /// the most bits (below 22) for which the largest weight of the axis, doubled, rounds below
+    /// 2^15.
+    Torch,
 }
 
 /// Pillow's triangle (bilinear) filter, support 1.
@@ -71,14 +87,19 @@ fn triangle(x: f64) -> f64 {
 /// Pillow's `precompute_coeffs` for the box `[0, in_size)` → `out_size`, followed by its 8-bit
 /// normalisation of the weights to fixed point (rounded half away from zero). Both sizes must be
 /// at least 1 ([`resize_bilinear`] checks): a 0-px side has no taps (its scale is infinite).
+/// torch's antialiased kernel computes the same ranges and float weights (in f64).
 fn taps(in_size: usize, out_size: usize) -> Taps {
+    taps_fixed(in_size, out_size, Fixed::Pillow)
+}
+
+fn taps_fixed(in_size: usize, out_size: usize, fixed: Fixed) -> Taps {
     debug_assert!(in_size > 0 && out_size > 0);
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = filter_scale; // the triangle's support (1) times the filter scale
     let ksize = support.ceil() as usize * 2 + 1;
     let mut bounds = Vec::with_capacity(out_size);
-    let mut weights = vec![0i32; out_size * ksize];
+    let mut normalised = vec![0f64; out_size * ksize];
     let mut k = vec![0f64; ksize];
     let inv = 1.0 / filter_scale;
     for xx in 0..out_size {
@@ -93,32 +114,51 @@ fn taps(in_size: usize, out_size: usize) -> Taps {
             *kx = w;
             sum += w;
         }
-        let row = &mut weights[xx * ksize..(xx + 1) * ksize];
+        let row = &mut normalised[xx * ksize..(xx + 1) * ksize];
         for (x, &kx) in k.iter().enumerate().take(n) {
-            let w = if sum != 0.0 { kx / sum } else { kx };
-            let fixed = w * (1u32 << PRECISION_BITS) as f64;
-            row[x] = if w < 0.0 {
-                (fixed - 0.5) as i32
-            } else {
-                (fixed + 0.5) as i32
-            };
+            row[x] = if sum != 0.0 { kx / sum } else { kx };
         }
         bounds.push((xmin, n));
     }
+    let bits = match fixed {
+        Fixed::Pillow => PRECISION_BITS,
+        Fixed::Torch => {
+            let max = normalised.iter().cloned().fold(0.0, f64::max);
+            (0..22)
+                .find(|&b| (0.5 + max * (1u32 << (b + 1)) as f64) as i64 >= 1 << 15)
+                .unwrap_or(22)
+        }
+    };
+    let one = (1u32 << bits) as f64;
+    let weights = normalised
+        .iter()
+        .map(|&w| {
+            if w < 0.0 {
+                (w * one - 0.5) as i32
+            } else {
+                (w * one + 0.5) as i32
+            }
+        })
+        .collect();
     Taps {
         bounds,
         weights,
         ksize,
+        bits,
     }
 }
 
-/// Pillow's `clip8`: the accumulated fixed-point sum back to a byte.
+/// Pillow's `clip8`: the accumulated fixed-point sum (`bits` of fraction) back to a byte.
 #[inline]
-fn clip8(acc: i32) -> u8 {
-    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+fn clip8(acc: i32, bits: u32) -> u8 {
+    (acc >> bits).clamp(0, 255) as u8
 }
 
-const HALF: i32 = 1 << (PRECISION_BITS - 1);
+/// The rounding offset the accumulators start from.
+#[inline]
+fn half(bits: u32) -> i32 {
+    1 << (bits - 1)
+}
 
 /// Resizes to `width × height` exactly as Pillow's `Image.resize((width, height), BILINEAR)`
 /// does for an RGB image (no `box`, no `reducing_gap`). Like Pillow 13, it runs the vertical pass
@@ -172,6 +212,42 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     }
 }
 
+/// torch's `interpolate(mode="bilinear", antialias=True, align_corners=False)` on a uint8 image
+/// to `width × height` (what torchvision's `resize(..., BILINEAR, antialias=True)` runs on a
+/// uint8 tensor): Pillow's filter and ranges with torch's int16 fixed-point weights
+/// ([`Fixed::Torch`]), always the horizontal pass first, each pass rounded to uint8. Both sides
+/// of `img` and of the target must be at least 1 px (a 0-px side gives a black image).
+pub fn resize_bilinear_torch(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (in_w, in_h) = (img.width as usize, img.height as usize);
+    let (out_w, out_h) = (width as usize, height as usize);
+    if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
+        return RgbImage {
+            width,
+            height,
+            data: vec![0; out_w * out_h * 3],
+        };
+    }
+    let mut data = if out_w != in_w {
+        horizontal_pass(
+            &img.data,
+            in_w,
+            in_h,
+            0,
+            &taps_fixed(in_w, out_w, Fixed::Torch),
+        )
+    } else {
+        img.data.clone()
+    };
+    if out_h != in_h {
+        data = vertical_pass(&data, out_w, &taps_fixed(in_h, out_h, Fixed::Torch));
+    }
+    RgbImage {
+        width,
+        height,
+        data,
+    }
+}
+
 /// Resamples `rows` rows of `src` (row width `in_w`), starting at row `first`, to the width
 /// of `taps`.
 fn horizontal_pass(src: &[u8], in_w: usize, rows: usize, first: usize, taps: &Taps) -> Vec<u8> {
@@ -183,15 +259,16 @@ fn horizontal_pass(src: &[u8], in_w: usize, rows: usize, first: usize, taps: &Ta
             let (xmin, n) = taps.bounds[xx];
             let k = &taps.weights[xx * taps.ksize..xx * taps.ksize + n];
             let pixels = &in_row[xmin * 3..(xmin + n) * 3];
-            let (mut r, mut g, mut b) = (HALF, HALF, HALF);
+            let h = half(taps.bits);
+            let (mut r, mut g, mut b) = (h, h, h);
             for (&w, s) in k.iter().zip(pixels.chunks_exact(3)) {
                 r += s[0] as i32 * w;
                 g += s[1] as i32 * w;
                 b += s[2] as i32 * w;
             }
-            px[0] = clip8(r);
-            px[1] = clip8(g);
-            px[2] = clip8(b);
+            px[0] = clip8(r, taps.bits);
+            px[1] = clip8(g, taps.bits);
+            px[2] = clip8(b, taps.bits);
         }
     }
     out
@@ -206,7 +283,7 @@ fn vertical_pass(src: &[u8], width: usize, taps: &Taps) -> Vec<u8> {
     for (yy, out_row) in out.chunks_exact_mut(stride).enumerate() {
         let (ymin, n) = taps.bounds[yy];
         let k = &taps.weights[yy * taps.ksize..yy * taps.ksize + n];
-        acc.fill(HALF);
+        acc.fill(half(taps.bits));
         for (y, &w) in k.iter().enumerate() {
             let row = &src[(ymin + y) * stride..(ymin + y + 1) * stride];
             for (a, &v) in acc.iter_mut().zip(row) {
@@ -214,7 +291,7 @@ fn vertical_pass(src: &[u8], width: usize, taps: &Taps) -> Vec<u8> {
             }
         }
         for (o, &a) in out_row.iter_mut().zip(&acc) {
-            *o = clip8(a);
+            *o = clip8(a, taps.bits);
         }
     }
     out
@@ -278,6 +355,19 @@ mod tests {
             data: Vec::new(),
         };
         assert_eq!(resize_bilinear(&empty, 2, 2).data, vec![0; 12]);
+    }
+
+    #[test]
+    fn torch_weights_are_int16_with_the_most_bits_that_fit() {
+        for (i, o) in [(10, 3), (3, 10), (1000, 800), (640, 1066), (5, 5)] {
+            let t = taps_fixed(i, o, Fixed::Torch);
+            let max = *t.weights.iter().max().unwrap();
+            assert!(max < 1 << 15 && 2 * max >= 1 << 14, "{i}->{o}: {max}");
+            for xx in 0..o {
+                let s: i32 = t.weights[xx * t.ksize..(xx + 1) * t.ksize].iter().sum();
+                assert!((s - (1 << t.bits)).abs() <= t.ksize as i32, "{i}->{o}");
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::caption::Caption;
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
-use tokenizers::{Encoding, Tokenizer};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// GLIP's text length (`MODEL.LANGUAGE_BACKBONE.MAX_QUERY_LEN`): the model sees token positions
 /// `0..256`, `[CLS]` at 0.
@@ -50,6 +50,22 @@ impl PromptTokenizer {
     /// Encodes `text` with special tokens and offsets in code points (as Python reports them).
     pub fn encode(&self, text: &str) -> Result<Encoding> {
         self.inner
+            .encode_char_offsets(text, true)
+            .map_err(|e| anyhow!("tokenizing {text:?} with {}: {e}", self.source))
+    }
+
+    /// [`Self::encode`] cut to at most `max_len` tokens, special tokens included (the text's
+    /// tokens are cut, `[SEP]` kept), as transformers' `tokenizer(text, truncation=True,
+    /// max_length=max_len)` does.
+    pub fn encode_truncated(&self, text: &str, max_len: usize) -> Result<Encoding> {
+        let mut inner = self.inner.clone();
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow!("truncating to {max_len} tokens with {}: {e}", self.source))?;
+        inner
             .encode_char_offsets(text, true)
             .map_err(|e| anyhow!("tokenizing {text:?} with {}: {e}", self.source))
     }

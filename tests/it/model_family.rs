@@ -1,8 +1,9 @@
 //! The `family` of a model directory: GLIP directories without the field load unchanged (as
 //! GLIP), GLIP's loader refuses another family's directory naming the family, `odinw eval`
-//! reads an OWLv2 directory by OWLv2's contract (a broken one is refused as such; a working one
-//! runs, tests/it/owlv2_eval.rs) and refuses a family it has no pipeline for, naming it, and
-//! `odinw finetune` refuses any non-GLIP family as GLIP-only.
+//! reads an OWLv2 directory by OWLv2's contract and a Grounding DINO / MM-Grounding-DINO one by
+//! theirs (a broken one is refused as such; working ones run, tests/it/owlv2_eval.rs and
+//! tests/it/grounding_dino_eval.rs) and refuses a family it has no pipeline for, naming it, and
+//! `odinw finetune` refuses any non-GLIP family (OWLv2, MM-Grounding-DINO) as GLIP-only.
 use crate::support;
 use crate::support::{copy_dir, repo};
 
@@ -96,14 +97,33 @@ fn eval_reads_owlv2_by_its_contract_and_refuses_unknown_families() {
     );
     assert!(!dir.path().join("run").join("manifest.json").exists());
 
-    let other = dir.path().join("gdino");
+    // A Grounding DINO family's model.json without its contract's fields: refused as such.
+    for family in ["grounding-dino", "mm-grounding-dino"] {
+        let gdino = dir.path().join(family);
+        demo_model_with(&gdino, |j| {
+            j["family"] = family.into();
+        });
+        let err = format!("{:#}", ModelDir::open(&gdino).unwrap_err());
+        assert!(err.contains(&format!("\"{family}\"")), "{err}");
+        let run = dir.path().join(format!("run-{family}"));
+        let out = eval_demo(&gdino, &run);
+        let stderr = support::text(&out);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("not a valid Grounding DINO model.json"),
+            "{stderr}"
+        );
+        assert!(!run.join("manifest.json").exists());
+    }
+
+    let other = dir.path().join("yolo");
     demo_model_with(&other, |j| {
-        j["family"] = "grounding-dino".into();
+        j["family"] = "yolo-world".into();
     });
     let out = eval_demo(&other, &dir.path().join("run2"));
     let stderr = support::text(&out);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("family \"grounding-dino\""), "{stderr}");
+    assert!(stderr.contains("family \"yolo-world\""), "{stderr}");
     assert!(!dir.path().join("run2").join("manifest.json").exists());
 }
 
@@ -112,6 +132,16 @@ fn finetune_says_it_is_glip_only() {
     let dir = support::scratch();
     let model = dir.path().join("owl");
     owlv2_model(&model);
+    let gdino = dir.path().join("gdino");
+    demo_model_with(&gdino, |j| {
+        j["family"] = "mm-grounding-dino".into();
+    });
+    for (model, family) in [(&model, "owlv2"), (&gdino, "mm-grounding-dino")] {
+        finetune_refused(model, family, dir.path());
+    }
+}
+
+fn finetune_refused(model: &Path, family: &str, dir: &Path) {
     let out = support::run_odinw(&[
         "finetune",
         "--model",
@@ -125,12 +155,12 @@ fn finetune_says_it_is_glip_only() {
         "--root",
         repo("demo").to_str().unwrap(),
         "--out",
-        dir.path().join("run").to_str().unwrap(),
+        dir.join("run").to_str().unwrap(),
     ]);
     let stderr = support::text(&out);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("fine-tuning is GLIP's only") && stderr.contains("\"owlv2\""),
+        stderr.contains("fine-tuning is GLIP's only") && stderr.contains(&format!("\"{family}\"")),
         "{stderr}"
     );
 }

@@ -11,14 +11,12 @@
 //! exist, and `--shard 0/2` + `--shard 1/2` merge to the single-process run.
 use crate::support;
 use support::demo_runs::summary_without_time;
-use support::{ok, read_json, scratch};
+use support::family_eval::{assert_same, bccd_root, eval, predictions, raw_images};
+use support::{read_json, scratch};
 
-use odinw::data::coco::CocoFile;
-use odinw::preprocess::decode_file;
 use odinw::prompt::task_caption;
-use odinw::registry::{find, select, Suite, Task};
+use odinw::registry::{select, Suite, Task};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 const TEXT_LEN: usize = 64;
@@ -112,85 +110,8 @@ fn job(task: &Task, root: &Path, raw: &Path) -> Value {
         })
         .collect();
     let ids: Vec<u64> = caption.classes.iter().map(|c| c.id).collect();
-    let (ann, img_dir) = task.split_files(root, "test").unwrap();
-    let coco = CocoFile::read(&ann).unwrap();
-    std::fs::create_dir_all(raw).unwrap();
-    let images: Vec<Value> = coco
-        .images
-        .iter()
-        .map(|im| {
-            let img = decode_file(&img_dir.join(&im.file_name)).unwrap();
-            let f = raw.join(format!("{}_{}.rgb", task.name, im.id));
-            std::fs::write(&f, &img.data).unwrap();
-            json!({"id": im.id, "width": img.width, "height": img.height, "rgb": f})
-        })
-        .collect();
+    let images = raw_images(task, root, raw);
     json!({"names": names, "category_ids": ids, "images": images})
-}
-
-type Key = (u64, u64);
-
-fn grouped(dets: &[Value]) -> BTreeMap<Key, Vec<(f64, Vec<f64>)>> {
-    let mut m: BTreeMap<Key, Vec<(f64, Vec<f64>)>> = BTreeMap::new();
-    for d in dets {
-        let key = (
-            d["image_id"].as_u64().unwrap(),
-            d["category_id"].as_u64().unwrap(),
-        );
-        let bbox = d["bbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        m.entry(key)
-            .or_default()
-            .push((d["score"].as_f64().unwrap(), bbox));
-    }
-    m
-}
-
-/// Every detection of `ours` matched one-to-one with one of `theirs` of the same image and
-/// class (score within 1e-4, IoU > 0.999); returns how many.
-fn assert_same(task: &str, ours: &[Value], theirs: &[Value]) -> usize {
-    let (a, b) = (grouped(ours), grouped(theirs));
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        b.keys().collect::<Vec<_>>(),
-        "{task}: (image, class) pairs differ"
-    );
-    for (key, mine) in &a {
-        let mut left = b[key].clone();
-        assert_eq!(mine.len(), left.len(), "{task} {key:?}: detection counts");
-        for (score, bbox) in mine {
-            let i = left
-                .iter()
-                .position(|(s, bb)| (s - score).abs() < 1e-4 && support::iou(bbox, bb) > 0.999)
-                .unwrap_or_else(|| {
-                    panic!("{task} {key:?}: no match for score {score} box {bbox:?} in {left:?}")
-                });
-            left.swap_remove(i);
-        }
-    }
-    ours.len()
-}
-
-fn eval(model: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut cmd = support::odinw();
-    cmd.args(["eval", "--threads", "1", "--model"])
-        .arg(model)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    support::demo_runs::scheduler_env(&mut cmd, &[]);
-    String::from_utf8_lossy(&ok(cmd.output().unwrap()).stdout).into_owned()
-}
-
-fn predictions(run: &Path, task: &str) -> Vec<Value> {
-    read_json(&run.join(task).join("predictions.json"))
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 #[test]
@@ -216,24 +137,8 @@ fn owlv2_eval_matches_transformers_and_shards_merge() {
     }
 
     // A real task: BCCD's test split in the registry's layout.
-    let bccd_root = dir.path().join("DATASET");
-    let bccd = support::shared_data("roboflow/BCCD.v3-raw.coco").map(|export| {
-        let task = find(Suite::Odinw35, "BCCD").unwrap();
-        let mut coco = CocoFile::read(&export.join("test/_annotations.coco.json")).unwrap();
-        coco.categories.retain(|c| c.id != 0);
-        let (ann, img_dir) = (
-            task.ann_file(&bccd_root, "test").unwrap(),
-            task.img_dir(&bccd_root, "test").unwrap(),
-        );
-        std::fs::create_dir_all(&img_dir).unwrap();
-        for im in &coco.images {
-            std::fs::copy(
-                export.join("test").join(&im.file_name),
-                img_dir.join(&im.file_name),
-            )
-            .unwrap();
-        }
-        coco.write(&ann).unwrap();
+    let bccd_root_dir = dir.path().join("DATASET");
+    let bccd = bccd_root(&bccd_root_dir).map(|task| {
         let bccd_run = dir.path().join("bccd_run");
         eval(
             &model,
@@ -244,12 +149,12 @@ fn owlv2_eval_matches_transformers_and_shards_merge() {
                 "--tasks",
                 "BCCD",
                 "--root",
-                bccd_root.to_str().unwrap(),
+                bccd_root_dir.to_str().unwrap(),
             ],
         );
         jobs.insert(
             "BCCD".into(),
-            job(task, &bccd_root, &dir.path().join("raw")),
+            job(task, &bccd_root_dir, &dir.path().join("raw")),
         );
         bccd_run
     });

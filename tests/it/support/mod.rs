@@ -87,17 +87,17 @@ pub fn run_oracle(python: &Path, script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("oracle output is UTF-8")
 }
 
-/// `../shared/data/<rel>` beside the checkout, if present (it is not in a user's clone).
+/// `../shared/data/<rel>` beside the checkout (or beside its parent, for a worktree under
+/// `wt/`), if present (it is not in a user's clone).
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
+    // ../shared beside the checkout, or beside its parent (a worktree under wt/).
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [repo.join("../shared/data"), repo.join("../../shared/data")];
+    if let Some(p) = candidates.iter().map(|d| d.join(rel)).find(|p| p.exists()) {
+        return Some(p);
     }
+    eprintln!("skipping: {} is absent", candidates[0].join(rel).display());
+    None
 }
 
 /// `<repository>/<rel>`: a file or folder of this checkout (`demo`, `models/demo`, ...).
@@ -267,6 +267,7 @@ pub fn alone(module: &str, test: &str, env: &[(&str, &std::ffi::OsStr)]) -> bool
 
 pub mod demo_runs;
 pub mod eval_cases;
+pub mod family_eval;
 pub mod fuzz;
 pub mod proxy;
 pub mod rng;

@@ -1,0 +1,167 @@
+//! Grounding DINO on ONNX Runtime: a caption's text features from the text_encoder graph (once
+//! per caption, [`GdinoDetector::encode`]), then the image_detector graph on batches of images
+//! pre-processed onto the model's canvas by [`crate::preprocess::grounding_dino`] with that
+//! caption ([`GdinoDetector::detect`]), giving each image's token logits and boxes for
+//! [`crate::postprocess::grounding_dino`].
+use crate::engine::{Graph, SessionOptions, Tensor};
+use crate::model::grounding_dino::GdinoDir;
+use crate::preprocess::grounding_dino::GdinoPixels;
+use crate::prompt::grounding_dino::{gdino_prompt, GdinoPrompt};
+use crate::prompt::PromptTokenizer;
+use anyhow::{anyhow, bail, Result};
+
+/// The two graphs of a Grounding DINO model directory and its tokenizer.
+pub struct GdinoDetector {
+    pub model: GdinoDir,
+    text: Graph,
+    image: Graph,
+    tokenizer: PromptTokenizer,
+}
+
+/// One caption, encoded: its prompt and the image graph's text inputs.
+pub struct GdinoText {
+    pub prompt: GdinoPrompt,
+    /// `[L, D]`.
+    features: Tensor,
+    attention_mask: Tensor,
+    position_ids: Tensor,
+    self_mask: Tensor,
+}
+
+/// One image's outputs for one caption: `logits` [Q, T], `boxes` [Q, 4] (cx, cy, w, h relative
+/// to the resized image).
+#[derive(Clone, Debug)]
+pub struct GdinoOutputs {
+    pub logits: Vec<f32>,
+    pub boxes: Vec<f32>,
+    pub text_len: usize,
+}
+
+fn output(out: &[(String, Tensor)], name: &str, graph: &str) -> Result<Tensor> {
+    out.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t.clone())
+        .ok_or_else(|| anyhow!("{graph} has no {name} output"))
+}
+
+impl GdinoDetector {
+    pub fn load(model: GdinoDir, opts: &SessionOptions) -> Result<Self> {
+        Ok(GdinoDetector {
+            text: Graph::open(&model.graph("text_encoder")?, opts)?,
+            image: Graph::open(&model.graph("image_detector")?, opts)?,
+            tokenizer: PromptTokenizer::from_file(&model.tokenizer())?,
+            model,
+        })
+    }
+
+    /// The prompt of `names` and its text features (text_encoder on the one caption).
+    pub fn encode(&mut self, names: &[String]) -> Result<GdinoText> {
+        let text = &self.model.spec.text;
+        let specials: Vec<i64> = text.special_tokens.values().copied().collect();
+        let prompt = gdino_prompt(names, &self.tokenizer, text.max_text_len, &specials)?;
+        let l = prompt.input_ids.len();
+        let ids = |data: Vec<i64>| Tensor::I64 {
+            shape: vec![1, l],
+            data,
+        };
+        let self_mask = Tensor::Bool {
+            shape: vec![1, l, l],
+            data: prompt.self_mask.clone(),
+        };
+        let out = self.text.run(&[
+            ("input_ids", &ids(prompt.input_ids.clone())),
+            ("attention_mask", &ids(vec![1; l])),
+            ("token_type_ids", &ids(vec![0; l])),
+            ("position_ids", &ids(prompt.position_ids.clone())),
+            ("text_self_attention_mask", &self_mask),
+        ])?;
+        let features = output(&out, "text_features", "text_encoder")?;
+        let shape = features.shape().to_vec();
+        if shape.len() != 3 || shape[0] != 1 || shape[1] != l {
+            bail!("text_encoder's text_features has shape {shape:?}, expected [1, {l}, D]");
+        }
+        let features = Tensor::F32 {
+            shape: shape[1..].to_vec(),
+            data: features.as_f32()?.to_vec(),
+        };
+        Ok(GdinoText {
+            features,
+            attention_mask: Tensor::I64 {
+                shape: vec![l],
+                data: vec![1; l],
+            },
+            position_ids: Tensor::I64 {
+                shape: vec![l],
+                data: prompt.position_ids.clone(),
+            },
+            self_mask: Tensor::Bool {
+                shape: vec![l, l],
+                data: prompt.self_mask.clone(),
+            },
+            prompt,
+        })
+    }
+
+    /// The image graph on `images` (one batch, already on the canvas) with caption `text`.
+    pub fn detect(
+        &mut self,
+        images: &[&GdinoPixels],
+        text: &GdinoText,
+    ) -> Result<Vec<GdinoOutputs>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let [h, w] = self.model.spec.preprocess.canvas;
+        let (h, w, n) = (h as usize, w as usize, images.len());
+        let mut pixels = Vec::with_capacity(n * 3 * h * w);
+        let mut mask = Vec::with_capacity(n * h * w);
+        for img in images {
+            if img.pixels.len() != 3 * h * w || img.mask.len() != h * w {
+                bail!("an image is not on the model's {h}x{w} canvas");
+            }
+            pixels.extend_from_slice(&img.pixels);
+            mask.extend_from_slice(&img.mask);
+        }
+        let out = self.image.run(&[
+            (
+                "pixel_values",
+                &Tensor::F32 {
+                    shape: vec![n, 3, h, w],
+                    data: pixels,
+                },
+            ),
+            (
+                "pixel_mask",
+                &Tensor::I64 {
+                    shape: vec![n, h, w],
+                    data: mask,
+                },
+            ),
+            ("text_features", &text.features),
+            ("attention_mask", &text.attention_mask),
+            ("position_ids", &text.position_ids),
+            ("text_self_attention_mask", &text.self_mask),
+        ])?;
+        let logits = output(&out, "logits", "image_detector")?;
+        let boxes = output(&out, "pred_boxes", "image_detector")?;
+        let (ls, bs) = (logits.shape().to_vec(), boxes.shape().to_vec());
+        if ls.len() != 3
+            || bs.len() != 3
+            || ls[0] != n
+            || bs[0] != n
+            || bs[1] != ls[1]
+            || bs[2] != 4
+        {
+            bail!("image_detector outputs have shapes {ls:?} and {bs:?}, expected [{n}, Q, T] and [{n}, Q, 4]");
+        }
+        let (l, b) = (logits.as_f32()?, boxes.as_f32()?);
+        let (lq, bq) = (ls[1] * ls[2], bs[1] * 4);
+        Ok((0..n)
+            .map(|i| GdinoOutputs {
+                logits: l[i * lq..(i + 1) * lq].to_vec(),
+                boxes: b[i * bq..(i + 1) * bq].to_vec(),
+                text_len: ls[2],
+            })
+            .collect())
+    }
+}
