@@ -179,9 +179,9 @@ def build_track(glip: Glip, track_name: str, batch: int, image_hw: tuple[int, in
     assert not missing, f"trainable params not in the module: {missing}"
     sizes = anchor_lib.feature_sizes(image_hw, cfg.anchor_strides)
     anchors = anchor_lib.grid_anchors(sizes, cfg.anchor_strides, cfg.anchor_sizes)
-    # Every level at least 2x2 at the trace canvas; the full track's images a multiple of 32.
-    unit = CANVAS_UNIT if track_name == "full" else 1
-    trace_hw = tuple(-(-max(side, HEAD_TRACE_MIN) // unit) * unit for side in image_hw)
+    # Every level at least 2x2 at the trace canvas; the full track's as FULL_TRACE_* says.
+    step, least = (FULL_TRACE_STEP, FULL_TRACE_MIN) if track_name == "full" else (1, HEAD_TRACE_MIN)
+    trace_hw = tuple(-(-max(side, least) // step) * step for side in image_hw)
     return TrackModel(track, cfg, forward, trainable, batch, tuple(image_hw), text_len, anchors, trace_hw)
 
 
@@ -218,6 +218,13 @@ def target_shapes(tm: TrackModel) -> dict[str, tuple[tuple[int, ...], torch.dtyp
 # as image_backbone.onnx takes it (`onnx_export.export_graphs`).
 CANVAS_UNIT = 32
 CANVAS_UNITS_MAX = 128
+# The full track is traced on a canvas where no size the graph branches on is special, or the
+# trace keeps that case only: sides of 4k canvas units (P5 and P6 even, so the stride-2 P6/P7
+# convolutions' weight gradients are cropped, where odd sizes need no crop and the crop would be
+# left out), and at least 8 units (Swin's last stage has 2 windows a side: with 1, the shift
+# mask's broadcast fixes the count).
+FULL_TRACE_STEP = 4 * CANVAS_UNIT
+FULL_TRACE_MIN = 8 * CANVAS_UNIT
 
 
 def data_dynamic_shapes(tm: TrackModel) -> list[dict | None]:

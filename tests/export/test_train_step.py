@@ -5,10 +5,10 @@ F.interpolate) and `atss_loss.glip_loss`, which does its own ATSS assignment and
 positives by boolean indexing; the graphs get the assignment as target tensors and mask with
 `where`. The batch is two training images of the demo suite with their ground truth and the
 task's caption, so there are real positives, on GLIP's training canvas (each image resized by
-GLIP's rule, the batch padded to its largest size rounded up to 32). The prompt and linear
-graphs of every track (contract v2) are traced at the model's 192x192 and run at other
-canvases: GLIP's at several training scales, portrait and landscape, down to 128x96 where P7 has
-one row. Every track is exported once per session (batch 2) into a temporary directory; the
+GLIP's rule, the batch padded to its largest size rounded up to 32). The graphs of every track
+(contract v2) are traced at the model's 192x192 (the full track at 256x256,
+`train_step.FULL_TRACE_MIN`) and run at other canvases: GLIP's at several training scales,
+portrait and landscape, down to 128x96 where P7 has one row. Every track is exported once per session (batch 2) into a temporary directory; the
 committed `models/demo/train/` must equal those exports.
 """
 from __future__ import annotations

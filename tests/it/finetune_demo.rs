@@ -171,15 +171,33 @@ fn linear_and_full_tracks_run_one_epoch() {
         let h = history(&run, 3);
         assert_eq!(h.len(), 1);
         assert!(h[0]["loss"].as_f64().unwrap().is_finite());
-        // The committed linear graphs take any canvas (v2); the full track's one size (v1).
+        // The committed graphs of every track take any canvas (v2).
         let log = std::fs::read_to_string(run.join("NovelShapes/seed3/log.txt")).unwrap();
-        let want = if track == "linear" {
-            "canvas: GLIP's"
-        } else {
-            "canvas: fixed 192x192"
-        };
-        assert!(log.contains(want), "{track}: {log}");
+        assert!(log.contains("canvas: GLIP's"), "{track}: {log}");
     }
+}
+
+/// Training graphs of contract v1 (one size, no `canvas` entry) still train, on the model's
+/// fixed canvas: the demo's linear manifest rewritten as v1 (its graphs take that size too).
+#[test]
+fn fixed_canvas_training_graphs_train_on_the_model_size() {
+    let dir = scratch();
+    let model = dir.path().join("model");
+    let demo = odinw_demo_model();
+    copy_files(&demo, &model);
+    copy_files(&demo.join("train"), &model.join("train"));
+    let manifest = model.join("train/linear.json");
+    let mut v1: Value = read_json(&manifest);
+    v1["contract_version"] = 1.into();
+    v1.as_object_mut().unwrap().remove("canvas");
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&v1).unwrap()).unwrap();
+    let run = dir.path().join("run");
+    let mut args = finetune_args(run.to_str().unwrap(), "linear", "1", "3");
+    args[2] = model.to_str().unwrap();
+    ok(run_odinw(&args));
+    assert_eq!(history(&run, 3).len(), 1);
+    let log = std::fs::read_to_string(run.join("NovelShapes/seed3/log.txt")).unwrap();
+    assert!(log.contains("canvas: fixed 192x192"), "{log}");
 }
 
 /// With `--io-binding on`, parameters and AdamW moments live in the execution provider's memory
