@@ -96,7 +96,9 @@ def main(argv=None) -> int:
         pre_nms_thresh=post["pre_nms_thresh"], pre_nms_top_n=post["pre_nms_top_n_per_level"],
         nms_thresh=post["nms_thresh"], detections_per_img=post["detections_per_img"])
     hw = tuple(desc["preprocess"]["input_size"])
-    level_counts = [lv["count"] for lv in desc["anchors"]["levels"]]
+    # A dynamic-canvas model (odinw's default): each image on its own canvas, GLIP's resize rounded
+    # up to 32, as odinw runs it; a batch padded to its largest (GLIP's to_image_list).
+    fixed = None if desc["preprocess"].get("canvas") == "dynamic" else hw
     model = Glip(cfg).eval()
     state = torch.load(args.model / "random_init_state.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
     started = time.time()
     prepared = []
     for im in images:
-        data, resized_hw, scale = prepare(Image.open(args.img_dir / im["file_name"]).convert("RGB"), cfg, hw)
+        data, resized_hw, scale = prepare(Image.open(args.img_dir / im["file_name"]).convert("RGB"), cfg, fixed)
         prepared.append((im["id"], data, resized_hw, scale))
     report["images"] = len(prepared)
     report["preprocess_s_per_image"] = round((time.time() - started) / max(1, len(prepared)), 4)
@@ -123,11 +125,13 @@ def main(argv=None) -> int:
 
     @torch.no_grad()
     def run_batch(chunk, hidden):
-        x = torch.from_numpy(np.stack([c[1] for c in chunk])).to(dev)
+        h, w = (max(c[1].shape[d] for c in chunk) for d in (1, 2))
+        x = torch.from_numpy(np.stack([np.pad(c[1], ((0, 0), (0, h - c[1].shape[1]), (0, w - c[1].shape[2])))
+                                       for c in chunk])).to(dev)
         b = x.shape[0]
         feats = backbone(x)
         _, boxes, ctr, logits = head(*feats, hidden.expand(b, -1, -1), t_mask.expand(b, -1))
-        return boxes.cpu(), ctr.cpu(), logits.cpu()
+        return boxes.cpu(), ctr.cpu(), logits.cpu(), [f.shape[2] * f.shape[3] for f in feats]
 
     precisions = ["fp32-tf32-off", "fp32-tf32-on"] if dev.type == "cuda" else ["fp32"]
     batches = [int(b) for b in args.batches.split(",")]
@@ -139,7 +143,7 @@ def main(argv=None) -> int:
         if precision in ("fp32-tf32-off", "fp32") and args.parity_images and args.parity_out:
             results = []
             for image_id, data, resized_hw, scale in prepared[: args.parity_images]:
-                boxes, ctr, logits = run_batch([(image_id, data)], hidden)
+                boxes, ctr, logits, level_counts = run_batch([(image_id, data)], hidden)
                 b, s, lab = postprocess.detect(boxes[0].numpy(), ctr[0].numpy(), logits[0].numpy(), pos_map,
                                                level_counts, resized_hw, cfg)
                 for box, score, label in zip(postprocess.to_coco(b, scale), s, lab):

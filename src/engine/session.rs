@@ -482,7 +482,14 @@ fn execution_providers(
     opts: &SessionOptions,
     profile: Option<&TrtProfile>,
 ) -> Result<Vec<Provider>> {
-    let cuda = || ep::CUDA::default().with_device_id(opts.device_id).build();
+    // cuDNN's heuristic choice of convolution algorithms: ONNX Runtime's default (exhaustive)
+    // benchmarks every algorithm for each new input shape, and per-image canvases give many.
+    let cuda = || {
+        ep::CUDA::default()
+            .with_device_id(opts.device_id)
+            .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
+            .build()
+    };
     Ok(match opts.device {
         Device::Cpu => Vec::new(),
         Device::Cuda => vec![Provider {
