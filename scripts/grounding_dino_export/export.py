@@ -75,6 +75,10 @@ def export_grounding_dino(family: str, weights: Path, out: Path, canvas: tuple[i
     except Exception as err:
         return _fail(f"{weights}: cannot load {Model.__name__} ({err})")
     model.float()
+    if getattr(model.model, "special_tokens", None) is None:  # older transformers (5.17 had none)
+        import transformers
+        return _fail(f"transformers {transformers.__version__}: its {Model.__name__} has no special_tokens buffer "
+                     f"(the caption's split ids); use the version in scripts/requirements-export.txt")
     buf = [int(x) for x in model.model.special_tokens.tolist()]
     if buf != list(special.values()):
         return _fail(f"{tok_path}: the ids of {list(special)} are {list(special.values())}, but the model "
