@@ -7,6 +7,7 @@
 //! text features, attention mask, position ids and self-attention mask are copied to the device
 //! once per task and stay there, the pixels and pixel mask go in, and only `logits` and
 //! `pred_boxes` are computed and come back.
+use super::IMAGE_OUTPUTS;
 use crate::engine::binding::run_to_host;
 use crate::engine::{BatchConstants, Graph, Input, SessionOptions, Tensor};
 use crate::model::grounding_dino::GdinoDir;
@@ -14,9 +15,6 @@ use crate::preprocess::grounding_dino::GdinoPixels;
 use crate::prompt::grounding_dino::{gdino_prompt, GdinoPrompt};
 use crate::prompt::PromptTokenizer;
 use anyhow::{anyhow, bail, Result};
-
-/// The image graph's outputs the evaluation reads.
-const IMAGE_OUTPUTS: [&str; 2] = ["logits", "pred_boxes"];
 
 /// The two graphs of a Grounding DINO model directory and its tokenizer.
 pub struct GdinoDetector {
