@@ -15,7 +15,7 @@
 # --threads $THREADS --batch $BATCH`; its images/s is the steady rate its log reports (decode and
 # pre-processing one batch ahead on the rayon pool, inference, the evaluator's top-k; the first
 # batch excluded; recomputed from its task and first-batch seconds where two decimals are too
-# coarse: benchmarks/owlv2_cpu_summary.py). Eager: benchmarks/gpu/owlv2_eager.py with torch.set_num_threads($THREADS),
+# coarse: benchmarks/cpu_summary.py). Eager: benchmarks/gpu/owlv2_eager.py with torch.set_num_threads($THREADS),
 # batch $BATCH, pixels prepared by Owlv2Processor before timing (so eager's images/s is the
 # model alone; the processor's seconds per image are in the JSON too, and a second eager rate
 # that adds them), 2 warm-up batches.
@@ -61,6 +61,6 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   --images 1,2 --json "$WORK/parity.json" > /dev/null
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-"$PY" benchmarks/owlv2_cpu_summary.py --work "$WORK" --out "$OUT/owlv2_cpu.json" --odinw "$ODINW_BIN" \
+"$PY" benchmarks/cpu_summary.py --family owlv2 --work "$WORK" --out "$OUT/owlv2_cpu.json" --odinw "$ODINW_BIN" \
   --config "$CONFIG" --threads "$THREADS" --batch "$BATCH" --load-before "$load_before" --load-after "$load_after" \
   --total-s "$(( $(date +%s) - started ))"

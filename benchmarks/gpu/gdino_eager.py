@@ -2,7 +2,8 @@
 """PyTorch eager Grounding DINO on a task's images and class names, same weights as odinw's export.
 
     gdino_eager.py --weights W --model MODEL --ann ANN.json --img-dir DIR --batches 1,8 \\
-        --json eager.json [--device cuda|cpu] [--threads N] [--parity-images 3 --parity-out preds.json]
+        --json eager.json [--device cuda|cpu] [--threads N] [--parity-images 3 --parity-out preds.json] \\
+        [--pad-to-canvas]
 
 - weights: the transformers checkpoint make_grounding_dino.py saved (W),
   `GroundingDinoForObjectDetection`;
@@ -10,7 +11,9 @@
   evaluation does (the exporter's `prompts.build_caption`, one chunk), tokenized by the
   checkpoint's processor with truncation to model.json's max_text_len;
 - images: Pillow, pre-processed by the checkpoint's `GroundingDinoProcessor` (resize to the
-  shortest/longest edge, normalise, pad to the batch's largest) once, before timing. The timed
+  shortest/longest edge, normalise, pad to the batch's largest, or with --pad-to-canvas to
+  model.json's canvas as odinw does: Swin sees the padding, so only then are the outputs
+  odinw's) once, before timing. The timed
   loop, per batch: inputs host -> device, the model's whole forward (transformers' API runs the
   text model with every batch), logits and boxes copied back, synchronised;
 - precision: fp32 (on CUDA with TF32 off, then on); one untimed pass over every batch (the
@@ -52,6 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--parity-images", type=int, default=0)
     ap.add_argument("--parity-out", type=Path)
     ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--pad-to-canvas", action="store_true", help="pad every image to model.json's canvas")
     args = ap.parse_args(argv)
     from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
     import transformers
@@ -72,6 +76,10 @@ def main(argv=None) -> int:
     max_len = desc["text"]["max_text_len"]
     model = GroundingDinoForObjectDetection.from_pretrained(args.weights).eval().to(dev)
     proc = GroundingDinoProcessor.from_pretrained(args.weights)
+    if args.pad_to_canvas:
+        ch, cw = desc["preprocess"]["canvas"]
+        proc.image_processor.pad_size = {"height": ch, "width": cw}
+        report["padded_to"] = [ch, cw]
     report["load_s"] = round(time.time() - t0, 2)
 
     coco = json.loads(args.ann.read_text())

@@ -2,8 +2,14 @@
 //! per caption, [`GdinoDetector::encode`]), then the image_detector graph on batches of images
 //! pre-processed onto the model's canvas by [`crate::preprocess::grounding_dino`] with that
 //! caption ([`GdinoDetector::detect`]), giving each image's token logits and boxes for
-//! [`crate::postprocess::grounding_dino`].
-use crate::engine::{Graph, SessionOptions, Tensor};
+//! [`crate::postprocess::grounding_dino`]. With I/O binding (`--io-binding`, on by default for
+//! CUDA and TensorRT; [`crate::engine::binding`], as GLIP's and OWLv2's pipelines) a caption's
+//! text features, attention mask, position ids and self-attention mask are copied to the device
+//! once per task and stay there, the pixels and pixel mask go in, and only `logits` and
+//! `pred_boxes` are computed and come back.
+use super::IMAGE_OUTPUTS;
+use crate::engine::binding::run_to_host;
+use crate::engine::{BatchConstants, Graph, Input, SessionOptions, Tensor};
 use crate::model::grounding_dino::GdinoDir;
 use crate::preprocess::grounding_dino::GdinoPixels;
 use crate::prompt::grounding_dino::{gdino_prompt, GdinoPrompt};
@@ -16,16 +22,23 @@ pub struct GdinoDetector {
     text: Graph,
     image: Graph,
     tokenizer: PromptTokenizer,
+    /// Whether the image graph runs through I/O binding.
+    pub io_binding: bool,
 }
 
-/// One caption, encoded: its prompt and the image graph's text inputs.
+/// One caption, encoded: its prompt and the image graph's text inputs (`text_features` `[L, D]`,
+/// `attention_mask` and `position_ids` `[L]`, `text_self_attention_mask` `[L, L]`), fed to every
+/// batch as they are; with I/O binding copied to the device on first use and kept there.
 pub struct GdinoText {
     pub prompt: GdinoPrompt,
-    /// `[L, D]`.
-    features: Tensor,
-    attention_mask: Tensor,
-    position_ids: Tensor,
-    self_mask: Tensor,
+    inputs: BatchConstants,
+}
+
+impl GdinoText {
+    /// Whether a device copy of the text inputs was made (at most one per caption).
+    pub fn on_device(&self) -> bool {
+        self.inputs.device_copies() > 0
+    }
 }
 
 /// One image's outputs for one caption: `logits` [Q, T], `boxes` [Q, 4] (cx, cy, w, h relative
@@ -50,6 +63,7 @@ impl GdinoDetector {
             text: Graph::open(&model.graph("text_encoder")?, opts)?,
             image: Graph::open(&model.graph("image_detector")?, opts)?,
             tokenizer: PromptTokenizer::from_file(&model.tokenizer())?,
+            io_binding: opts.io_binding.enabled(opts.device),
             model,
         })
     }
@@ -84,29 +98,38 @@ impl GdinoDetector {
             shape: shape[1..].to_vec(),
             data: features.as_f32()?.to_vec(),
         };
-        Ok(GdinoText {
-            features,
-            attention_mask: Tensor::I64 {
-                shape: vec![l],
-                data: vec![1; l],
-            },
-            position_ids: Tensor::I64 {
-                shape: vec![l],
-                data: prompt.position_ids.clone(),
-            },
-            self_mask: Tensor::Bool {
-                shape: vec![l, l],
-                data: prompt.self_mask.clone(),
-            },
-            prompt,
-        })
+        let inputs = BatchConstants::shared(vec![
+            ("text_features".into(), features),
+            (
+                "attention_mask".into(),
+                Tensor::I64 {
+                    shape: vec![l],
+                    data: vec![1; l],
+                },
+            ),
+            (
+                "position_ids".into(),
+                Tensor::I64 {
+                    shape: vec![l],
+                    data: prompt.position_ids.clone(),
+                },
+            ),
+            (
+                "text_self_attention_mask".into(),
+                Tensor::Bool {
+                    shape: vec![l, l],
+                    data: prompt.self_mask.clone(),
+                },
+            ),
+        ]);
+        Ok(GdinoText { prompt, inputs })
     }
 
     /// The image graph on `images` (one batch, already on the canvas) with caption `text`.
     pub fn detect(
         &mut self,
         images: &[&GdinoPixels],
-        text: &GdinoText,
+        text: &mut GdinoText,
     ) -> Result<Vec<GdinoOutputs>> {
         if images.is_empty() {
             return Ok(Vec::new());
@@ -122,28 +145,23 @@ impl GdinoDetector {
             pixels.extend_from_slice(&img.pixels);
             mask.extend_from_slice(&img.mask);
         }
-        let out = self.image.run(&[
-            (
-                "pixel_values",
-                &Tensor::F32 {
-                    shape: vec![n, 3, h, w],
-                    data: pixels,
-                },
-            ),
-            (
-                "pixel_mask",
-                &Tensor::I64 {
-                    shape: vec![n, h, w],
-                    data: mask,
-                },
-            ),
-            ("text_features", &text.features),
-            ("attention_mask", &text.attention_mask),
-            ("position_ids", &text.position_ids),
-            ("text_self_attention_mask", &text.self_mask),
-        ])?;
-        let logits = output(&out, "logits", "image_detector")?;
-        let boxes = output(&out, "pred_boxes", "image_detector")?;
+        let pixels = Tensor::F32 {
+            shape: vec![n, 3, h, w],
+            data: pixels,
+        };
+        let mask = Tensor::I64 {
+            shape: vec![n, h, w],
+            data: mask,
+        };
+        let bound = self.io_binding;
+        let mut inputs = vec![
+            ("pixel_values", Input::Host(&pixels)),
+            ("pixel_mask", Input::Host(&mask)),
+        ];
+        inputs.extend(text.inputs.inputs(&self.image, n, bound)?);
+        let mut out = run_to_host(&mut self.image, &inputs, &IMAGE_OUTPUTS, bound)?;
+        let boxes = out.pop().expect("two outputs").1;
+        let logits = out.pop().expect("two outputs").1;
         let (ls, bs) = (logits.shape().to_vec(), boxes.shape().to_vec());
         if ls.len() != 3
             || bs.len() != 3

@@ -5,7 +5,9 @@
 //! put on the model's canvas one batch ahead of inference ([`task_run::in_batches`]), each batch
 //! run once per caption; per image and caption mmdetection's top k with boxes in original pixels
 //! ([`crate::postprocess::grounding_dino`]), the captions' lists concatenated with their
-//! classes offset; then [`task_run`] scores and records the unit as for every family.
+//! classes offset; then [`task_run`] scores and records the unit as for every family. With I/O
+//! binding each caption's text inputs are copied to the device once per task and kept there
+//! ([`super::grounding_dino`]).
 use super::grounding_dino::{GdinoDetector, GdinoText};
 use super::task_run::{self, TaskInputs, TaskOutcome, Throughput};
 use crate::model::grounding_dino::GdinoDir;
@@ -71,7 +73,7 @@ pub fn run_task(
     let spec = det.model.spec.clone();
     let k = spec.postprocess.top_k;
     let groups = chunks(names.len(), spec.text.caption.chunked_size);
-    let texts: Vec<(usize, GdinoText)> = groups
+    let mut texts: Vec<(usize, GdinoText)> = groups
         .iter()
         .map(|g| Ok((g.start, det.encode(&names[g.clone()])?)))
         .collect::<Result<_>>()?;
@@ -109,7 +111,8 @@ pub fn run_task(
         |chunk, prepared| {
             let pixels: Vec<&GdinoPixels> = prepared.iter().map(|(p, _)| p).collect();
             let mut per_image: Vec<Vec<CocoDetection>> = vec![Vec::new(); chunk.len()];
-            for (offset, text) in &texts {
+            for (offset, text) in texts.iter_mut() {
+                let offset = *offset;
                 let outputs = det.detect(&pixels, text)?;
                 for (((id, _), (px, original)), (out, dets)) in chunk
                     .iter()
@@ -136,6 +139,14 @@ pub fn run_task(
         },
     )?;
     let steady_images_per_s = throughput.report(inputs.images.len(), &mut log);
+    log.push_str(&format!(
+        "text features kept on the device (I/O binding): {}\n",
+        if texts.iter().all(|(_, t)| t.on_device()) {
+            "yes"
+        } else {
+            "no"
+        }
+    ));
     let captions: Vec<&str> = texts
         .iter()
         .map(|(_, t)| t.prompt.caption.as_str())

@@ -12,3 +12,7 @@ pub mod task_run;
 pub mod zeroshot;
 
 pub use detector::Detector;
+
+/// The image graph outputs OWLv2's and Grounding DINO's evaluations read (the only ones computed
+/// and copied back with I/O binding).
+const IMAGE_OUTPUTS: [&str; 2] = ["logits", "pred_boxes"];

@@ -5,6 +5,7 @@
 //! for CUDA and TensorRT; [`crate::engine::binding`], as GLIP's pipeline) the query embeddings
 //! are copied to the device once per task and stay there, the pixels go in, and only `logits`
 //! and `pred_boxes` are computed and come back (not `objectness_logits`).
+use super::IMAGE_OUTPUTS;
 use crate::engine::binding::run_to_host;
 use crate::engine::{BatchConstants, Graph, Input, SessionOptions, Tensor};
 use crate::model::owlv2::{Owlv2Dir, Owlv2Preprocess};
@@ -14,9 +15,6 @@ use crate::prompt::PromptTokenizer;
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 use std::path::Path;
-
-/// The image graph's outputs the evaluation reads.
-const IMAGE_OUTPUTS: [&str; 2] = ["logits", "pred_boxes"];
 
 /// The two graphs of an OWLv2 model directory and its tokenizer.
 pub struct Owlv2Detector {

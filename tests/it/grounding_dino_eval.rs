@@ -78,7 +78,7 @@ fn compare(what: &str, ours: &[Value], want: &Value) -> usize {
 }
 
 /// Builds and exports the tiny model of `family` into `dir/<family>/model`.
-fn export(python: &Path, dir: &Path, family: &str) -> std::path::PathBuf {
+pub fn export(python: &Path, dir: &Path, family: &str) -> std::path::PathBuf {
     let root = dir.join(family);
     let code = format!(
         r#"

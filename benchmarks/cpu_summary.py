@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""The JSON summary of benchmarks/owlv2_cpu.sh, from what its run left in WORK.
+"""The JSON summary of benchmarks/owlv2_cpu.sh and benchmarks/gdino_cpu.sh, from what a run left
+in WORK (odinw's run of ColorShapes, its stdout in odinw.log, the eager script's eager.json,
+parity.json of compare_predictions.py, the export's export.json).
 
-    owlv2_cpu_summary.py --work WORK --out OUT.json --odinw BIN --config base --threads 2 --batch 1 \\
-        [--load-before "..." --load-after "..." --total-s S]
+    cpu_summary.py --family owlv2|grounding-dino --work WORK --out OUT.json --odinw BIN \\
+        --config base --threads 2 --batch 1 [--load-before "..." --load-after "..." --total-s S]
 
 odinw's images/s: the rate its task log reports after the first batch (`then R images/s`, two
 decimals), and, because two decimals are coarse for a slow CPU model (0.06), the same rate
 recomputed from the task's seconds on its stdout line and the first batch's seconds in the log:
 (images - first batch's images) / (task seconds - first batch seconds). The task's seconds also
 count opening the task, embedding the queries, scoring and writing (well under a second here), so
-this is a lower bound of odinw's rate; the ratio uses it. Eager's rate is owlv2_eager.py's pass
-(images / seconds of the timed loop: model only), and a second rate adds the processor's seconds per image (what a serial eager
-evaluation would spend).
+this is a lower bound of odinw's rate; the ratio uses it. Eager's rate is the eager script's first
+pass (owlv2_eager.py / gdino_eager.py: images / seconds of the timed loop, model only), and a
+second rate adds the processor's seconds per image (what a serial eager evaluation would spend).
 """
 from __future__ import annotations
 
@@ -24,8 +26,18 @@ import sys
 from pathlib import Path
 
 
+# Per family: the summary's description, the eager model's name, and eager.json's keys that
+# describe the queries.
+FAMILIES = {
+    "owlv2": ("OWLv2", "transformers' Owlv2ForObjectDetection modules", ["queries", "templates", "classes"]),
+    "grounding-dino": ("Grounding DINO", "transformers' GroundingDinoForObjectDetection",
+                       ["caption", "text_tokens"]),
+}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="owlv2")
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--odinw", required=True)
@@ -57,11 +69,13 @@ def main(argv=None) -> int:
     pre = eager["preprocess_s_per_image"]
     e_with_pre = 1.0 / (1.0 / e + pre)
     version = subprocess.run([args.odinw, "--version"], capture_output=True, text=True).stdout.strip()
+    name, eager_model, query_keys = FAMILIES[args.family]
     summary = {
-        "what": "OWLv2 zero-shot eval on CPU: odinw (ONNX Runtime) vs PyTorch eager (transformers' modules), "
+        "what": f"{name} zero-shot eval on CPU: odinw (ONNX Runtime) vs PyTorch eager ({eager_model}), "
                 "same weights, images, queries and thread count",
+        "family": args.family,
         "config": args.config, "threads": args.threads, "batch": args.batch, "images": images,
-        "queries": eager["queries"], "templates": eager["templates"], "classes": eager["classes"],
+        **{k: eager[k] for k in query_keys if k in eager},
         "odinw": {"binary": args.odinw, "version": version, "images_per_s": round(odinw_rate, 4),
                   "images_per_s_logged": logged, "first_batch_s": first_s},
         "eager": {"torch": eager["torch"], "transformers": eager["transformers"], "threads": eager.get("threads"),
