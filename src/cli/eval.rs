@@ -14,10 +14,12 @@ use crate::model::ModelDir;
 use crate::pipeline::grounding_dino::GdinoDetector;
 use crate::pipeline::owlv2::Owlv2Detector;
 use crate::pipeline::{grounding_dino_eval, owlv2_eval, zeroshot, Detector};
+use crate::registry::Task;
 use crate::report;
 use crate::run::shard::Workload;
-use crate::run::{Driver, ModelRecord, Track};
+use crate::run::{Driver, ModelRecord, RunStore, Track, UnitReport};
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -121,132 +123,136 @@ pub fn run(args: Args) -> Result<ExitCode> {
     finish(run, driver, &failed, &out)
 }
 
-/// `run` for an OWLv2 model directory: the same run folder, manifest, driver, shards and report
-/// as GLIP's, each task through [`owlv2_eval::run_task`].
-fn run_owlv2(
-    args: &Args,
-    tasks: &[&'static crate::registry::Task],
-    root: &std::path::Path,
-) -> Result<ExitCode> {
+/// `run` for an OWLv2 model directory: each task through [`owlv2_eval::run_task`].
+fn run_owlv2(args: &Args, tasks: &[&'static Task], root: &Path) -> Result<ExitCode> {
     let run = &args.run;
     if args.glip_batch.is_some() || args.fixed_canvas {
         bail!("--glip-batch and --fixed-canvas are GLIP's canvases; an OWLv2 model takes one square input");
     }
-    let model = Owlv2Dir::open(std::path::Path::new(&run.model))?;
-    let out = run.out_dir(format!(
-        "runs/zeroshot-{}-{}",
-        run.select.suite.name(),
-        run.split
-    ));
-    let session = SessionOptions {
-        fp16: args.fp16,
-        ..run.session()
-    };
-    let mut detector = Owlv2Detector::load(model, &session)?;
-    let loaded = runtime::ensure_loaded(run.device)?;
-    let spec = &detector.model.spec;
-    let record = ModelRecord {
-        files: detector.model.files(),
-        precision: if args.fp16 {
-            "fp16".into()
-        } else {
-            spec.precision.clone()
-        },
-        loaded,
-    };
-    let mut manifest = run.setup(Track::ZeroShot, tasks, root).manifest(&record)?;
+    let model = Owlv2Dir::open(Path::new(&run.model))?;
+    let mut detector = Owlv2Detector::load(model, &family_session(args))?;
+    let model = detector.model.clone();
+    let spec = &model.spec;
     let [s, _] = spec.preprocess.input_size;
-    manifest.extra.insert("family".into(), OWLV2_FAMILY.into());
-    manifest.extra.insert(
-        "canvas".into(),
-        format!("OWLv2's {s}x{s} square (padded to a square, then resized)").into(),
-    );
-    manifest.extra.insert(
-        "queries".into(),
-        format!(
+    let family = FamilyManifest {
+        family: OWLV2_FAMILY.into(),
+        files: model.files(),
+        precision: spec.precision.clone(),
+        canvas: format!("OWLv2's {s}x{s} square (padded to a square, then resized)"),
+        queries: format!(
             "class names in {} prompt templates, logits averaged; top {} per image",
             spec.text.prompts.templates.len(),
             spec.postprocess.evaluation.top_k
-        )
-        .into(),
-    );
-    let work = Workload {
-        split: &run.split,
-        finetune: None,
+        ),
     };
-    let sharding = run.shard.sharding(tasks, root, &work)?;
-    let terminal = Terminal::lines();
-    let driver = Driver::open_shard(&out, &manifest, &terminal, sharding)?;
     let opts = owlv2_eval::Options {
         split: run.split.clone(),
         batch: args.batch,
         use_prompt: !run.no_prompt,
         fix_id0: run.fix_id0,
     };
-    let model = detector.model.clone();
-    let failed = driver.run_units(
+    run_family(
+        args,
         tasks,
-        |task, _| owlv2_eval::run_task(&mut detector, task, root, &opts, driver.store()),
+        root,
+        family,
+        |task, store| owlv2_eval::run_task(&mut detector, task, root, &opts, store),
         |task| owlv2_eval::image_behind_panic(&model, task, root, &run.split),
-    )?;
-    finish(run, driver, &failed, &out)
+    )
 }
 
-/// `run` for a Grounding DINO / MM-Grounding-DINO model directory: the same run folder,
-/// manifest, driver, shards and report as GLIP's, each task through
+/// `run` for a Grounding DINO / MM-Grounding-DINO model directory: each task through
 /// [`grounding_dino_eval::run_task`].
-fn run_grounding_dino(
-    args: &Args,
-    tasks: &[&'static crate::registry::Task],
-    root: &std::path::Path,
-) -> Result<ExitCode> {
+fn run_grounding_dino(args: &Args, tasks: &[&'static Task], root: &Path) -> Result<ExitCode> {
     let run = &args.run;
     if args.glip_batch.is_some() || args.fixed_canvas {
         bail!("--glip-batch and --fixed-canvas are GLIP's canvases; a Grounding DINO model takes its one fixed canvas");
     }
-    let model = GdinoDir::open(std::path::Path::new(&run.model))?;
+    let model = GdinoDir::open(Path::new(&run.model))?;
+    let mut detector = GdinoDetector::load(model, &family_session(args))?;
+    let model = detector.model.clone();
+    let spec = &model.spec;
+    let p = &spec.preprocess;
+    let family = FamilyManifest {
+        family: spec.family.clone(),
+        files: model.files(),
+        precision: spec.precision.clone(),
+        canvas: format!(
+            "fixed {}x{} (resized to short side {} / long side at most {}, padded bottom/right)",
+            p.canvas[0], p.canvas[1], p.shortest_edge, p.longest_edge
+        ),
+        queries: format!(
+            "category names as mmdetection's caption, chunked_size {}; top {} per image and caption",
+            spec.text.caption.chunked_size, spec.postprocess.top_k
+        ),
+    };
+    let opts = grounding_dino_eval::Options {
+        split: run.split.clone(),
+        batch: args.batch,
+        fix_id0: run.fix_id0,
+    };
+    run_family(
+        args,
+        tasks,
+        root,
+        family,
+        |task, store| grounding_dino_eval::run_task(&mut detector, task, root, &opts, store),
+        |task| grounding_dino_eval::image_behind_panic(&model, task, root, &run.split),
+    )
+}
+
+/// The session options of a non-GLIP family's graphs.
+fn family_session(args: &Args) -> SessionOptions {
+    SessionOptions {
+        fp16: args.fp16,
+        ..args.run.session()
+    }
+}
+
+/// What a non-GLIP family's run records: its model files and precision, and the manifest's
+/// `family`, `canvas` and `queries` entries.
+struct FamilyManifest {
+    family: String,
+    files: Vec<PathBuf>,
+    precision: String,
+    canvas: String,
+    queries: String,
+}
+
+/// A non-GLIP family's run: the same run folder, manifest, driver, shards and report as GLIP's,
+/// each task through the family's `run_task` (`behind_panic`: the image a panic came from).
+fn run_family<T: UnitReport>(
+    args: &Args,
+    tasks: &[&'static Task],
+    root: &Path,
+    family: FamilyManifest,
+    mut run_task: impl FnMut(&Task, &RunStore) -> Result<T>,
+    behind_panic: impl FnMut(&Task) -> Option<String>,
+) -> Result<ExitCode> {
+    let run = &args.run;
     let out = run.out_dir(format!(
         "runs/zeroshot-{}-{}",
         run.select.suite.name(),
         run.split
     ));
-    let session = SessionOptions {
-        fp16: args.fp16,
-        ..run.session()
-    };
-    let mut detector = GdinoDetector::load(model, &session)?;
     let loaded = runtime::ensure_loaded(run.device)?;
-    let spec = &detector.model.spec;
     let record = ModelRecord {
-        files: detector.model.files(),
+        files: family.files,
         precision: if args.fp16 {
             "fp16".into()
         } else {
-            spec.precision.clone()
+            family.precision
         },
         loaded,
     };
     let mut manifest = run.setup(Track::ZeroShot, tasks, root).manifest(&record)?;
-    let p = &spec.preprocess;
-    manifest
-        .extra
-        .insert("family".into(), spec.family.clone().into());
-    manifest.extra.insert(
-        "canvas".into(),
-        format!(
-            "fixed {}x{} (resized to short side {} / long side at most {}, padded bottom/right)",
-            p.canvas[0], p.canvas[1], p.shortest_edge, p.longest_edge
-        )
-        .into(),
-    );
-    manifest.extra.insert(
-        "queries".into(),
-        format!(
-            "category names as mmdetection's caption, chunked_size {}; top {} per image and caption",
-            spec.text.caption.chunked_size, spec.postprocess.top_k
-        )
-        .into(),
-    );
+    for (key, value) in [
+        ("family", family.family),
+        ("canvas", family.canvas),
+        ("queries", family.queries),
+    ] {
+        manifest.extra.insert(key.into(), value.into());
+    }
     let work = Workload {
         split: &run.split,
         finetune: None,
@@ -254,16 +260,10 @@ fn run_grounding_dino(
     let sharding = run.shard.sharding(tasks, root, &work)?;
     let terminal = Terminal::lines();
     let driver = Driver::open_shard(&out, &manifest, &terminal, sharding)?;
-    let opts = grounding_dino_eval::Options {
-        split: run.split.clone(),
-        batch: args.batch,
-        fix_id0: run.fix_id0,
-    };
-    let model = detector.model.clone();
     let failed = driver.run_units(
         tasks,
-        |task, _| grounding_dino_eval::run_task(&mut detector, task, root, &opts, driver.store()),
-        |task| grounding_dino_eval::image_behind_panic(&model, task, root, &run.split),
+        |task, _| run_task(task, driver.store()),
+        behind_panic,
     )?;
     finish(run, driver, &failed, &out)
 }
