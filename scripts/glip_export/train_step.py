@@ -27,7 +27,8 @@ sizes they see); the interpolation matrices are built in the graph from the size
 one floor division (with the pixel size as the symbol every stage nested another, and sympy had
 not finished the forward pass after 10 minutes; now the trace takes about a minute for the demo
 model). The graphs are traced at the model's size (at least `HEAD_TRACE_MIN` a side, so no
-level has size 1) and tested at several canvases.
+level has size 1; the full track on a canvas without special sizes, `FULL_TRACE_STEP`,
+`FULL_TRACE_MIN`) and tested at several canvases.
 """
 from __future__ import annotations
 
