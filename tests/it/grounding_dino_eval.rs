@@ -17,7 +17,7 @@
 //! single-process run.
 use crate::support;
 use support::demo_runs::summary_without_time;
-use support::family_eval::{bccd_root, eval, predictions, raw_images, same};
+use support::family_eval::{assert_shards_merge, bccd_root, eval, predictions, raw_images, same};
 use support::{read_json, scratch};
 
 use odinw::registry::{select, Suite, Task};
@@ -259,25 +259,8 @@ fn grounding_dino_eval_matches_transformers_and_shards_merge() {
     let dir = scratch();
     let run = family_matches_transformers(&python, dir.path(), "grounding-dino", |_| {});
     let model = dir.path().join("grounding-dino").join("model");
-    let tasks = select(Suite::Demo, &[]).unwrap();
     // Two shards into one folder merge to the single run.
-    let sharded = dir.path().join("sharded");
-    for shard in ["0/2", "1/2"] {
-        eval(
-            &model,
-            &sharded,
-            &["--suite", "demo", "--batch", "3", "--shard", shard],
-        );
-    }
-    assert_eq!(summary_without_time(&sharded), summary_without_time(&run));
-    for t in &tasks {
-        assert_eq!(
-            std::fs::read(sharded.join(&t.name).join("predictions.json")).unwrap(),
-            std::fs::read(run.join(&t.name).join("predictions.json")).unwrap(),
-            "{}",
-            t.name
-        );
-    }
+    assert_shards_merge(&model, dir.path(), &run);
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //! exist, and `--shard 0/2` + `--shard 1/2` merge to the single-process run.
 use crate::support;
 use support::demo_runs::summary_without_time;
-use support::family_eval::{assert_same, bccd_root, eval, predictions, raw_images};
+use support::family_eval::{
+    assert_same, assert_shards_merge, bccd_root, eval, predictions, raw_images,
+};
 use support::{read_json, scratch};
 
 use odinw::prompt::task_caption;
@@ -190,24 +192,8 @@ fn owlv2_eval_matches_transformers_and_shards_merge() {
     let manifest = read_json(&run.join("manifest.json"));
     assert_eq!(manifest["family"], "owlv2", "{manifest}");
 
-    // Two shards into one folder merge to the single run.
-    let sharded = dir.path().join("sharded");
-    for shard in ["0/2", "1/2"] {
-        eval(
-            &model,
-            &sharded,
-            &["--suite", "demo", "--batch", "3", "--shard", shard],
-        );
-    }
-    assert_eq!(summary_without_time(&sharded), summary_without_time(&run));
-    for t in &tasks {
-        assert_eq!(
-            std::fs::read(sharded.join(&t.name).join("predictions.json")).unwrap(),
-            std::fs::read(run.join(&t.name).join("predictions.json")).unwrap(),
-            "{}",
-            t.name
-        );
-    }
+    // Two shards into one folder merge to the single run, report included.
+    let sharded = assert_shards_merge(&model, dir.path(), &run);
     assert_eq!(
         std::fs::read(sharded.join("report/tasks.txt")).unwrap(),
         std::fs::read(run.join("report/tasks.txt")).unwrap()

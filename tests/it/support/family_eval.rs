@@ -5,7 +5,7 @@
 use super::{iou, odinw, ok, read_json, shared_data};
 use odinw::data::coco::CocoFile;
 use odinw::preprocess::decode_file;
-use odinw::registry::{find, Suite, Task};
+use odinw::registry::{find, select, Suite, Task};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,6 +82,33 @@ pub fn eval(model: &Path, out: &Path, extra: &[&str]) -> String {
         .args(extra);
     super::demo_runs::scheduler_env(&mut cmd, &[]);
     String::from_utf8_lossy(&ok(cmd.output().unwrap()).stdout).into_owned()
+}
+
+/// Two shards of `model`'s demo-suite run (`--batch 3`, as `run` was made) into one folder under
+/// `dir` merge to `run`: the same summary and every task's predictions byte for byte. Returns
+/// the sharded run's folder.
+pub fn assert_shards_merge(model: &Path, dir: &Path, run: &Path) -> PathBuf {
+    let sharded = dir.join("sharded");
+    for shard in ["0/2", "1/2"] {
+        eval(
+            model,
+            &sharded,
+            &["--suite", "demo", "--batch", "3", "--shard", shard],
+        );
+    }
+    assert_eq!(
+        super::demo_runs::summary_without_time(&sharded),
+        super::demo_runs::summary_without_time(run)
+    );
+    for t in select(Suite::Demo, &[]).unwrap() {
+        assert_eq!(
+            std::fs::read(sharded.join(&t.name).join("predictions.json")).unwrap(),
+            std::fs::read(run.join(&t.name).join("predictions.json")).unwrap(),
+            "{}",
+            t.name
+        );
+    }
+    sharded
 }
 
 /// `RUN/<task>/predictions.json`.
