@@ -6,6 +6,7 @@
 //! mask and the resized size the processor's exactly, pixel_values within 1e-5 (the processor
 //! folds 1/255 into mean and std, odinw divides first: the f32 roundings differ).
 use crate::support;
+use support::images::{gradient_noise, read_f32, shared_jpgs};
 
 use odinw::preprocess::grounding_dino::{gdino_pixels, GdinoPreprocess};
 use odinw::preprocess::resize::resize_bilinear_torch;
@@ -15,33 +16,6 @@ use std::path::Path;
 /// transformers' IMAGENET_DEFAULT_MEAN / _STD, GroundingDinoImageProcessor's defaults.
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];
-
-fn generated(width: u32, height: u32, seed: u64) -> RgbImage {
-    let mut s = seed;
-    let data = (0..width * height * 3)
-        .map(|i| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let x = (i / 3) % width;
-            let y = (i / 3) / width;
-            ((x * 255 / width + y * 97 / height) as u64 / 2 + (s >> 57)) as u8
-        })
-        .collect();
-    RgbImage {
-        width,
-        height,
-        data,
-    }
-}
-
-fn read_f32(p: &Path) -> Vec<f32> {
-    std::fs::read(p)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
 
 /// Checks every `(image, shortest, longest, canvas)` against one oracle run.
 fn check(python: &Path, cases: &[(RgbImage, u32, u32, [u32; 2])], what: &str) {
@@ -142,7 +116,7 @@ fn generated_images_match_grounding_dino_image_processor() {
     ]
     .iter()
     .enumerate()
-    .map(|(i, &(w, h, s, l, c))| (generated(w, h, i as u64 + 1), s, l, c))
+    .map(|(i, &(w, h, s, l, c))| (gradient_noise(w, h, i as u64 + 1, 57), s, l, c))
     .collect();
     check(&python, &cases, "generated");
 }
@@ -152,18 +126,11 @@ fn real_images_match_grounding_dino_image_processor() {
     let Some(python) = support::torch_python() else {
         return;
     };
-    let Some(bccd) = support::shared_data("roboflow/BCCD.v3-raw.coco/test") else {
+    let Some(files) = shared_jpgs("roboflow/BCCD.v3-raw.coco/test", 2) else {
         return;
     };
-    let mut files: Vec<_> = std::fs::read_dir(&bccd)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    files.sort();
     let cases: Vec<_> = files
         .iter()
-        .take(2)
         .zip([(96, 160, [160, 160]), (800, 1333, [1333, 1333])])
         .map(|(f, (s, l, c))| (decode_file(f).unwrap(), s, l, c))
         .collect();

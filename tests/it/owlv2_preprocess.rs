@@ -3,6 +3,7 @@
 //! are blurred and downsampled, upsampled, square and thin, and real RoboFlow JPEGs
 //! (../shared/data, decoded by odinw's Pillow-exact decoder; skipped when absent).
 use crate::support;
+use support::images::{gradient_noise, shared_jpgs};
 
 use odinw::preprocess::decode_file;
 use odinw::preprocess::owlv2::owlv2_pixels;
@@ -13,26 +14,6 @@ use std::path::Path;
 /// oracle uses when given none).
 const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 const STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
-
-fn generated(width: u32, height: u32, seed: u64) -> RgbImage {
-    let mut s = seed;
-    let data = (0..width * height * 3)
-        .map(|i| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            // Smooth gradients plus noise, so both blur and interpolation matter.
-            let x = (i / 3) % width;
-            let y = (i / 3) / width;
-            ((x * 255 / width + y * 97 / height) as u64 / 2 + (s >> 58)) as u8
-        })
-        .collect();
-    RgbImage {
-        width,
-        height,
-        data,
-    }
-}
 
 /// The processor's pixel_values of each `(image, size)`, from one oracle run.
 fn oracle(python: &Path, dir: &Path, cases: &[(RgbImage, u32)]) -> Vec<Vec<f32>> {
@@ -104,7 +85,7 @@ fn generated_images_match_owlv2_image_processor() {
     ]
     .iter()
     .enumerate()
-    .map(|(i, &(w, h, size))| (generated(w, h, i as u64 + 1), size))
+    .map(|(i, &(w, h, size))| (gradient_noise(w, h, i as u64 + 1, 58), size))
     .collect();
     check(&python, &cases, "generated");
 }
@@ -114,18 +95,11 @@ fn real_images_match_owlv2_image_processor() {
     let Some(python) = support::torch_python() else {
         return;
     };
-    let Some(bccd) = support::shared_data("roboflow/BCCD.v3-raw.coco/test") else {
+    let Some(files) = shared_jpgs("roboflow/BCCD.v3-raw.coco/test", 2) else {
         return;
     };
-    let mut files: Vec<_> = std::fs::read_dir(&bccd)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    files.sort();
     let cases: Vec<_> = files
         .iter()
-        .take(2)
         .zip([224, 960])
         .map(|(f, size)| (decode_file(f).unwrap(), size))
         .collect();

@@ -4,6 +4,7 @@
 //! Pillow's verdict (the same pixels, or a refusal) on crafted, cut and seeded mutated files
 //! (tests/oracles/decode_mutants.py).
 use crate::support;
+use support::images::read_f32;
 
 use odinw::preprocess::{
     decode_bytes, load_resized, make_batch, normalize, resize_bilinear, Decoder, RgbImage,
@@ -30,14 +31,6 @@ fn real_images() -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
 }
 
 #[test]

@@ -269,6 +269,7 @@ pub mod demo_runs;
 pub mod eval_cases;
 pub mod family_eval;
 pub mod fuzz;
+pub mod images;
 pub mod proxy;
 pub mod rng;
 pub mod server;
