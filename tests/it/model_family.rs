@@ -3,7 +3,8 @@
 //! reads an OWLv2 directory by OWLv2's contract and a Grounding DINO / MM-Grounding-DINO one by
 //! theirs (a broken one is refused as such; working ones run, tests/it/owlv2_eval.rs and
 //! tests/it/grounding_dino_eval.rs) and refuses a family it has no pipeline for, naming it, and
-//! `odinw finetune` refuses any non-GLIP family (OWLv2, MM-Grounding-DINO) as GLIP-only.
+//! `odinw finetune` refuses any non-GLIP family (OWLv2, MM-Grounding-DINO) as GLIP-only;
+//! `--glip-batch` and `--fixed-canvas` are refused for OWLv2 and Grounding DINO.
 use crate::support;
 use crate::support::{copy_dir, repo};
 
@@ -60,7 +61,13 @@ fn a_glip_model_json_without_family_loads_as_glip() {
 }
 
 fn eval_demo(model: &Path, run: &Path) -> std::process::Output {
-    support::run_odinw(&[
+    eval_demo_with(model, run, &[])
+}
+
+/// `eval_demo` with `extra` arguments.
+fn eval_demo_with(model: &Path, run: &Path, extra: &[&str]) -> std::process::Output {
+    let root = repo("demo");
+    let mut args = vec![
         "eval",
         "--suite",
         "demo",
@@ -71,10 +78,38 @@ fn eval_demo(model: &Path, run: &Path) -> std::process::Output {
         "--model",
         model.to_str().unwrap(),
         "--root",
-        repo("demo").to_str().unwrap(),
+        root.to_str().unwrap(),
         "--out",
         run.to_str().unwrap(),
-    ])
+    ];
+    args.extend_from_slice(extra);
+    support::run_odinw(&args)
+}
+
+/// GLIP's canvas options are refused for the families with one fixed input (OWLv2, Grounding
+/// DINO), naming them, before anything is written.
+#[test]
+fn glip_canvas_options_are_refused_for_other_families() {
+    let dir = support::scratch();
+    let owl = dir.path().join("owl");
+    owlv2_model(&owl);
+    let gdino = dir.path().join("gdino");
+    demo_model_with(&gdino, |j| {
+        j["family"] = "grounding-dino".into();
+    });
+    for model in [&owl, &gdino] {
+        for extra in [&["--glip-batch", "2"][..], &["--fixed-canvas"][..]] {
+            let run = dir.path().join("run");
+            let out = eval_demo_with(model, &run, extra);
+            let stderr = support::text(&out);
+            assert!(!out.status.success(), "{stderr}");
+            assert!(
+                stderr.contains("--glip-batch and --fixed-canvas are GLIP's canvases"),
+                "{stderr}"
+            );
+            assert!(!run.join("manifest.json").exists());
+        }
+    }
 }
 
 #[test]
