@@ -12,14 +12,14 @@
   checkpoint's processor with truncation to model.json's max_text_len;
 - images: Pillow, pre-processed by the checkpoint's `GroundingDinoProcessor` (resize to the
   shortest/longest edge, normalise, pad to the batch's largest, or with --pad-to-canvas to
-  model.json's canvas as odinw does: Swin sees the padding, so only then are the outputs
-  odinw's) once, before timing. The timed
+  model.json's canvas as odinw does) once, before timing. The timed
   loop, per batch: inputs host -> device, the model's whole forward (transformers' API runs the
   text model with every batch), logits and boxes copied back, synchronised;
 - precision: fp32 (on CUDA with TF32 off, then on); one untimed pass over every batch (the
   processor's sizes differ per image, and kernels are chosen per shape), then a timed one.
-With --parity-images K the first K images (batch 1, fp32) go through the exporter's documented
-post-processing (`postprocess.detect`: mean token sigmoid per class, top 300 (query, class)
+With --parity-images K the first K images (batch 1, fp32, always padded to model.json's canvas as
+odinw pads them: Swin sees the padding, so only then are the outputs odinw's) go through the
+exporter's documented post-processing (`postprocess.detect`: mean token sigmoid per class, top 300 (query, class)
 pairs, boxes scaled to the image) and are written as COCO results for compare_predictions.py.
 """
 from __future__ import annotations
@@ -76,9 +76,11 @@ def main(argv=None) -> int:
     max_len = desc["text"]["max_text_len"]
     model = GroundingDinoForObjectDetection.from_pretrained(args.weights).eval().to(dev)
     proc = GroundingDinoProcessor.from_pretrained(args.weights)
+    ch, cw = desc["preprocess"]["canvas"]
+    canvas_proc = GroundingDinoProcessor.from_pretrained(args.weights)
+    canvas_proc.image_processor.pad_size = {"height": ch, "width": cw}
     if args.pad_to_canvas:
-        ch, cw = desc["preprocess"]["canvas"]
-        proc.image_processor.pad_size = {"height": ch, "width": cw}
+        proc = canvas_proc
         report["padded_to"] = [ch, cw]
     report["load_s"] = round(time.time() - t0, 2)
 
@@ -94,8 +96,8 @@ def main(argv=None) -> int:
     started = time.time()
     loaded = [(im["id"], Image.open(args.img_dir / im["file_name"]).convert("RGB")) for im in images]
 
-    def inputs(chunk):
-        x = proc(images=[img for _, img in chunk], text=[caption] * len(chunk), return_tensors="pt",
+    def inputs(chunk, processor=proc):
+        x = processor(images=[img for _, img in chunk], text=[caption] * len(chunk), return_tensors="pt",
                  truncation=True, max_length=max_len)
         return {k: v for k, v in x.items() if isinstance(v, torch.Tensor)}
 
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
         if precision in ("fp32-tf32-off", "fp32") and args.parity_images and args.parity_out:
             results = []
             for image_id, img in loaded[: args.parity_images]:
-                x = inputs([(image_id, img)])
+                x = inputs([(image_id, img)], canvas_proc)
                 logits, boxes = run_batch(x)
                 mask = x["pixel_mask"][0]
                 resized_hw = (int(mask.any(1).sum()), int(mask.any(0).sum()))
