@@ -78,12 +78,45 @@ gdino_skip() {
   "$PY" -c 'import json, sys; json.dump({"skipped": True, "reason": sys.argv[1]}, open(sys.argv[2], "w"))' \
     "$1" "$OUT/gdino_skipped.json"
 }
+# gdino_has_masks_api: whether $PY's transformers has what the exporter needs (the `special_tokens`
+# argument of generate_masks_with_special_tokens_and_transfer_map, transformers >= 5.24).
+gdino_has_masks_api() {
+  "$PY" -c 'import inspect, sys
+from transformers.models.grounding_dino import modeling_grounding_dino as m
+sys.exit(0 if "special_tokens" in inspect.signature(m.generate_masks_with_special_tokens_and_transfer_map).parameters else 1)' \
+    2>/dev/null
+}
+# gdino_transformers: 0 when it has, or has after installing the carried wheel
+# (.whl/transformers-*.whl, benchmarks/gpu/pack_wheels.sh) into $WORK/site-gdino, first on
+# PYTHONPATH for the Grounding DINO stages only; else GDINO_WHY says why not.
+gdino_transformers() {
+  gdino_has_masks_api && return 0
+  local wheel
+  wheel=$(ls "${GPU_WHEELS:-$REPO/.whl}"/transformers-*.whl 2>/dev/null | head -n 1)
+  if [ -z "$wheel" ]; then
+    GDINO_WHY="$PY's transformers ($("$PY" -c 'import transformers; print(transformers.__version__)' 2>&1 | tail -n 1)) predates the exporter's (scripts/requirements-export.txt) and no wheel was carried (benchmarks/gpu/pack_wheels.sh)"
+    return 1
+  fi
+  rm -rf "$WORK/site-gdino"
+  if ! stage gdino-wheels 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site-gdino" "$wheel"; then
+    GDINO_WHY="installing $wheel failed (logs/gdino-wheels.log)"
+    return 1
+  fi
+  export PYTHONPATH="$WORK/site-gdino${PYTHONPATH:+:$PYTHONPATH}"
+  log "Grounding DINO stages use $(basename "$wheel") from $WORK/site-gdino"
+  gdino_has_masks_api && return 0
+  GDINO_WHY="$(basename "$wheel") installed, but its transformers still lacks the special_tokens mask API"
+  return 1
+}
 if want grounding-dino; then
+  GDINO_SAVED_PYTHONPATH=${PYTHONPATH-}
   if [ "$SMOKE" = 1 ]; then GDINO_CONFIG=${GDINO_CONFIG:-tiny}; else GDINO_CONFIG=${GDINO_CONFIG:-swin-t}; fi
   GDINO_WEIGHTS=$WORK/gdino-weights-$GDINO_CONFIG
   GDINO_MODEL=$WORK/gdino-model-$GDINO_CONFIG
   if ! "$PY" scripts/export_model.py --help 2>/dev/null | grep -q grounding-dino; then
     gdino_skip "scripts/export_model.py has no --family grounding-dino"
+  elif ! gdino_transformers; then
+    gdino_skip "$GDINO_WHY"
   elif ! family_export gdino benchmarks/gpu/make_grounding_dino.py "$GDINO_CONFIG" "$GDINO_WEIGHTS" \
       "$GDINO_MODEL" --canvas "${GDINO_CANVAS:-800x1333}"; then
     gdino_skip "the export failed (logs/gdino-export.log)"
@@ -106,4 +139,5 @@ if want grounding-dino; then
       family_parity gdino
     fi
   fi
+  if [ -n "$GDINO_SAVED_PYTHONPATH" ]; then export PYTHONPATH=$GDINO_SAVED_PYTHONPATH; else unset PYTHONPATH; fi
 fi
