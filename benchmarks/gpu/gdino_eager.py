@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -102,25 +101,20 @@ def main(argv=None) -> int:
         return {k: v for k, v in x.items() if isinstance(v, torch.Tensor)}
 
     batches = [int(b) for b in args.batches.split(",")]
-    prepared = {b: [(chunk, inputs(chunk)) for chunk in (loaded[i:i + b] for i in range(0, len(loaded), b))]
-                for b in batches}
+    # The processor's inputs of every chunk the timed passes run, keyed by the chunk's image ids.
+    prepared = {tuple(i for i, _ in chunk): inputs(chunk)
+                for b in batches for chunk in (loaded[i:i + b] for i in range(0, len(loaded), b))}
     report["images"] = len(loaded)
     report["preprocess_s_per_image"] = round((time.time() - started) / max(1, len(loaded) * len(batches)), 4)
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
 
     @torch.no_grad()
     def run_batch(x):
         o = model(**{k: v.to(dev) for k, v in x.items()})
         return o.logits.cpu(), o.pred_boxes.cpu()
 
-    precisions = ["fp32-tf32-off", "fp32-tf32-on"] if dev.type == "cuda" else ["fp32"]
-    for precision in precisions:
+    for precision in gpu_util.precisions(dev):
         if dev.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = precision.endswith("on")
-            torch.backends.cudnn.allow_tf32 = precision.endswith("on")
+            gpu_util.set_tf32(precision.endswith("on"))
         if precision in ("fp32-tf32-off", "fp32") and args.parity_images and args.parity_out:
             results = []
             for image_id, img in loaded[: args.parity_images]:
@@ -136,31 +130,11 @@ def main(argv=None) -> int:
                                     "score": float(s)})
             args.parity_out.write_text(json.dumps(results) + "\n")
             report["parity_detections"] = len(results)
-        for batch in batches:
-            name = f"{precision} batch {batch}"
-            if time.time() - t0 > args.budget_s:
-                report["skipped"].append(name)
-                continue
-            chunks = prepared[batch]
-            for _, x in chunks:  # one untimed pass: every batch's shape seen once (images differ in size)
-                run_batch(x)
-            sync()
-            with gpu_util.Sampler() as sampler:
-                started = time.time()
-                for _, x in chunks:
-                    run_batch(x)
-                sync()
-                seconds = time.time() - started
-            row = {"precision": precision, "batch": batch, "images": len(loaded), "seconds": round(seconds, 3),
-                   "images_per_s": round(len(loaded) / seconds, 3), "util": sampler.stats()}
-            if dev.type == "cuda":
-                row["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-            report["passes"].append(row)
-            print(f"torch eager Grounding DINO {name}: {row['images_per_s']} images/s", flush=True)
+        gpu_util.time_batches(report, "Grounding DINO ", precision, batches, loaded,
+                              lambda chunk: run_batch(prepared[tuple(i for i, _ in chunk)]), dev,
+                              t0 + args.budget_s, warm_all=True)
     report["total_s"] = round(time.time() - t0, 1)
-    tmp = args.json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, args.json)
+    gpu_util.write_json_atomic(args.json, report)
     return 0
 
 

@@ -10,7 +10,9 @@ NO_GPU=1). Each sample is stamped with the time it was read; `util` gives the me
 and max over all samples, and "busy_mean" over the span from the first to the last sample of at
 least 5% (what is left after model loading and before exit). The exit status is CMD's.
 
-From Python: `with Sampler() as s: ...` then `s.stats()`.
+From Python: `with Sampler() as s: ...` then `s.stats()`; the eager benchmarks
+(torch_eager.py, owlv2_eager.py, gdino_eager.py) share `precisions`, `set_tf32`, `time_batches`
+(their timed passes) and `write_json_atomic`.
 """
 from __future__ import annotations
 
@@ -102,10 +104,61 @@ def run(args) -> int:
             rc = 127
     report = {"cmd": args.cmd, "rc": rc, "timed_out": timed_out, "wall_s": round(time.time() - started, 2),
               "util": sampler.stats(), "trace": sampler.trace(started) if sampler.proc else None}
-    tmp = Path(args.json + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, args.json)
+    write_json_atomic(Path(args.json), report)
     return rc
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def precisions(device) -> list[str]:
+    """The eager passes' precisions: fp32 with TF32 off then on (CUDA), plain fp32 elsewhere."""
+    return ["fp32-tf32-off", "fp32-tf32-on"] if device.type == "cuda" else ["fp32"]
+
+
+def set_tf32(on: bool) -> None:
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def time_batches(report: dict, label: str, precision: str, batches: list[int], items: list, run_batch,
+                 device, deadline: float, warm_all: bool = False) -> None:
+    """For each batch size, `run_batch(chunk)` over `items` in chunks of that size: untimed first
+    (the first two chunks, or with `warm_all` every chunk once: kernels are chosen per shape), then
+    timed with GPU utilisation sampled and the device synchronised. Appends a row per batch size
+    to report["passes"] (images/s, utilisation, peak memory on CUDA), or its name to
+    report["skipped"] once time.time() is past `deadline`."""
+    import torch
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for batch in batches:
+        name = f"{precision} batch {batch}"
+        if time.time() > deadline:
+            report["skipped"].append(name)
+            continue
+        chunks = [items[i:i + batch] for i in range(0, len(items), batch)]
+        for chunk in chunks if warm_all else (chunks * 2)[:2]:
+            run_batch(chunk)
+        sync()
+        with Sampler() as sampler:
+            started = time.time()
+            for chunk in chunks:
+                run_batch(chunk)
+            sync()
+            seconds = time.time() - started
+        row = {"precision": precision, "batch": batch, "images": len(items), "seconds": round(seconds, 3),
+               "images_per_s": round(len(items) / seconds, 3), "util": sampler.stats()}
+        if device.type == "cuda":
+            row["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        report["passes"].append(row)
+        print(f"torch eager {label}{name}: {row['images_per_s']} images/s", flush=True)
 
 
 def main(argv=None) -> int:

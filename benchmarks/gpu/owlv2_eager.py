@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import re
 import sys
 import time
@@ -146,22 +145,16 @@ def main(argv=None) -> int:
     report["images"] = len(prepared)
     report["preprocess_s_per_image"] = round((time.time() - started) / max(1, len(prepared)), 4)
 
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
     @torch.no_grad()
     def run_batch(chunk, embeds):
         x = torch.cat([c[1] for c in chunk]).to(dev)
         logits, _, boxes = detector(x, embeds)
         return logits.cpu(), boxes.cpu()
 
-    precisions = ["fp32-tf32-off", "fp32-tf32-on"] if dev.type == "cuda" else ["fp32"]
     batches = [int(b) for b in args.batches.split(",")]
-    for precision in precisions:
+    for precision in gpu_util.precisions(dev):
         if dev.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = precision.endswith("on")
-            torch.backends.cudnn.allow_tf32 = precision.endswith("on")
+            gpu_util.set_tf32(precision.endswith("on"))
         with torch.no_grad():
             embeds = encoder(ids.to(dev), mask.to(dev))
         if precision in ("fp32-tf32-off", "fp32") and args.parity_images and args.parity_out:
@@ -171,31 +164,10 @@ def main(argv=None) -> int:
                 results += evaluator_top_k(logits[0], boxes[0], templates, classes, size, top_k, image_id, cat_ids)
             args.parity_out.write_text(json.dumps(results) + "\n")
             report["parity_detections"] = len(results)
-        for batch in batches:
-            name = f"{precision} batch {batch}"
-            if time.time() - t0 > args.budget_s:
-                report["skipped"].append(name)
-                continue
-            chunks = [prepared[i:i + batch] for i in range(0, len(prepared), batch)]
-            for chunk in (chunks * 2)[:2]:
-                run_batch(chunk, embeds)
-            sync()
-            with gpu_util.Sampler() as sampler:
-                started = time.time()
-                for chunk in chunks:
-                    run_batch(chunk, embeds)
-                sync()
-                seconds = time.time() - started
-            row = {"precision": precision, "batch": batch, "images": len(prepared), "seconds": round(seconds, 3),
-                   "images_per_s": round(len(prepared) / seconds, 3), "util": sampler.stats()}
-            if dev.type == "cuda":
-                row["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-            report["passes"].append(row)
-            print(f"torch eager OWLv2 {name}: {row['images_per_s']} images/s", flush=True)
+        gpu_util.time_batches(report, "OWLv2 ", precision, batches, prepared, lambda chunk: run_batch(chunk, embeds),
+                              dev, t0 + args.budget_s)
     report["total_s"] = round(time.time() - t0, 1)
-    tmp = args.json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, args.json)
+    gpu_util.write_json_atomic(args.json, report)
     return 0
 
 

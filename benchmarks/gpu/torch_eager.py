@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -59,11 +58,6 @@ def load_prompt(path: Path, desc: dict):
     cat_ids = [c["id"] for c in prompt["classes"]]
     ids = np.asarray([ids], dtype=np.int64)
     return ids, np.ones_like(ids), pos_map, cat_ids
-
-
-def set_tf32(on: bool) -> None:
-    torch.backends.cuda.matmul.allow_tf32 = on
-    torch.backends.cudnn.allow_tf32 = on
 
 
 def main(argv=None) -> int:
@@ -119,10 +113,6 @@ def main(argv=None) -> int:
     t_ids, t_mask = torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev)
     report["text_tokens"] = int(ids.shape[1])
 
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
     @torch.no_grad()
     def run_batch(chunk, hidden):
         h, w = (max(c[1].shape[d] for c in chunk) for d in (1, 2))
@@ -133,11 +123,10 @@ def main(argv=None) -> int:
         _, boxes, ctr, logits = head(*feats, hidden.expand(b, -1, -1), t_mask.expand(b, -1))
         return boxes.cpu(), ctr.cpu(), logits.cpu(), [f.shape[2] * f.shape[3] for f in feats]
 
-    precisions = ["fp32-tf32-off", "fp32-tf32-on"] if dev.type == "cuda" else ["fp32"]
     batches = [int(b) for b in args.batches.split(",")]
-    for precision in precisions:
+    for precision in gpu_util.precisions(dev):
         if dev.type == "cuda":
-            set_tf32(precision.endswith("on"))
+            gpu_util.set_tf32(precision.endswith("on"))
         with torch.no_grad():
             hidden = encoder(t_ids, t_mask)
         if precision in ("fp32-tf32-off", "fp32") and args.parity_images and args.parity_out:
@@ -151,31 +140,10 @@ def main(argv=None) -> int:
                                     "score": float(score)})
             args.parity_out.write_text(json.dumps(results) + "\n")
             report["parity_detections"] = len(results)
-        for batch in batches:
-            name = f"{precision} batch {batch}"
-            if time.time() - t0 > args.budget_s:
-                report["skipped"].append(name)
-                continue
-            chunks = [prepared[i:i + batch] for i in range(0, len(prepared), batch)]
-            for chunk in (chunks * 2)[:2]:
-                run_batch(chunk, hidden)
-            sync()
-            with gpu_util.Sampler() as sampler:
-                started = time.time()
-                for chunk in chunks:
-                    run_batch(chunk, hidden)
-                sync()
-                seconds = time.time() - started
-            row = {"precision": precision, "batch": batch, "images": len(prepared), "seconds": round(seconds, 3),
-                   "images_per_s": round(len(prepared) / seconds, 2), "util": sampler.stats()}
-            if dev.type == "cuda":
-                row["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-            report["passes"].append(row)
-            print(f"torch eager {name}: {row['images_per_s']} images/s", flush=True)
+        gpu_util.time_batches(report, "", precision, batches, prepared, lambda chunk: run_batch(chunk, hidden),
+                              dev, t0 + args.budget_s)
     report["total_s"] = round(time.time() - t0, 1)
-    tmp = args.json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, args.json)
+    gpu_util.write_json_atomic(args.json, report)
     return 0
 
 
