@@ -22,8 +22,9 @@
 #   bench-model  the export with model.json's pre_nms_thresh set to $PRE_NMS_THRESH (default 0):
 #             random-init GLIP-T scores stay below GLIP's 0.05, which would leave post-processing
 #             nothing to do and the parity check nothing to compare; ONNX graphs are symlinked
-#   task      $N real-size JPEG images (960..1280 x 720..960, procedural shapes) laid out as the
-#             demo suite's ColorShapes test split (benchmarks/gpu/make_task.py), and a 3-image copy
+#   task      $N real-size JPEG images (960..1280 x 720..960, procedural shapes; all TASK_SIZE=WxH
+#             if set) laid out as the demo suite's ColorShapes test split
+#             (benchmarks/gpu/make_task.py), and a 3-image copy
 #   prompt    `odinw prompt ColorShapes --suite demo --model ... --json` (token ids for PyTorch)
 #   odinw     `odinw eval --device cuda` at batch 1 and $BIG_BATCH with I/O binding (the default on
 #             CUDA), and batch 1 without it; images/s after the first batch (from odinw's log:
@@ -165,9 +166,13 @@ have_model=0
 export -f bench_model
 if [ "$have_export" = 1 ] && stage bench-model 30 bash -c bench_model; then have_model=1; fi
 
+# TASK_SIZE=WxH gives every image that size (one canvas, as most RoboFlow tasks have); by default
+# sizes are drawn from 960..1280 x 720..960 (nearly every image its own canvas: the worst case).
+TASK_SIZES=()
+if [ -n "${TASK_SIZE:-}" ]; then TASK_SIZES=(--min-size "$TASK_SIZE" --max-size "$TASK_SIZE"); fi
 stage task 60 bash -c "rm -rf '$TASK_ROOT' '$TASK3_ROOT' && \
-  '$PY' benchmarks/gpu/make_task.py --root '$TASK_ROOT' --count $N && \
-  '$PY' benchmarks/gpu/make_task.py --root '$TASK3_ROOT' --count 3"
+  '$PY' benchmarks/gpu/make_task.py --root '$TASK_ROOT' --count $N ${TASK_SIZES[*]-} && \
+  '$PY' benchmarks/gpu/make_task.py --root '$TASK3_ROOT' --count 3 ${TASK_SIZES[*]-}"
 
 if [ "$have_model" = 1 ]; then
   stage prompt 30 bash -c "'$ODINW' prompt ColorShapes --suite demo --model '$MODEL' --json > '$WORK/prompt.json'"
