@@ -180,7 +180,7 @@ def test_loss_equals_numpy_and_pytorch(artifacts, manifest, reference, k):
     params = {name: state.parameters[name].data for name, _ in state.parameters}
     inputs = {i["name"]: reference[f"c{k}:input:{i['name']}"] for i in manifest["inputs"]}
     numpy_losses = np_loss(params, inputs, json.loads((DEMO / "model.json").read_text()))
-    print(f"canvas {tuple(reference['canvases'][k])} loss: onnxruntime-training {outputs}, pytorch {torch_losses}, "
+    print(f"canvas {tuple(int(x) for x in reference['canvases'][k])} loss: onnxruntime-training {outputs}, pytorch {torch_losses}, "
           f"numpy {list(numpy_losses)}")
     # float32 sums over 2 x Q x 48 (anchor, token) pairs, in another order than PyTorch's
     np.testing.assert_allclose(outputs, torch_losses, rtol=1e-4)
@@ -214,7 +214,7 @@ def test_gradients_match_pytorch_autograd(artifacts, manifest, reference, k):
         worst = max(worst, err)
         assert err <= RTOL, f"{name}: relative error {err:.2e}"
         np.testing.assert_allclose(grad, want, rtol=RTOL, atol=RTOL * np.abs(want).max())
-    print(f"canvas {tuple(reference['canvases'][k])} gradients: worst relative error {worst:.2e} "
+    print(f"canvas {tuple(int(x) for x in reference['canvases'][k])} gradients: worst relative error {worst:.2e} "
           f"(norm {float(reference[f'c{k}:grad_norm']):.3f})")
 
 
@@ -243,7 +243,7 @@ def test_one_adamw_step_matches_torch(artifacts, manifest, reference, k):
         name = entry["name"]
         err = rel_err(state.parameters[name].grad, reference[f"c{k}:grad:{name}"] * factor)
         assert err <= RTOL, f"{name}: clipped gradient differs by {err:.2e}"
-    print(f"canvas {tuple(reference['canvases'][k])} AdamW step: worst relative error of the update {worst:.2e}; "
+    print(f"canvas {tuple(int(x) for x in reference['canvases'][k])} AdamW step: worst relative error of the update {worst:.2e}; "
           f"gradients clipped from {grad_norm:.3f} to {max_norm}")
 
 
