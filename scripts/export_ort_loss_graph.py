@@ -15,7 +15,11 @@ writes into --out:
   initializers under their state-dict names, with the values read from head.onnx;
 - ort_training.json: the description scripts/make_ort_training_artifacts.py completes.
 
-Both graphs are checked against head.onnx (same outputs on random inputs) before they are kept.
+Contract v2: both graphs take any canvas (GLIP's per-batch training canvas): the levels' sizes
+and the targets' anchor count are symbolic, the anchors are computed in the loss graph from
+f3..f7's sizes; the batch and the text length are static. The model must be a dynamic-canvas
+export (model.json preprocess.canvas "dynamic"). Both graphs are checked against head.onnx and the
+PyTorch module (same outputs on random inputs) at CHECK_CANVASES before they are kept.
 """
 from __future__ import annotations
 
@@ -38,7 +42,10 @@ from glip_export.config import get_config  # noqa: E402
 from glip_export.onnx_export import io_signature  # noqa: E402
 
 CONTRACT = "odinw-ort-training"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+# (height, width) canvases the graphs are checked at: square, portrait, landscape (the model's own
+# input_size is checked too).
+CHECK_CANVASES = ((256, 256), (288, 160), (224, 416))
 PARITY_RTOL = 1e-4  # max |a - b| / max |b|, float32
 # TRAIN_CONTRACT.md, track recipes: linear base_lr 1e-4, weight decay 0.05.
 RECIPES = {"linear": {"glip_override": "linear_prob", "base_lr": 1e-4, "weight_decay": 0.05}}
@@ -107,21 +114,27 @@ def check_against_head(head_path: Path, features_path: Path, module: lt.LinearTr
     return worst
 
 
-def check_loss_graph(path: Path, module: lt.LinearTrackLoss, cfg, image_hw, batch: int) -> float:
-    """loss_graph.onnx (stock ONNX Runtime) equals the PyTorch module on non-trivial targets."""
-    args = lt.example_inputs(cfg, image_hw, batch)
-    g = torch.Generator().manual_seed(3)
-    feats = [a + 0.1 * torch.randn(a.shape, generator=g) for a in args[:5]]
-    args = (*feats, *args[5:])
-    with torch.no_grad():
-        want = [t.item() for t in module(*args)]
+def check_loss_graph(path: Path, module: lt.LinearTrackLoss, cfg, canvases, batch: int) -> float:
+    """loss_graph.onnx (stock ONNX Runtime) equals the PyTorch module on non-trivial targets at
+    each of `canvases`; returns the worst relative error."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    got = session.run(None, {n: a.numpy() for n, a in zip(names, args)})
-    err = max(abs(float(g_) - w) / max(abs(w), 1e-6) for g_, w in zip(got, want))
-    if err > PARITY_RTOL:
-        raise SystemExit(f"{path}: ONNX Runtime gives losses {[float(x) for x in got]}, PyTorch {want}")
-    return err
+    worst = 0.0
+    for image_hw in canvases:
+        args = lt.example_inputs(cfg, image_hw, batch)
+        g = torch.Generator().manual_seed(3)
+        feats = [a + 0.1 * torch.randn(a.shape, generator=g) for a in args[:5]]
+        reg = 0.3 * torch.randn(args[8].shape, generator=g) * args[7][..., None]
+        args = (*feats, *args[5:8], reg, *args[9:])
+        with torch.no_grad():
+            want = [t.item() for t in module(*args)]
+        got = session.run(None, {n: a.numpy() for n, a in zip(names, args)})
+        err = max(abs(float(g_) - w) / max(abs(w), 1e-6) for g_, w in zip(got, want))
+        if err > PARITY_RTOL:
+            raise SystemExit(f"{path}: on a {image_hw[0]}x{image_hw[1]} canvas ONNX Runtime gives losses "
+                             f"{[float(x) for x in got]}, PyTorch {want}")
+        worst = max(worst, err)
+    return worst
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -152,6 +165,10 @@ def main(argv=None) -> int:
     head_path = args.model / desc["graphs"]["head"]["file"]
     if desc.get("precision") != "fp32":
         raise SystemExit(f"{desc_path}: precision {desc.get('precision')!r}; training needs an fp32 export")
+    if desc["preprocess"].get("canvas") != "dynamic":
+        raise SystemExit(f"{desc_path}: a fixed-canvas export (preprocess.canvas is not \"dynamic\"); the "
+                         "artifacts train on GLIP's per-batch canvas and need a dynamic-canvas head.onnx "
+                         "(re-export the model with scripts/export_model.py)")
     image_hw = tuple(desc["preprocess"]["input_size"])
     text_len = desc["text"]["max_text_len"]
     cfg = get_config(desc["config"]).replace(image_size=image_hw, max_text_len=text_len)
@@ -161,20 +178,22 @@ def main(argv=None) -> int:
         params = lt.read_head_params(head_path)
     except lt.HeadFormatError as err:
         raise SystemExit(str(err))
-    module = lt.LinearTrackLoss(cfg, image_hw)
+    module = lt.LinearTrackLoss(cfg)
     module.load_params(params)
 
     args.out.mkdir(parents=True, exist_ok=True)
     features_path = args.out / "features.onnx"
     lt.extract_features_graph(head_path, features_path)
-    head_err = check_against_head(head_path, features_path, module, args.batch, image_hw, text_len)
+    canvases = (tuple(image_hw), *CHECK_CANVASES)
+    head_err = max(check_against_head(head_path, features_path, module, args.batch, hw, text_len)
+                   for hw in canvases)
 
     recipe = RECIPES[args.track]
     meta = {"odinw.graph": f"{args.track}_loss", "odinw.track": args.track}
-    loss_graph = lt.export_loss_graph(module, cfg, image_hw, args.batch, meta)
+    loss_graph = lt.export_loss_graph(module, cfg, args.batch, meta)
     loss_path = args.out / "loss_graph.onnx"
     write_atomic(loss_path, loss_graph.SerializeToString())
-    loss_err = check_loss_graph(loss_path, module, cfg, image_hw, args.batch)
+    loss_err = check_loss_graph(loss_path, module, cfg, canvases, args.batch)
 
     shapes = {n: list(p.shape) for n, p in module.named_parameters()}
     features_model = onnx.load(str(features_path))
@@ -184,9 +203,14 @@ def main(argv=None) -> int:
         "track": args.track,
         "glip_override": recipe["glip_override"],
         "batch": args.batch,
+        "canvas": "dynamic",
+        "canvas_rule": "any canvas whose sides are multiples of size_divisibility (GLIP's per-batch "
+                       "to_image_list canvas); f3..f7 are that canvas's level features, the targets' "
+                       "anchors dim its anchor count (levels concatenated, y-major), and the loss graph "
+                       "computes the anchors from f3..f7's sizes",
+        "size_divisibility": desc["preprocess"]["size_divisibility"],
         "image_size": list(image_hw),
         "max_text_len": text_len,
-        "num_anchors": lt.num_anchors(cfg, image_hw),
         "features": {"file": features_path.name, **io_signature(features_model)},
         "loss_graph": loss_path.name,
         "data_inputs": list(lt.DATA_INPUTS),
@@ -197,7 +221,8 @@ def main(argv=None) -> int:
         "frozen": [{"name": n, "shape": shapes[n]} for n in lt.FROZEN],
         "recipe": {"base_lr": recipe["base_lr"], "weight_decay": recipe["weight_decay"]},
         "source": {"model": str(args.model), "head_sha256": sha256(head_path),
-                   "parity_with_head": {"features_and_head": head_err, "loss_graph": loss_err}},
+                   "parity_with_head": {"features_and_head": head_err, "loss_graph": loss_err},
+                   "checked_canvases": [list(c) for c in canvases]},
         "exported_with": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
                           "onnxruntime": ort.__version__},
     }

@@ -17,7 +17,9 @@ Writes into --out:
   the per-level scales, no extra loss block since the graph outputs the loss, AdamW with torch's
   semantics (decoupled decay before the update), betas (0.9, 0.999), eps 1e-8, the track's weight
   decay and global gradient-norm clipping at 1.0);
-- ort_training.json: inputs, outputs, parameters, optimizer settings (contract odinw-ort-training).
+- ort_training.json: inputs, outputs, parameters, optimizer settings (contract odinw-ort-training
+  version 2, "canvas": "dynamic": the graphs take GLIP's per-batch training canvas; the inputs'
+  level sizes and anchor count are named dims, f3_height ... anchors).
 
 Only `linear` is possible: ONNX Runtime has no gradient for DeformConv or InstanceNormalization
 (GroupNorm), which every deeper track crosses. ONNX Runtime's AdamW takes one learning rate and

@@ -12,10 +12,13 @@ that already computes the loss. For the linear track that graph starts after the
   graph (p3..p7, text_hidden, attention_mask -> f3..f7, text_fused) can be cut out of it;
 - `LinearTrackLoss`: (f3..f7, text_fused, attention_mask, targets) -> loss, loss_token, loss_reg,
   loss_centerness, GLIP's loss (protocol §9) written with masks instead of indexing so the graph
-  has static shapes and only operators ONNX Runtime can differentiate. Its parameters carry the
+  has no data-dependent shapes and only operators ONNX Runtime can differentiate. The anchors
+  are computed from f3..f7's sizes (`anchors.grid_anchors`, as the v2 step graphs do), so the
+  graph takes any canvas: the levels' heights and widths and the targets' anchor count Q are
+  symbolic (contract `odinw-ort-training` v2, canvas dynamic). Its parameters carry the
   state-dict names (`rpn.head.bbox_pred.weight`, ...);
 - `export_loss_graph`: that module as ONNX (opset 19, IR 10: within onnxruntime-training 1.19.2's
-  limits), parameters as initializers under their state-dict names.
+  limits), parameters as initializers under their state-dict names, traced at `TRACE_HW`.
 """
 from __future__ import annotations
 
@@ -235,11 +238,14 @@ class LinearTrackLoss(nn.Module):
     """(f3..f7, text_fused, attention_mask, positive, reg_targets, centerness_targets,
     token_targets) -> (loss, loss_token, loss_reg, loss_centerness)."""
 
-    def __init__(self, cfg: GlipConfig, image_hw: tuple[int, int]):
+    def __init__(self, cfg: GlipConfig):
         super().__init__()
         self.rpn = _Rpn(cfg)
-        sizes = anchor_lib.feature_sizes(image_hw, cfg.anchor_strides)
-        self.register_buffer("anchors", anchor_lib.grid_anchors(sizes, cfg.anchor_strides, cfg.anchor_sizes))
+        self.strides, self.anchor_sizes = tuple(cfg.anchor_strides), tuple(cfg.anchor_sizes)
+
+    def anchors(self, feats) -> torch.Tensor:
+        """[Q,4] anchors of the canvas whose level features are `feats` (sizes may be symbolic)."""
+        return anchor_lib.grid_anchors([tuple(f.shape[-2:]) for f in feats], self.strides, self.anchor_sizes)
 
     def load_params(self, params: dict[str, np.ndarray]) -> None:
         own = dict(self.named_parameters())
@@ -256,12 +262,19 @@ class LinearTrackLoss(nn.Module):
     def forward(self, f3, f4, f5, f6, f7, text_fused, attention_mask, positive, reg_targets,
                 centerness_targets, token_targets):
         deltas, ctr, logits = self.head_outputs(f3, f4, f5, f6, f7, text_fused)
-        return masked_glip_loss(deltas, ctr, logits, attention_mask, self.anchors, positive, reg_targets,
+        anchors = self.anchors((f3, f4, f5, f6, f7))
+        return masked_glip_loss(deltas, ctr, logits, attention_mask, anchors, positive, reg_targets,
                                 centerness_targets, token_targets)
 
 
+# The loss graph is traced on a landscape canvas whose ten level sizes (352x576: P3 44x72, P4
+# 22x36, P5 11x18, P6 6x9, P7 3x5) all differ and exceed 2, so no symbol is merged with another
+# or specialised to a constant.
+TRACE_HW = (352, 576)
+
+
 def example_inputs(cfg: GlipConfig, image_hw: tuple[int, int], batch: int) -> tuple[torch.Tensor, ...]:
-    """Inputs of the right shapes and dtypes (values only matter for tracing)."""
+    """Inputs of the right shapes and dtypes on an image_hw canvas (values only matter for tracing)."""
     g = torch.Generator().manual_seed(0)
     sizes = anchor_lib.feature_sizes(image_hw, cfg.anchor_strides)
     q = sum(h * w for h, w in sizes)
@@ -313,19 +326,47 @@ def _cast_like_to_cast(model: onnx.ModelProto) -> int:
     return count
 
 
-def export_loss_graph(module: LinearTrackLoss, cfg: GlipConfig, image_hw: tuple[int, int], batch: int,
-                      meta: dict) -> onnx.ModelProto:
-    """The forward+loss graph: inputs DATA_INPUTS + TARGETS (static shapes), outputs LOSS_OUTPUTS."""
+def dim_names() -> dict[str, list]:
+    """The names of each loss graph input's symbolic dims (None: a static dim): f<l>_height and
+    f<l>_width per level, the canvas's anchor count `anchors` (the batch and the text length are
+    static, the artifacts' `batch` and `max_text_len`)."""
+    names = {f: [None, None, f"{f}_height", f"{f}_width"] for f in FEATURES}
+    names.update(text_fused=[None] * 3, attention_mask=[None] * 2, positive=[None, "anchors"], reg_targets=[None, "anchors", None],
+                 centerness_targets=[None, "anchors"], token_targets=[None, "anchors", None])
+    return names
+
+
+def _name_dynamic_dims(model: onnx.ModelProto) -> None:
+    """The exporter's symbols (s0, s1, ...) of the inputs as `dim_names` calls them; the graph's
+    inner value_info keep the exporter's names (they are not part of the contract)."""
+    names = dim_names()
+    for value in model.graph.input:
+        for dim, name in zip(value.type.tensor_type.shape.dim, names.get(value.name, [])):
+            if bool(dim.dim_param) != (name is not None):
+                raise HeadFormatError(f"loss graph input {value.name}: dims {value.type.tensor_type.shape}, "
+                                      f"expected symbolic ones at {names[value.name]}")
+            if name:
+                dim.dim_param = name
+
+
+def export_loss_graph(module: LinearTrackLoss, cfg: GlipConfig, batch: int, meta: dict) -> onnx.ModelProto:
+    """The forward+loss graph: inputs DATA_INPUTS + TARGETS, outputs LOSS_OUTPUTS. The levels'
+    sizes and the anchor count are dynamic (traced at TRACE_HW); batch and text length static."""
+    from torch.export import Dim
+
     module = module.eval()
-    args = example_inputs(cfg, image_hw, batch)
+    args = example_inputs(cfg, TRACE_HW, batch)
+    level, per_anchor = {2: Dim.AUTO, 3: Dim.AUTO}, {1: Dim.AUTO}
+    dynamic = (*[level] * LEVELS, None, None, *[per_anchor] * len(TARGETS))
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         # optimize=False: the optimiser folds parameters into constants (the transposed text
         # projection, exp(log_scale)) and merges equal ones; training needs each as itself.
         program = torch.onnx.export(module, args, dynamo=True, opset_version=OPSET,
                                     input_names=[*DATA_INPUTS, *TARGETS], output_names=list(LOSS_OUTPUTS),
-                                    optimize=False, verbose=False)
+                                    dynamic_shapes=dynamic, optimize=False, verbose=False)
     model = program.model_proto
+    _name_dynamic_dims(model)
     model.ir_version = IR_VERSION
     _cast_like_to_cast(model)
     for node in model.graph.node:

@@ -3,6 +3,7 @@
 //! image variant and cached by the caller; the `step` graph (loss and gradients); the `predict`
 //! graph (the head's outputs with the current parameters). Graphs with a static batch are fed
 //! exactly `batch` items, the last chunk padded with repeats.
+use super::batch::target_tensors;
 use super::manifest::{TrainManifest, TrainTrack};
 use super::params::Params;
 use super::targets::ImageTargets;
@@ -202,30 +203,8 @@ impl TrackGraphs {
                 self.manifest.num_anchors
             );
         }
-        let t = self.manifest.max_text_len;
-        let mut positive = Vec::with_capacity(b * q);
-        let mut reg = Vec::with_capacity(b * q * 4);
-        let mut ctr = Vec::with_capacity(b * q);
-        let mut tokens = Vec::with_capacity(b * q * t);
-        for tg in targets {
-            if tg.positive.len() != q || tg.tokens.len() != q * t {
-                bail!(
-                    "targets for {} anchors x {} tokens, the graphs have {q} x {t}",
-                    tg.positive.len(),
-                    tg.tokens.len() / tg.positive.len().max(1)
-                );
-            }
-            positive.extend_from_slice(&tg.positive);
-            reg.extend_from_slice(&tg.reg);
-            ctr.extend_from_slice(&tg.centerness);
-            tokens.extend_from_slice(&tg.tokens);
-        }
         let mut named = self.data_inputs(samples, text)?;
-        let f32s = |shape: Vec<usize>, data| Tensor::F32 { shape, data };
-        named.push(("positive".into(), f32s(vec![b, q], positive)));
-        named.push(("reg_targets".into(), f32s(vec![b, q, 4], reg)));
-        named.push(("centerness_targets".into(), f32s(vec![b, q], ctr)));
-        named.push(("token_targets".into(), f32s(vec![b, q, t], tokens)));
+        named.extend(target_tensors(targets, self.manifest.max_text_len)?);
         Ok(named)
     }
 

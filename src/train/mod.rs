@@ -7,14 +7,17 @@
 //! [`schedule`] (ReduceLROnPlateau, early stopping) → [`trainer`] (epochs, validation,
 //! checkpoints, test scoring). [`manifest`] and [`params`] read the model's training graphs
 //! (`<model>/train/`, made by `scripts/export_train_step.py`). [`ort_training`] is the second
-//! backend: ONNX Runtime's training API, for libraries built with it.
+//! backend: ONNX Runtime's training API, for libraries built with it; [`ort_inputs`] builds its
+//! batches with the same per-batch canvas and targets ([`batch`]) as the first.
 pub mod augment;
+pub mod batch;
 pub mod dataset;
 pub mod fewshot;
 pub mod graphs;
 pub mod manifest;
 pub mod on_device;
 pub mod optimizer;
+pub mod ort_inputs;
 pub mod ort_training;
 pub mod params;
 pub mod schedule;

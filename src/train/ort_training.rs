@@ -5,9 +5,16 @@
 //! parameters, the gradients and AdamW; Rust feeds batches, steps, sets the learning rate and
 //! reads the trained parameters back by name.
 //!
+//! Contract version 2 (`"canvas": "dynamic"`): the artifacts take GLIP's per-batch training
+//! canvas: f3..f7's heights and widths and the targets' anchor count are symbolic dims of the
+//! inputs (the loss graph computes the anchors from f3..f7's sizes); the batch and the text
+//! length are fixed. [`super::ort_inputs`] builds such batches. Version 1 artifacts (one fixed
+//! canvas, every dim a number) are still read: their inputs are checked against those numbers.
+//!
 //! Stock ONNX Runtime builds (PyPI's `onnxruntime`, 1.31) have no training API: `GetTrainingApi`
 //! returns null. [`OrtTrainingBackend::open`] then fails with an error naming the library, its
 //! version and the ways out; nothing panics.
+use super::ort_inputs::Batch;
 use crate::engine::runtime::{self, Device, Loaded};
 use crate::engine::Tensor;
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,12 +23,14 @@ use ort::session::Session;
 use ort::training::{Checkpoint, Trainer};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The manifest's file name inside an artifacts folder.
 pub const MANIFEST: &str = "ort_training.json";
 const ARTIFACTS_CONTRACT: &str = "odinw-ort-training";
-const ARTIFACTS_VERSION: u32 = 1;
+/// Version 2: dynamic canvas; version 1: one fixed canvas.
+const ARTIFACTS_VERSIONS: [u32; 2] = [1, 2];
 
 /// `ort_training.json` (contract `odinw-ort-training`), the parts the trainer reads.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +39,17 @@ pub struct Manifest {
     pub contract_version: u32,
     pub track: String,
     pub batch: usize,
+    /// `"dynamic"` (version 2): any canvas whose sides are multiples of the model's size
+    /// divisibility; absent (version 1): the fixed `image_size`.
+    #[serde(default)]
+    pub canvas: Option<String>,
+    /// The model's `input_size` `[H, W]` (the fixed canvas of version 1 artifacts).
+    pub image_size: [u32; 2],
+    pub max_text_len: usize,
+    /// The DyHead tower (p3..p7, text_hidden, attention_mask -> f3..f7, text_fused).
+    pub features: FeaturesGraph,
+    /// The forward+loss graph the artifacts were generated from (stock ONNX Runtime runs it).
+    pub loss_graph: String,
     /// The training model's inputs in order: data inputs, then targets.
     pub inputs: Vec<InputSpec>,
     /// `loss`, `loss_token`, `loss_reg`, `loss_centerness`.
@@ -44,7 +64,21 @@ pub struct Manifest {
 pub struct InputSpec {
     pub name: String,
     pub dtype: String,
-    pub shape: Vec<usize>,
+    pub shape: Vec<Dim>,
+}
+
+/// One dim of an input: a number, or a name every input that has it shares (`f3_height`,
+/// `anchors`, ...), whose value each batch sets.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Dim {
+    Fixed(usize),
+    Named(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct FeaturesGraph {
+    pub file: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -101,13 +135,35 @@ impl Manifest {
         })?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not an {ARTIFACTS_CONTRACT} manifest", path.display()))?;
-        if manifest.contract != ARTIFACTS_CONTRACT || manifest.contract_version != ARTIFACTS_VERSION
+        if manifest.contract != ARTIFACTS_CONTRACT
+            || !ARTIFACTS_VERSIONS.contains(&manifest.contract_version)
         {
             bail!(
-                "{}: contract {} version {}; this odinw reads {ARTIFACTS_CONTRACT} version {ARTIFACTS_VERSION}",
+                "{}: contract {} version {}; this odinw reads {ARTIFACTS_CONTRACT} versions {:?}",
                 path.display(),
                 manifest.contract,
-                manifest.contract_version
+                manifest.contract_version,
+                ARTIFACTS_VERSIONS
+            );
+        }
+        let dynamic = manifest.dynamic_canvas();
+        if dynamic != (manifest.contract_version >= 2) {
+            bail!(
+                "{}: version {} with canvas {:?}; version 2 artifacts have a dynamic canvas, version 1 a fixed one",
+                path.display(),
+                manifest.contract_version,
+                manifest.canvas
+            );
+        }
+        let named = manifest
+            .inputs
+            .iter()
+            .flat_map(|i| &i.shape)
+            .any(|d| matches!(d, Dim::Named(_)));
+        if named && !dynamic {
+            bail!(
+                "{}: fixed-canvas artifacts with symbolic input dims",
+                path.display()
             );
         }
         if manifest.outputs.len() != 4 || manifest.outputs[0] != "loss" {
@@ -118,6 +174,55 @@ impl Manifest {
             );
         }
         Ok(manifest)
+    }
+
+    /// Whether the artifacts take any canvas (version 2) rather than the fixed `image_size`.
+    pub fn dynamic_canvas(&self) -> bool {
+        self.canvas.as_deref() == Some("dynamic")
+    }
+
+    /// Checks that `inputs` are the manifest's inputs (each once, nothing else) with its element
+    /// types and shapes: numbers equal, and every named dim the same size wherever it appears.
+    /// Returns the named dims' sizes (`f3_height`, ..., `anchors`).
+    pub fn check_inputs(&self, inputs: &[(&str, &Tensor)]) -> Result<BTreeMap<String, usize>> {
+        for (name, _) in inputs {
+            if !self.inputs.iter().any(|s| s.name == *name) {
+                bail!("the training model has no input {name}");
+            }
+            if inputs.iter().filter(|(n, _)| n == name).count() > 1 {
+                bail!("input {name} is given twice");
+            }
+        }
+        let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+        for spec in &self.inputs {
+            let tensor = inputs
+                .iter()
+                .find(|(n, _)| *n == spec.name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| anyhow!("input {} is missing", spec.name))?;
+            let dtype = match tensor {
+                Tensor::F32 { .. } => "float32",
+                Tensor::I64 { .. } => "int64",
+                Tensor::Bool { .. } => "bool",
+            };
+            let shape = tensor.shape();
+            let fits = shape.len() == spec.shape.len()
+                && spec.shape.iter().zip(shape).all(|(dim, &n)| match dim {
+                    Dim::Fixed(d) => *d == n,
+                    Dim::Named(name) => *sizes.entry(name.clone()).or_insert(n) == n,
+                });
+            if dtype != spec.dtype || !fits {
+                bail!(
+                    "input {} must be {} {:?}, got {dtype} {:?} (named dims so far: {:?})",
+                    spec.name,
+                    spec.dtype,
+                    spec.shape,
+                    shape,
+                    sizes
+                );
+            }
+        }
+        Ok(sizes)
     }
 
     fn files(&self, dir: &Path) -> [PathBuf; 4] {
@@ -216,6 +321,12 @@ impl OrtTrainingBackend {
         self.step(inputs, true)
     }
 
+    /// [`train_step`](Self::train_step) on a batch built by
+    /// [`OrtInputs::batch`](super::ort_inputs::OrtInputs::batch).
+    pub fn train_batch(&mut self, batch: &Batch) -> Result<Losses> {
+        self.train_step(&batch.named())
+    }
+
     /// Forward and loss only (the eval model), with the current parameters.
     pub fn eval_step(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Losses> {
         self.step(inputs, false)
@@ -252,19 +363,15 @@ impl OrtTrainingBackend {
         })
     }
 
-    /// Checks names, element types and shapes against the manifest; returns them in its order.
+    /// Checks names, element types and shapes against the manifest
+    /// ([`Manifest::check_inputs`]); returns them in its order.
     fn values(
         &self,
         inputs: &[(&str, &Tensor)],
     ) -> Result<Vec<(Cow<'static, str>, ort::session::SessionInputValue<'static>)>> {
-        for (name, _) in inputs {
-            if !self.manifest.inputs.iter().any(|s| s.name == *name) {
-                bail!(
-                    "{}: the training model has no input {name}",
-                    self.dir.display()
-                );
-            }
-        }
+        self.manifest
+            .check_inputs(inputs)
+            .with_context(|| format!("{}: a batch that does not fit", self.dir.display()))?;
         self.manifest
             .inputs
             .iter()
@@ -273,24 +380,7 @@ impl OrtTrainingBackend {
                     .iter()
                     .find(|(n, _)| *n == spec.name)
                     .map(|(_, t)| *t)
-                    .ok_or_else(|| {
-                        anyhow!("{}: input {} is missing", self.dir.display(), spec.name)
-                    })?;
-                let dtype = match tensor {
-                    Tensor::F32 { .. } => "float32",
-                    Tensor::I64 { .. } => "int64",
-                    Tensor::Bool { .. } => "bool",
-                };
-                if dtype != spec.dtype || tensor.shape() != spec.shape.as_slice() {
-                    bail!(
-                        "{}: input {} must be {} {:?}, got {dtype} {:?}",
-                        self.dir.display(),
-                        spec.name,
-                        spec.dtype,
-                        spec.shape,
-                        tensor.shape()
-                    );
-                }
+                    .expect("check_inputs found every input");
                 Ok((Cow::Owned(spec.name.clone()), tensor.to_value()?.into()))
             })
             .collect()
@@ -371,9 +461,15 @@ mod tests {
     use super::*;
 
     fn write_manifest(dir: &Path, contract: &str) {
+        write_manifest_with(dir, contract, 2, r#""canvas": "dynamic","#, "[]");
+    }
+
+    fn write_manifest_with(dir: &Path, contract: &str, version: u32, canvas: &str, inputs: &str) {
         let text = format!(
-            r#"{{"contract": "{contract}", "contract_version": 1, "track": "linear", "batch": 2,
-            "inputs": [], "outputs": ["loss", "loss_token", "loss_reg", "loss_centerness"],
+            r#"{{"contract": "{contract}", "contract_version": {version}, "track": "linear", "batch": 2,
+            {canvas} "image_size": [192, 192], "max_text_len": 48,
+            "features": {{"file": "features.onnx"}}, "loss_graph": "loss_graph.onnx",
+            "inputs": {inputs}, "outputs": ["loss", "loss_token", "loss_reg", "loss_centerness"],
             "trainable": [], "frozen": [],
             "artifacts": {{"checkpoint": "checkpoint", "training_model": "training_model.onnx",
                            "eval_model": "eval_model.onnx", "optimizer_model": "optimizer_model.onnx"}},
@@ -397,6 +493,101 @@ mod tests {
         write_manifest(dir.path(), "odinw-train-step");
         let err = format!("{:#}", Manifest::read(dir.path()).unwrap_err());
         assert!(err.contains("contract odinw-train-step"), "{err}");
+    }
+
+    const INPUTS: &str = r#"[{"name": "f3", "dtype": "float32", "shape": [2, 32, "f3_height", "f3_width"]},
+        {"name": "positive", "dtype": "float32", "shape": [2, "anchors"]},
+        {"name": "token_targets", "dtype": "float32", "shape": [2, "anchors", 48]}]"#;
+
+    fn zeros(shape: &[usize]) -> Tensor {
+        Tensor::F32 {
+            shape: shape.to_vec(),
+            data: vec![0.0; shape.iter().product()],
+        }
+    }
+
+    #[test]
+    fn named_dims_take_each_batch_size_and_must_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest_with(
+            dir.path(),
+            ARTIFACTS_CONTRACT,
+            2,
+            r#""canvas": "dynamic","#,
+            INPUTS,
+        );
+        let m = Manifest::read(dir.path()).unwrap();
+        assert!(m.dynamic_canvas());
+        for (h, w, q) in [(24, 24, 769), (40, 28, 1500), (20, 36, 999)] {
+            let (f3, pos, tok) = (zeros(&[2, 32, h, w]), zeros(&[2, q]), zeros(&[2, q, 48]));
+            let dims = m
+                .check_inputs(&[("f3", &f3), ("positive", &pos), ("token_targets", &tok)])
+                .unwrap();
+            assert_eq!(dims["f3_height"], h);
+            assert_eq!(dims["f3_width"], w);
+            assert_eq!(dims["anchors"], q);
+        }
+        let (f3, pos, tok) = (
+            zeros(&[2, 32, 24, 24]),
+            zeros(&[2, 769]),
+            zeros(&[2, 770, 48]),
+        );
+        let err = m
+            .check_inputs(&[("f3", &f3), ("positive", &pos), ("token_targets", &tok)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("token_targets") && err.contains("770"),
+            "{err}"
+        );
+        let bad_batch = zeros(&[3, 769]);
+        let err = m
+            .check_inputs(&[
+                ("f3", &f3),
+                ("positive", &bad_batch),
+                ("token_targets", &tok),
+            ])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("input positive"), "{err}");
+        let err = m.check_inputs(&[("f3", &f3)]).unwrap_err().to_string();
+        assert!(err.contains("positive is missing"), "{err}");
+        let err = m
+            .check_inputs(&[("f3", &f3), ("f3", &f3)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn fixed_canvas_artifacts_are_read_with_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = r#"[{"name": "positive", "dtype": "float32", "shape": [2, 769]}]"#;
+        write_manifest_with(dir.path(), ARTIFACTS_CONTRACT, 1, "", inputs);
+        let m = Manifest::read(dir.path()).unwrap();
+        assert!(!m.dynamic_canvas());
+        assert!(m
+            .check_inputs(&[("positive", &zeros(&[2, 769]))])
+            .unwrap()
+            .is_empty());
+        let err = m
+            .check_inputs(&[("positive", &zeros(&[2, 1500]))])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[Fixed(2), Fixed(769)]"), "{err}");
+        // A version that contradicts its canvas is refused.
+        write_manifest_with(
+            dir.path(),
+            ARTIFACTS_CONTRACT,
+            1,
+            r#""canvas": "dynamic","#,
+            "[]",
+        );
+        let err = format!("{:#}", Manifest::read(dir.path()).unwrap_err());
+        assert!(err.contains("version 1"), "{err}");
+        write_manifest_with(dir.path(), ARTIFACTS_CONTRACT, 1, "", INPUTS);
+        let err = format!("{:#}", Manifest::read(dir.path()).unwrap_err());
+        assert!(err.contains("symbolic"), "{err}");
     }
 
     #[test]

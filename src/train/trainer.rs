@@ -12,6 +12,7 @@
 //! checkpointed after every epoch, so an interrupted run resumes where it stopped and gives the
 //! same result.
 use super::augment::{self, AugmentPlan};
+use super::batch::{self, Grid};
 use super::dataset::{self, Sample};
 use super::fewshot::{self, RunSplits};
 use super::graphs::{SampleInputs, TrackGraphs};
@@ -20,7 +21,7 @@ use super::on_device::OnDevice;
 use super::optimizer::{AdamW, ParamGroup};
 use super::params::Params;
 use super::schedule::{EarlyStop, GlipSchedule, PlateauConfig, WarmupReduceLROnPlateau};
-use super::targets::{self, ImageTargets};
+use super::targets::ImageTargets;
 use super::text::TaskText;
 use crate::engine::{SessionOptions, Tensor};
 use crate::eval::{self, Detections, GroundTruth};
@@ -404,9 +405,6 @@ fn detections(gt: &GroundTruth, results: &[CocoDetection], task: &str) -> Result
 /// A cached training image: sample index, short side, flip, canvas `(width, height)`.
 type Key = (usize, u32, bool, u32, u32);
 
-/// An anchor grid: anchors in the head's order and the anchor count of each level.
-type Grid = (Vec<[f32; 4]>, Vec<usize>);
-
 /// The per-run machinery: graphs, prompt, anchors, caches.
 struct Run<'a, 'g> {
     ctx: &'a RunContext<'a>,
@@ -497,18 +495,13 @@ impl<'a, 'g> Run<'a, 'g> {
 
     /// The model's fixed canvas `(width, height)` (`input_size`).
     fn fixed_canvas(&self) -> (u32, u32) {
-        let [h, w] = self.ctx.spec.preprocess.input_size;
-        (w, h)
+        batch::fixed_canvas(self.ctx.spec)
     }
 
     /// The canvas of a training batch whose images resize to `sizes`: GLIP's
     /// `to_image_list(size_divisible=32)` with dynamic-canvas graphs, else the fixed canvas.
     fn batch_canvas(&self, sizes: &[(u32, u32)]) -> (u32, u32) {
-        if self.dynamic_canvas() {
-            augment::batch_canvas(self.ctx.spec, sizes).unwrap_or_else(|| self.fixed_canvas())
-        } else {
-            self.fixed_canvas()
-        }
+        batch::training_canvas(self.ctx.spec, sizes, self.dynamic_canvas())
     }
 
     /// The resized `(width, height)` of `sample` under `plan`.
@@ -529,15 +522,7 @@ impl<'a, 'g> Run<'a, 'g> {
         plan: &AugmentPlan,
         canvas: (u32, u32),
     ) -> Result<(Tensor, (u32, u32))> {
-        let a = augment::apply_image_on(&sample.image, plan, &self.ctx.spec.preprocess, canvas)
-            .with_context(|| format!("preparing {}", sample.file.display()))?;
-        Ok((
-            Tensor::F32 {
-                shape: vec![1, 3, canvas.1 as usize, canvas.0 as usize],
-                data: a.data,
-            },
-            a.resized,
-        ))
+        batch::canvas_image(self.ctx.spec, sample, plan, canvas)
     }
 
     /// The test-time batches of `samples`: each image on GLIP's test canvas (its resize
@@ -658,8 +643,8 @@ impl<'a, 'g> Run<'a, 'g> {
     ) -> Result<()> {
         let track = self.graphs.manifest.track;
         if !self.grids.contains_key(&canvas) {
-            let grid = targets::anchor_grid(&self.ctx.spec.levels_for(canvas));
-            self.grids.insert(canvas, grid);
+            self.grids
+                .insert(canvas, batch::grid(self.ctx.spec, canvas));
         }
         let mut missing = Vec::new();
         let mut canvases = Vec::new();
@@ -670,29 +655,10 @@ impl<'a, 'g> Run<'a, 'g> {
                 continue;
             }
             let s = &train[*i];
-            let (image, (w, h)) = self.canvas(s, plan, canvas)?;
+            let (image, resized) = self.canvas(s, plan, canvas)?;
             if !self.targets.contains_key(&key) {
-                let (boxes, kept) = augment::transform_boxes_kept(
-                    &s.boxes,
-                    s.image.width,
-                    s.image.height,
-                    w,
-                    h,
-                    plan.flip,
-                );
-                let rows: Vec<Vec<f32>> = kept
-                    .iter()
-                    .map(|&k| self.text.token_rows[s.classes[k]].clone())
-                    .collect();
-                let (anchors, level_counts) = &self.grids[&canvas];
-                let t = targets::try_assign(
-                    anchors,
-                    level_counts,
-                    &boxes,
-                    &rows,
-                    self.ctx.spec.text.max_text_len,
-                )
-                .with_context(|| format!("ATSS targets for {}", s.file.display()))?;
+                let grid = &self.grids[&canvas];
+                let t = batch::image_targets(self.ctx.spec, self.text, s, plan, resized, grid)?;
                 self.targets.insert(key, t);
             }
             if need_inputs {

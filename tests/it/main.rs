@@ -27,6 +27,7 @@ mod model_family;
 mod normalize;
 mod ort_training_backend;
 mod ort_training_backend_trained;
+mod ort_training_inputs;
 mod owlv2_detector;
 mod owlv2_eval;
 mod owlv2_postprocess;

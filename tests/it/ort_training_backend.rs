@@ -18,6 +18,7 @@ fn artifacts() -> PathBuf {
 fn the_committed_artifacts_describe_the_linear_track() {
     let manifest = Manifest::read(&artifacts()).unwrap();
     assert_eq!(manifest.track, "linear");
+    assert!(manifest.contract_version == 2 && manifest.dynamic_canvas());
     assert_eq!(manifest.outputs[0], "loss");
     assert_eq!(manifest.trainable.len(), 9);
     let names: Vec<&str> = manifest.inputs.iter().map(|i| i.name.as_str()).collect();

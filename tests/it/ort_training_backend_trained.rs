@@ -9,7 +9,32 @@
 use crate::support;
 use odinw::engine::runtime::Device;
 use odinw::engine::Tensor;
-use odinw::train::ort_training::OrtTrainingBackend;
+use odinw::model::ModelDir;
+use odinw::train::ort_training::{Dim, InputSpec, OrtTrainingBackend};
+
+/// The inputs' shapes on the demo model's 192x192 canvas (named dims resolved from its grid).
+fn shape(spec: &InputSpec) -> Vec<usize> {
+    let model = ModelDir::open(&support::repo("models/demo")).unwrap();
+    let levels = model.spec.levels_for((192, 192));
+    spec.shape
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => *n,
+            Dim::Named(name) if name == "anchors" => {
+                levels.iter().map(|l| l.height * l.width).sum()
+            }
+            Dim::Named(name) => {
+                let (level, side) = name.split_once('_').unwrap();
+                let l = &levels[level[1..].parse::<usize>().unwrap() - 3];
+                if side == "height" {
+                    l.height
+                } else {
+                    l.width
+                }
+            }
+        })
+        .collect()
+}
 
 fn batch(backend: &OrtTrainingBackend) -> Vec<(String, Tensor)> {
     let mut seed = 0x2545_f491_u64;
@@ -24,11 +49,9 @@ fn batch(backend: &OrtTrainingBackend) -> Vec<(String, Tensor)> {
         .inputs
         .iter()
         .map(|spec| {
-            let n: usize = spec.shape.iter().product();
-            let (q, t) = (
-                spec.shape.get(1).copied().unwrap_or(1),
-                *spec.shape.last().unwrap(),
-            );
+            let dims = shape(spec);
+            let n: usize = dims.iter().product();
+            let (q, t) = (dims.get(1).copied().unwrap_or(1), *dims.last().unwrap());
             let data: Vec<f32> = match spec.name.as_str() {
                 // Anchors 100..110 of each image are positives of token 1.
                 "positive" => (0..n)
@@ -51,12 +74,12 @@ fn batch(backend: &OrtTrainingBackend) -> Vec<(String, Tensor)> {
             };
             let tensor = if spec.name == "attention_mask" {
                 Tensor::I64 {
-                    shape: spec.shape.clone(),
+                    shape: dims.clone(),
                     data: (0..n).map(|i| i64::from(i % t < 8)).collect(),
                 }
             } else {
                 Tensor::F32 {
-                    shape: spec.shape.clone(),
+                    shape: dims.clone(),
                     data,
                 }
             };
