@@ -3,7 +3,10 @@ ODinW evaluation builds them (see PROTOCOL.md §2).
 
 Source: open-mmlab/mmdetection `mmdet/models/detectors/grounding_dino.py`: `clean_label_name`,
 `GroundingDINO.to_plain_text_prompts` (every cleaned name followed by the separator ". ", so the
-caption ends with ". "), `get_tokens_positive_and_prompts_chunked` + `chunks` (classes in groups
+caption ends with ". ") and `to_enhance_text_prompts` (with a dataset's `caption_prompt` dict: a
+class whose cleaned name is a key is written prefix + (its 'name', else the class name) + suffix,
+its span over the middle part only; the dataset passes the dict with custom_entities=True, so
+both the whole and the chunked paths use it), `get_tokens_positive_and_prompts_chunked` + `chunks` (classes in groups
 of `chunked_size` when the test config sets it), `get_positive_map` -> `glip.create_positive_map`
 (the same character-to-token fallbacks as GLIP: start, start+1, start+2; end-1, end-2, end-3) and
 `create_positive_map_label_to_token` (class j+1 -> its token positions). The text self-attention
@@ -22,7 +25,8 @@ from glip_export.prompts import span_tokens
 SEPARATOR = ". "
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", ".", "?")  # transformers' SPECIAL_TOKENS = ids 101, 102, 1012, 1029
 SOURCE = ("open-mmlab/mmdetection mmdet/models/detectors/grounding_dino.py: clean_label_name, to_plain_text_prompts, "
-          "chunks / get_tokens_positive_and_prompts_chunked, get_positive_map (glip.create_positive_map)")
+          "to_enhance_text_prompts, chunks / get_tokens_positive_and_prompts_chunked, "
+          "get_positive_map (glip.create_positive_map)")
 
 
 def clean_label_name(name: str) -> str:
@@ -39,13 +43,25 @@ def chunks(items: list, size: int) -> list[list]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def build_caption(names: list[str]) -> tuple[str, list[tuple[int, int]]]:
-    """-> (caption, [(start, end)] character span per class): each cleaned name, then '. '."""
+def build_caption(names: list[str], caption_prompt: dict | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """-> (caption, [(start, end)] character span per class): each cleaned name, then '. '.
+
+    With `caption_prompt` (an mmdetection dataset's dict: class name -> optional 'prefix',
+    'name', 'suffix'), a class whose cleaned name is a key is written prefix + name + suffix with
+    the span over the name only (`to_enhance_text_prompts`); None is `to_plain_text_prompts`."""
     caption, spans = "", []
-    for name in names:
-        name = clean_label_name(name)
-        spans.append((len(caption), len(caption) + len(name)))
-        caption += name + SEPARATOR
+    for word in map(clean_label_name, names):
+        entry = (caption_prompt or {}).get(word)
+        if entry is None:
+            spans.append((len(caption), len(caption) + len(word)))
+            caption += word
+        else:
+            caption += entry.get("prefix", "")
+            start = len(caption)
+            caption += entry.get("name", word)
+            spans.append((start, len(caption)))
+            caption += entry.get("suffix", "")
+        caption += SEPARATOR
     return caption, spans
 
 

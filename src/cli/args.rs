@@ -67,7 +67,8 @@ pub struct RunArgs {
     /// and optimizer state between steps (auto: on for cuda and tensorrt).
     #[arg(long, value_enum, default_value = "auto")]
     pub io_binding: IoBinding,
-    /// Plain class names, ignoring the tasks' CAPTION_PROMPTs.
+    /// Plain class names, ignoring the tasks' CAPTION_PROMPTs (GLIP's; for Grounding DINO the
+    /// caption_prompt of mmdetection's ODinW configs).
     #[arg(long)]
     pub no_prompt: bool,
     /// Score as if annotation ids started at 1 (see `odinw score --help`).

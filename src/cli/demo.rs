@@ -41,5 +41,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         batch: 1,
         glip_batch: None,
         fixed_canvas: false,
+        chunked_size: None,
     })
 }

@@ -51,6 +51,19 @@ pub struct Args {
     /// canvases; not GLIP's protocol, for comparisons).
     #[arg(long)]
     pub fixed_canvas: bool,
+    /// Grounding DINO / MM-Grounding-DINO: classes per caption (mmdetection's test_cfg
+    /// `chunked_size`; 0: every class in one caption), instead of model.json's
+    /// `text.caption.chunked_size`.
+    #[arg(long, value_name = "N")]
+    pub chunked_size: Option<usize>,
+}
+
+/// `--chunked-size` is a Grounding DINO option: refused for the other families.
+fn refuse_chunked_size(args: &Args, family: &str) -> Result<()> {
+    if args.chunked_size.is_some() {
+        bail!("--chunked-size splits a Grounding DINO caption; a {family} model does not take it");
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -65,6 +78,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(f) if is_grounding_dino(f) => return run_grounding_dino(&args, &tasks, &root),
         _ => {}
     }
+    refuse_chunked_size(&args, "GLIP")?;
     let model = ModelDir::resolve(&run.model)?;
     let out = run.out_dir(format!(
         "runs/zeroshot-{}-{}",
@@ -129,6 +143,7 @@ fn run_owlv2(args: &Args, tasks: &[&'static Task], root: &Path) -> Result<ExitCo
     if args.glip_batch.is_some() || args.fixed_canvas {
         bail!("--glip-batch and --fixed-canvas are GLIP's canvases; an OWLv2 model takes one square input");
     }
+    refuse_chunked_size(args, "OWLv2")?;
     let model = Owlv2Dir::open(Path::new(&run.model))?;
     let mut detector = Owlv2Detector::load(model, &family_session(args))?;
     let model = detector.model.clone();
@@ -173,6 +188,13 @@ fn run_grounding_dino(args: &Args, tasks: &[&'static Task], root: &Path) -> Resu
     let model = detector.model.clone();
     let spec = &model.spec;
     let p = &spec.preprocess;
+    let opts = grounding_dino_eval::Options {
+        split: run.split.clone(),
+        batch: args.batch,
+        fix_id0: run.fix_id0,
+        use_prompt: !run.no_prompt,
+        chunked_size: args.chunked_size.map(|n| n as i64),
+    };
     let family = FamilyManifest {
         family: spec.family.clone(),
         files: model.files(),
@@ -182,14 +204,15 @@ fn run_grounding_dino(args: &Args, tasks: &[&'static Task], root: &Path) -> Resu
             p.canvas[0], p.canvas[1], p.shortest_edge, p.longest_edge
         ),
         queries: format!(
-            "category names as mmdetection's caption, chunked_size {}; top {} per image and caption",
-            spec.text.caption.chunked_size, spec.postprocess.top_k
+            "category names as mmdetection's caption, {}, chunked_size {}; top {} per image and caption",
+            if run.no_prompt {
+                "plain names (--no-prompt)"
+            } else {
+                "with the caption_prompt of mmdetection's ODinW configs"
+            },
+            opts.chunked_size(&model),
+            spec.postprocess.top_k
         ),
-    };
-    let opts = grounding_dino_eval::Options {
-        split: run.split.clone(),
-        batch: args.batch,
-        fix_id0: run.fix_id0,
     };
     run_family(
         args,

@@ -65,6 +65,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_default();
         println!("    {:>3} {:?}{prompt}", c.id, c.name);
     }
+    for (family, prompts) in &task.mmdet_caption_prompt {
+        println!(
+            "  {family} caption_prompt (mmdetection's ODinW configs): {}",
+            serde_json::to_string(prompts)?
+        );
+    }
     println!(
         "  few-shot files: shots {:?} x seeds {:?}, e.g. {}",
         task.fewshot.shots,

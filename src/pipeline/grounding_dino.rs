@@ -14,6 +14,7 @@ use crate::model::grounding_dino::GdinoDir;
 use crate::preprocess::grounding_dino::GdinoPixels;
 use crate::prompt::grounding_dino::{gdino_prompt, GdinoPrompt};
 use crate::prompt::PromptTokenizer;
+use crate::registry::EnhancedPrompts;
 use anyhow::{anyhow, bail, Result};
 
 /// The two graphs of a Grounding DINO model directory and its tokenizer.
@@ -68,11 +69,22 @@ impl GdinoDetector {
         })
     }
 
-    /// The prompt of `names` and its text features (text_encoder on the one caption).
-    pub fn encode(&mut self, names: &[String]) -> Result<GdinoText> {
+    /// The prompt of `names` (with the task's mmdetection `caption_prompt`, if any) and its
+    /// text features (text_encoder on the one caption).
+    pub fn encode(
+        &mut self,
+        names: &[String],
+        prompts: Option<&EnhancedPrompts>,
+    ) -> Result<GdinoText> {
         let text = &self.model.spec.text;
         let specials: Vec<i64> = text.special_tokens.values().copied().collect();
-        let prompt = gdino_prompt(names, &self.tokenizer, text.max_text_len, &specials)?;
+        let prompt = gdino_prompt(
+            names,
+            prompts,
+            &self.tokenizer,
+            text.max_text_len,
+            &specials,
+        )?;
         let l = prompt.input_ids.len();
         let ids = |data: Vec<i64>| Tensor::I64 {
             shape: vec![1, l],

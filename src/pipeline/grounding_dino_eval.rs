@@ -1,6 +1,8 @@
 //! The zero-shot track for one task with a Grounding DINO or MM-Grounding-DINO model, as
 //! mmdetection's ODinW evaluation runs it (PROTOCOL.md of the exporter): the task's category
-//! names in category id order, in groups of model.json's `chunked_size`
+//! names in category id order, written with the `caption_prompt` mmdetection's ODinW configs
+//! give the task for the model's family (the registry's `mmdet_caption_prompt`; plain names
+//! with `--no-prompt`), in groups of `chunked_size` (`--chunked-size`, else model.json's)
 //! ([`crate::prompt::grounding_dino`]), each group's caption encoded once; images decoded and
 //! put on the model's canvas one batch ahead of inference ([`task_run::in_batches`]), each batch
 //! run once per caption; per image and caption mmdetection's top k with boxes in original pixels
@@ -16,7 +18,7 @@ use crate::postprocess::CocoDetection;
 use crate::preprocess::decode_file;
 use crate::preprocess::grounding_dino::{gdino_pixels, GdinoPixels, GdinoPreprocess};
 use crate::prompt::grounding_dino::chunks;
-use crate::registry::Task;
+use crate::registry::{EnhancedPrompts, Task};
 use crate::run::RunStore;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -30,6 +32,31 @@ pub struct Options {
     /// changes only the speed).
     pub batch: usize,
     pub fix_id0: bool,
+    /// Write the classes with the task's mmdetection `caption_prompt` for the model's family
+    /// (mmdetection's ODinW protocol); `false`: plain class names.
+    pub use_prompt: bool,
+    /// Classes per caption instead of model.json's `text.caption.chunked_size` (≤ 0: all in one).
+    pub chunked_size: Option<i64>,
+}
+
+impl Options {
+    /// The classes per caption this run uses for `model` (≤ 0: every class in one caption).
+    pub fn chunked_size(&self, model: &GdinoDir) -> i64 {
+        self.chunked_size
+            .unwrap_or(model.spec.text.caption.chunked_size)
+    }
+}
+
+/// The mmdetection `caption_prompt` `task` is written with for a model of `family`: the one its
+/// ODinW configs pass to the dataset, none with `use_prompt` false or when they pass none.
+pub fn caption_prompt<'a>(
+    task: &'a Task,
+    family: &str,
+    use_prompt: bool,
+) -> Option<&'a EnhancedPrompts> {
+    task.mmdet_caption_prompt
+        .get(family)
+        .filter(|p| use_prompt && !p.is_empty())
 }
 
 /// `task`'s category names in ascending id order (mmdetection's dataset classes; the caption
@@ -72,14 +99,23 @@ pub fn run_task(
     let names = class_names(task);
     let spec = det.model.spec.clone();
     let k = spec.postprocess.top_k;
-    let groups = chunks(names.len(), spec.text.caption.chunked_size);
+    let chunked_size = opts.chunked_size(&det.model);
+    let prompts = caption_prompt(task, &spec.family, opts.use_prompt);
+    let groups = chunks(names.len(), chunked_size);
     let mut texts: Vec<(usize, GdinoText)> = groups
         .iter()
-        .map(|g| Ok((g.start, det.encode(&names[g.clone()])?)))
+        .map(|g| Ok((g.start, det.encode(&names[g.clone()], prompts)?)))
         .collect::<Result<_>>()?;
     let mut log = format!(
-        "task {}\nsplit {}\nfamily {}\nchunked_size {}\n",
-        task.name, opts.split, spec.family, spec.text.caption.chunked_size
+        "task {}\nsplit {}\nfamily {}\nchunked_size {chunked_size}\ncaption_prompt {}\n",
+        task.name,
+        opts.split,
+        spec.family,
+        match (prompts, opts.use_prompt) {
+            (Some(p), _) => serde_json::to_string(p)?,
+            (None, true) => "none in mmdetection's configs".into(),
+            (None, false) => "off (--no-prompt)".into(),
+        }
     );
     for (_, t) in &texts {
         log.push_str(&format!(
@@ -161,4 +197,26 @@ pub fn run_task(
         started,
         steady_images_per_s,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{find, Suite};
+
+    #[test]
+    fn caption_prompt_follows_the_family_and_no_prompt() {
+        let packages = find(Suite::Odinw35, "Packages").unwrap();
+        let hands = find(Suite::Odinw35, "EgoHands_generic").unwrap();
+        let mm = "mm-grounding-dino";
+        assert!(caption_prompt(packages, "grounding-dino", true).is_some());
+        assert!(caption_prompt(packages, mm, true).is_some());
+        assert!(caption_prompt(packages, mm, false).is_none());
+        assert!(caption_prompt(hands, mm, true)
+            .unwrap()
+            .contains_key("hand"));
+        assert!(caption_prompt(hands, "grounding-dino", true).is_none());
+        let bccd = find(Suite::Odinw35, "BCCD").unwrap();
+        assert!(caption_prompt(bccd, mm, true).is_none());
+    }
 }

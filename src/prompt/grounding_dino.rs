@@ -1,13 +1,16 @@
 //! Grounding DINO's text input for a list of class names, as mmdetection's ODinW evaluation
 //! builds it (`scripts/grounding_dino_export/prompts.py`, PROTOCOL.md §2): each name cleaned by
-//! `clean_label_name` (GLIP's [`clean_name`], the same three rules) and followed by `". "`; the
-//! classes in groups of `chunked_size` ([`chunks`]); the caption tokenized with truncation to
+//! `clean_label_name` (GLIP's [`clean_name`], the same three rules), written as itself
+//! (`to_plain_text_prompts`) or, where the task's `caption_prompt` has an entry for it, as
+//! prefix + name + suffix (`to_enhance_text_prompts`), and followed by `". "`; the classes in
+//! groups of `chunked_size` ([`chunks`]); the caption tokenized with truncation to
 //! max_text_len; each class's tokens by GLIP's span rule ([`span_tokens`]); and the text
 //! self-attention mask and position ids of transformers'
 //! `generate_masks_with_special_tokens_and_transfer_map` ([`text_masks`]).
 use super::clean_name::clean_name;
 use super::positive_map::{span_tokens, PromptTokenizer};
 use super::SEPARATOR;
+use crate::registry::EnhancedPrompts;
 use anyhow::Result;
 use std::ops::Range;
 
@@ -24,19 +27,34 @@ pub struct GdinoPrompt {
     pub class_tokens: Vec<Vec<usize>>,
 }
 
-/// The caption of `names` (every cleaned name followed by `". "`, so it ends with `". "`) and
-/// each class's character span `[start, end)` in code points.
-pub fn build_caption(names: &[String]) -> (String, Vec<(usize, usize)>) {
+/// The caption of `names` and each class's character span `[start, end)` in code points.
+/// Every name is cleaned; a cleaned name that is a key of `prompts` is written
+/// `prefix + (its name, else the cleaned name) + suffix`, the span covering only the middle
+/// part; any other is written as itself, its span covering it. Each class is followed by
+/// `". "`, so the caption ends with `". "`. `None` (or an empty map) gives the plain caption.
+pub fn build_caption(
+    names: &[String],
+    prompts: Option<&EnhancedPrompts>,
+) -> (String, Vec<(usize, usize)>) {
     let mut caption = String::new();
     let mut len = 0;
+    let mut push = |caption: &mut String, s: &str| {
+        caption.push_str(s);
+        len += s.chars().count();
+        len
+    };
     let mut spans = Vec::with_capacity(names.len());
     for name in names {
         let name = clean_name(name);
-        let n = name.chars().count();
-        spans.push((len, len + n));
-        caption.push_str(&name);
-        caption.push_str(SEPARATOR);
-        len += n + SEPARATOR.chars().count();
+        let entry = prompts.and_then(|p| p.get(&name));
+        let prefix = entry.and_then(|e| e.prefix.as_deref()).unwrap_or("");
+        let middle = entry.and_then(|e| e.name.as_deref()).unwrap_or(&name);
+        let suffix = entry.and_then(|e| e.suffix.as_deref()).unwrap_or("");
+        let start = push(&mut caption, prefix);
+        let end = push(&mut caption, middle);
+        spans.push((start, end));
+        push(&mut caption, suffix);
+        push(&mut caption, SEPARATOR);
     }
     (caption, spans)
 }
@@ -101,14 +119,16 @@ pub fn text_masks(ids: &[i64], specials: &[i64]) -> (Vec<bool>, Vec<i64>) {
     (mask, pos)
 }
 
-/// The prompt of `names` (one chunk): caption, truncated tokens, masks and class tokens.
+/// The prompt of `names` (one chunk) with the task's `caption_prompt` `prompts`, if any:
+/// caption, truncated tokens, masks and class tokens.
 pub fn gdino_prompt(
     names: &[String],
+    prompts: Option<&EnhancedPrompts>,
     tokenizer: &PromptTokenizer,
     max_text_len: usize,
     specials: &[i64],
 ) -> Result<GdinoPrompt> {
-    let (caption, spans) = build_caption(names);
+    let (caption, spans) = build_caption(names, prompts);
     let enc = tokenizer.encode_truncated(&caption, max_text_len)?;
     let char_to_token = |pos: isize| -> Option<usize> {
         let pos = usize::try_from(pos).ok()?;
@@ -141,9 +161,122 @@ mod tests {
     #[test]
     fn caption_ends_with_the_separator_and_spans_cover_clean_names() {
         let names = ["red_block".to_string(), "a cat (pet)".to_string()];
-        let (caption, spans) = build_caption(&names);
+        let (caption, spans) = build_caption(&names, None);
         assert_eq!(caption, "red block. a cat . ");
         assert_eq!(spans, vec![(0, 9), (11, 17)]);
+        assert_eq!(
+            build_caption(&names, Some(&EnhancedPrompts::new())),
+            (caption, spans)
+        );
+    }
+
+    /// Written out by hand from mmdetection's `to_enhance_text_prompts` (prefix, then the name
+    /// or the class name with the span over it, then the suffix, then ". ") for the prompts of
+    /// its MM-Grounding-DINO ODinW configs, read from the registry.
+    #[test]
+    fn enhanced_captions_of_the_mm_grounding_dino_configs() {
+        use crate::registry::{find, Suite};
+        let family = "mm-grounding-dino";
+        let caption = |suite, task: &str| {
+            let t = find(suite, task).unwrap();
+            let names: Vec<String> = t.categories.iter().map(|c| c.name.clone()).collect();
+            build_caption(&names, t.mmdet_caption_prompt.get(family))
+        };
+        // {'hand': {'suffix': ' of a person'}}
+        let hand = ("hand of a person. ".to_string(), vec![(0, 4)]);
+        assert_eq!(caption(Suite::Odinw35, "EgoHands_generic"), hand);
+        assert_eq!(caption(Suite::Odinw13, "EgoHands_generic"), hand);
+        // {'package': {'prefix': 'there is a ', 'suffix': ' on the porch'}}
+        let package = (
+            "there is a package on the porch. ".to_string(),
+            vec![(11, 18)],
+        );
+        assert_eq!(caption(Suite::Odinw35, "Packages"), package);
+        assert_eq!(caption(Suite::Odinw13, "Packages"), package);
+        // {'pothole': {'prefix': 'there are some ', 'name': 'holes', 'suffix': ' on the road'}}
+        assert_eq!(
+            caption(Suite::Odinw35, "pothole"),
+            (
+                "there are some holes on the road. ".to_string(),
+                vec![(15, 20)]
+            )
+        );
+        // Active in odinw35 only: odinw13's pothole prompt is not passed to its dataset.
+        assert_eq!(
+            caption(Suite::Odinw13, "pothole"),
+            ("pothole. ".to_string(), vec![(0, 7)])
+        );
+        // {'Cottontail-Rabbit': {'name': 'rabbit'}} (odinw13 only; odinw35's class is 'rabbit').
+        assert_eq!(
+            caption(Suite::Odinw13, "CottontailRabbits"),
+            ("rabbit. ".to_string(), vec![(0, 6)])
+        );
+        // {'CoW': {'name': 'flat mushroom'}, 'chanterelle': {'name': 'yellow mushroom'}}
+        assert_eq!(
+            caption(Suite::Odinw13, "NorthAmericaMushrooms"),
+            (
+                "flat mushroom. yellow mushroom. ".to_string(),
+                vec![(0, 13), (15, 30)]
+            )
+        );
+        // Grounding DINO's configs: Packages in odinw35 only, nothing in odinw13.
+        let gd = |suite, task: &str| {
+            find(suite, task)
+                .unwrap()
+                .mmdet_caption_prompt
+                .get("grounding-dino")
+        };
+        assert!(gd(Suite::Odinw35, "Packages").is_some());
+        assert!(gd(Suite::Odinw35, "EgoHands_generic").is_none());
+        assert!(tasks_with(Suite::Odinw13, "grounding-dino").is_empty());
+    }
+
+    fn tasks_with(suite: crate::registry::Suite, family: &str) -> Vec<&'static str> {
+        crate::registry::tasks(suite)
+            .iter()
+            .filter(|t| t.mmdet_caption_prompt.contains_key(family))
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
+    /// The tasks with an active caption_prompt, per suite and family, and every key names one
+    /// of the task's classes after cleaning (else mmdetection would silently not use it).
+    #[test]
+    fn which_tasks_have_enhanced_prompts() {
+        use crate::registry::{tasks, Suite};
+        assert_eq!(tasks_with(Suite::Odinw35, "grounding-dino"), ["Packages"]);
+        assert_eq!(
+            tasks_with(Suite::Odinw35, "mm-grounding-dino"),
+            ["EgoHands_generic", "Packages", "pothole"]
+        );
+        assert_eq!(
+            tasks_with(Suite::Odinw13, "mm-grounding-dino"),
+            [
+                "CottontailRabbits",
+                "EgoHands_generic",
+                "NorthAmericaMushrooms",
+                "Packages"
+            ]
+        );
+        for suite in [Suite::Odinw35, Suite::Odinw13, Suite::Demo] {
+            for t in tasks(suite) {
+                for (family, prompts) in &t.mmdet_caption_prompt {
+                    assert!(
+                        crate::model::grounding_dino::is_grounding_dino(family),
+                        "{}: {family}",
+                        t.name
+                    );
+                    for key in prompts.keys() {
+                        assert!(
+                            t.categories.iter().any(|c| &clean_name(&c.name) == key),
+                            "{}/{}: {key:?} is not a class",
+                            suite.name(),
+                            t.name
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `odinw_35/*.json` and `odinw_13/*.json` at build time.
 mod task;
 
-pub use task::{CaptionPrompt, Category, Layout, RoboflowPin, SplitFiles, Task};
+pub use task::{
+    CaptionPrompt, Category, EnhancedPrompt, EnhancedPrompts, Layout, RoboflowPin, SplitFiles, Task,
+};
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};

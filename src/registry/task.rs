@@ -29,6 +29,24 @@ pub struct CaptionPrompt {
     pub suffix: String,
 }
 
+/// One class's entry of an mmdetection `caption_prompt` dict (`to_enhance_text_prompts`): the
+/// class is written `prefix + (name or the class name) + suffix`, each part optional as in
+/// mmdetection's dict.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnhancedPrompt {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+}
+
+/// An mmdetection `caption_prompt` dict: class name (as its config's `class_name` spells it,
+/// matched after `clean_label_name`) → how the class is written.
+pub type EnhancedPrompts = BTreeMap<String, EnhancedPrompt>;
+
 /// Annotation file and image folder of one split, relative to the dataset root.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SplitFiles {
@@ -71,6 +89,12 @@ pub struct Task {
     pub splits: BTreeMap<String, SplitFiles>,
     pub categories: Vec<Category>,
     pub caption_prompt: Option<Vec<CaptionPrompt>>,
+    /// mmdetection's ODinW evaluation of Grounding DINO: the `caption_prompt` its configs pass
+    /// to this task's dataset, per model family (`grounding-dino`: configs/grounding_dino/odinw,
+    /// `mm-grounding-dino`: configs/mm_grounding_dino/odinw, for this suite). A family that is
+    /// absent has none (plain class names). Transcribed in `scripts/build_registry.py`.
+    #[serde(default)]
+    pub mmdet_caption_prompt: BTreeMap<String, EnhancedPrompts>,
     /// NUM_CLASSES as GLIP's yaml states it (may disagree with the categories: boggleBoards).
     pub num_classes_yaml: u32,
     /// GENERAL_COPY: how many times the training set is repeated per epoch.

@@ -308,7 +308,8 @@ fn missing_and_failed(run: &RunResults) -> (Vec<String>, Vec<Failure>) {
 }
 
 /// Whether `task`'s ODinW-13 record has other category names or caption prompts than its
-/// ODinW-35 record.
+/// ODinW-35 record (GLIP's CAPTION_PROMPT, or the `caption_prompt` mmdetection's Grounding DINO
+/// configs give either family: a task is flagged if any of them differs).
 pub fn odinw13_prompts_differ(task: &str) -> bool {
     let (Some(a), Some(b)) = (
         registry::find(Suite::Odinw13, task),
@@ -322,7 +323,9 @@ pub fn odinw13_prompts_differ(task: &str) -> bool {
             .map(|c| c.name.clone())
             .collect::<Vec<_>>()
     };
-    let prompts = |t: &registry::Task| serde_json::to_string(&t.caption_prompt).unwrap_or_default();
+    let prompts = |t: &registry::Task| {
+        serde_json::to_string(&(&t.caption_prompt, &t.mmdet_caption_prompt)).unwrap_or_default()
+    };
     names(a) != names(b) || prompts(a) != prompts(b)
 }
 

@@ -346,6 +346,44 @@ def test_prompts_caption_and_spans():
     assert prompts.class_tokens(enc, spans, 256) == [[1, 2, 3], [5], [7]]
 
 
+# The caption_prompt dicts of mmdetection's ODinW configs (copied by hand from the configs, not
+# read from the registry), and the caption and name spans mmdetection's to_enhance_text_prompts
+# gives them, written out by hand from its code: prefix, then the name (or the class name) with
+# the span over it, then the suffix, then ". ".
+MMDET_PROMPT_CASES = [
+    ("odinw_35", "EgoHands_generic", "mm-grounding-dino", {"hand": {"suffix": " of a person"}},
+     "hand of a person. ", [(0, 4)], [[1]]),
+    ("odinw_35", "Packages", "grounding-dino", {"package": {"prefix": "there is a ", "suffix": " on the porch"}},
+     "there is a package on the porch. ", [(11, 18)], [[4]]),
+    ("odinw_35", "pothole", "mm-grounding-dino",
+     {"pothole": {"name": "holes", "prefix": "there are some ", "suffix": " on the road"}},
+     "there are some holes on the road. ", [(15, 20)], [[4]]),
+    ("odinw_13", "NorthAmericaMushrooms", "mm-grounding-dino",
+     {"CoW": {"name": "flat mushroom"}, "chanterelle": {"name": "yellow mushroom"}},
+     "flat mushroom. yellow mushroom. ", [(0, 13), (15, 30)], [[1, 2], [4, 5]]),
+]
+
+
+@pytest.mark.parametrize("suite,task,family,prompt,caption,spans,tokens", MMDET_PROMPT_CASES)
+def test_enhanced_caption_of_mmdet_configs(suite, task, family, prompt, caption, spans, tokens):
+    record = json.loads((REPO / suite / f"{task}.json").read_text())
+    assert record["mmdet_caption_prompt"][family] == prompt
+    names = [c["name"] for c in record["categories"]]
+    got, got_spans = prompts.build_caption(names, prompt)
+    assert (got, got_spans) == (caption, spans)
+    enc = prompts.tokenize(_tokenizer(), got, 256)
+    assert prompts.class_tokens(enc, got_spans, 256) == tokens
+
+
+def test_enhanced_caption_mixes_plain_and_prompted_classes():
+    # Keys match the cleaned name ("hand_x" -> "hand x"); a key naming no class does nothing.
+    prompt = {"hand x": {"prefix": "a ", "suffix": " of a person"}, "zzz": {"name": "q"}}
+    caption, spans = prompts.build_caption(["a_b", "hand_x", "c (d)"], prompt)
+    assert caption == "a b. a hand x of a person. c . "
+    assert [caption[s:e] for s, e in spans] == ["a b", "hand x", "c "]
+    assert prompts.build_caption(["a_b"], None) == prompts.build_caption(["a_b"], {}) == ("a b. ", [(0, 3)])
+
+
 def test_refusals(gd, tmp_path, capsys):
     if gd["family"] != "grounding-dino":
         pytest.skip("once")

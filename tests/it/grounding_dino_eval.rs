@@ -11,8 +11,9 @@
 //! score within 1e-4 and IoU > 0.999, image by image. Only an image where PyTorch's two-stage
 //! proposal ranking has two scores within 1e-5 among its first num_queries + 1 (their order is
 //! fp32 noise, [`TIE`]) may differ, and at most 10% of a task's images (the demo suite has one
-//! that does, for the tiny MM model). The MM model runs with `chunked_size` 2 and `top_k` 40
-//! written into its model.json (chunks concatenated with offset classes; a top k that cuts).
+//! that does, for the tiny MM model). The MM model runs with `top_k` 40 written into its
+//! model.json (a top k that cuts) and `--chunked-size 2` over the model.json's 5 (chunks
+//! concatenated with offset classes; the flag wins).
 //! The runs have a summary, report and manifest, and `--shard 0/2` + `--shard 1/2` merge to the
 //! single-process run.
 use crate::support;
@@ -104,7 +105,8 @@ assert export_model.main(["--family", {family:?}, "--weights", {weights:?}, "--o
 
 /// transformers' detections with mmdetection's rule for every task in `jobs` ({task: {names,
 /// category_ids, images}}).
-fn oracle(python: &Path, dir: &Path, family: &str, jobs: &Value) -> Value {
+/// `chunk`: the classes per caption the run used (`--chunked-size`), else model.json's.
+fn oracle(python: &Path, dir: &Path, family: &str, jobs: &Value, chunk: Option<i64>) -> Value {
     let job_file = dir.join(family).join("jobs.json");
     std::fs::write(&job_file, serde_json::to_vec(jobs).unwrap()).unwrap();
     let model_json = dir.join(family).join("model").join("model.json");
@@ -126,7 +128,9 @@ proc = GroundingDinoProcessor.from_pretrained(weights)
 ch, cw = desc["preprocess"]["canvas"]
 proc.image_processor.pad_size = {{"height": ch, "width": cw}}
 size = proc.image_processor.size
-chunk = desc["text"].get("caption", {{}}).get("chunked_size", -1)
+chunk = {chunk}
+if chunk is None:
+    chunk = desc["text"].get("caption", {{}}).get("chunked_size", -1)
 top_k = desc["postprocess"]["top_k"]
 jobs = json.load(open({jobs:?}))
 out = {{}}
@@ -139,7 +143,7 @@ for task, job in jobs.items():
         resized = get_size_with_aspect_ratio((h, w), size.shortest_edge, size.longest_edge)
         offset = 0
         for group in prompts.chunks(names, chunk):
-            caption, spans = prompts.build_caption(group)
+            caption, spans = prompts.build_caption(group, job["prompt"])
             inputs = proc(images=image, text=caption, return_tensors="pt", truncation=True)
             with torch.no_grad():
                 o = model(**inputs)
@@ -164,27 +168,31 @@ print(json.dumps(out))
         model_json = model_json.to_str().unwrap(),
         jobs = job_file.to_str().unwrap(),
         TIE = TIE,
+        chunk = chunk.map_or("None".to_string(), |c| c.to_string()),
     );
     let stdout = support::run_oracle_code(python, &code);
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
-/// The oracle's job for `task` under `root`: its category names and ids in id order and its
-/// images decoded by odinw to raw RGB files.
-fn job(task: &Task, root: &Path, raw: &Path) -> Value {
+/// The oracle's job for `task` under `root`: its category names and ids in id order, the
+/// caption_prompt mmdetection's configs give it for `family` (if any) and its images decoded by
+/// odinw to raw RGB files.
+fn job(task: &Task, family: &str, root: &Path, raw: &Path) -> Value {
     let mut cats: Vec<_> = task.categories.iter().collect();
     cats.sort_by_key(|c| c.id);
     let names: Vec<&str> = cats.iter().map(|c| c.name.as_str()).collect();
     let ids: Vec<u64> = cats.iter().map(|c| c.id).collect();
-    json!({"names": names, "category_ids": ids, "images": raw_images(task, root, raw)})
+    let prompt = task.mmdet_caption_prompt.get(family);
+    json!({"names": names, "category_ids": ids, "prompt": prompt, "images": raw_images(task, root, raw)})
 }
 
-/// Exports `family`, optionally rewrites its model.json, runs the demo suite (and BCCD) and
-/// compares with the oracle; returns the demo run.
+/// Exports `family`, optionally rewrites its model.json, runs the demo suite (and BCCD) with
+/// `--chunked-size chunk` if given and compares with the oracle; returns the demo run.
 fn family_matches_transformers(
     python: &Path,
     dir: &Path,
     family: &str,
+    chunk: Option<i64>,
     edit: impl FnOnce(&mut Value),
 ) -> std::path::PathBuf {
     let model = export(python, dir, family);
@@ -194,13 +202,22 @@ fn family_matches_transformers(
     std::fs::write(&path, serde_json::to_vec_pretty(&desc).unwrap()).unwrap();
 
     let run = dir.join(family).join("run");
-    eval(&model, &run, &["--suite", "demo", "--batch", "3"]);
+    let chunk_arg = chunk.map(|c| c.to_string());
+    let mut extra = Vec::new();
+    if let Some(c) = &chunk_arg {
+        extra.extend(["--chunked-size", c.as_str()]);
+    }
+    eval(
+        &model,
+        &run,
+        &[&["--suite", "demo", "--batch", "3"][..], &extra].concat(),
+    );
     let demo_root = support::repo("demo");
     let tasks = select(Suite::Demo, &[]).unwrap();
     let raw = dir.join(family).join("raw");
     let mut jobs = serde_json::Map::new();
     for t in &tasks {
-        jobs.insert(t.name.clone(), job(t, &demo_root, &raw));
+        jobs.insert(t.name.clone(), job(t, family, &demo_root, &raw));
     }
     let bccd_dir = dir.join("DATASET");
     let bccd = bccd_root(&bccd_dir).map(|task| {
@@ -217,12 +234,16 @@ fn family_matches_transformers(
                 "2",
                 "--root",
                 bccd_dir.to_str().unwrap(),
-            ],
+            ]
+            .iter()
+            .chain(&extra)
+            .copied()
+            .collect::<Vec<_>>(),
         );
-        jobs.insert("BCCD".into(), job(task, &bccd_dir, &raw));
+        jobs.insert("BCCD".into(), job(task, family, &bccd_dir, &raw));
         bccd_run
     });
-    let want = oracle(python, dir, family, &Value::Object(jobs));
+    let want = oracle(python, dir, family, &Value::Object(jobs), chunk);
 
     for t in &tasks {
         let n = compare(
@@ -257,7 +278,7 @@ fn grounding_dino_eval_matches_transformers_and_shards_merge() {
         return;
     };
     let dir = scratch();
-    let run = family_matches_transformers(&python, dir.path(), "grounding-dino", |_| {});
+    let run = family_matches_transformers(&python, dir.path(), "grounding-dino", None, |_| {});
     let model = dir.path().join("grounding-dino").join("model");
     // Two shards into one folder merge to the single run.
     assert_shards_merge(&model, dir.path(), &run);
@@ -269,10 +290,20 @@ fn mm_grounding_dino_eval_matches_transformers_chunked() {
         return;
     };
     let dir = scratch();
-    let run = family_matches_transformers(&python, dir.path(), "mm-grounding-dino", |d| {
-        d["text"]["caption"]["chunked_size"] = 2.into();
+    // model.json says 5 classes per caption; --chunked-size 2 overrides it.
+    let run = family_matches_transformers(&python, dir.path(), "mm-grounding-dino", Some(2), |d| {
+        d["text"]["caption"]["chunked_size"] = 5.into();
         d["postprocess"]["top_k"] = 40.into();
     });
     let log = std::fs::read_to_string(run.join("ColorShapes").join("log.txt")).unwrap();
     assert_eq!(log.matches("\ncaption ").count(), 3, "{log}");
+    assert!(log.contains("\nchunked_size 2\n"), "{log}");
+    let manifest = read_json(&run.join("manifest.json"));
+    assert!(
+        manifest["queries"]
+            .as_str()
+            .unwrap()
+            .contains("chunked_size 2;"),
+        "{manifest}"
+    );
 }

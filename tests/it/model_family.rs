@@ -4,7 +4,8 @@
 //! theirs (a broken one is refused as such; working ones run, tests/it/owlv2_eval.rs and
 //! tests/it/grounding_dino_eval.rs) and refuses a family it has no pipeline for, naming it, and
 //! `odinw finetune` refuses any non-GLIP family (OWLv2, MM-Grounding-DINO) as GLIP-only;
-//! `--glip-batch` and `--fixed-canvas` are refused for OWLv2 and Grounding DINO.
+//! `--glip-batch` and `--fixed-canvas` are refused for OWLv2 and Grounding DINO, and
+//! `--chunked-size` for GLIP and OWLv2.
 use crate::support;
 use crate::support::{copy_dir, repo};
 
@@ -109,6 +110,28 @@ fn glip_canvas_options_are_refused_for_other_families() {
             );
             assert!(!run.join("manifest.json").exists());
         }
+    }
+}
+
+/// `--chunked-size` splits a Grounding DINO caption: refused for GLIP and OWLv2 models, naming
+/// the family, before anything is written.
+#[test]
+fn chunked_size_is_refused_for_glip_and_owlv2() {
+    let dir = support::scratch();
+    let owl = dir.path().join("owl");
+    owlv2_model(&owl);
+    let glip = repo("models/demo");
+    for (model, family) in [(&owl, "OWLv2"), (&glip, "GLIP")] {
+        let run = dir.path().join("run");
+        let out = eval_demo_with(model, &run, &["--chunked-size", "2"]);
+        let stderr = support::text(&out);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("--chunked-size splits a Grounding DINO caption")
+                && stderr.contains(&format!("a {family} model")),
+            "{stderr}"
+        );
+        assert!(!run.join("manifest.json").exists());
     }
 }
 
