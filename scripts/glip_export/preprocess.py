@@ -1,7 +1,8 @@
 """GLIP's image preprocessing (protocol §6.1): resize rule, BGR 0-255 normalisation, zero padding.
 
 This is the reference the host must match: `maskrcnn_benchmark` `Resize.get_size`, Pillow
-bilinear resizing, `to_bgr255` + `Normalize(mean, std)`, then zeros at the bottom/right.
+bilinear resizing (as Pillow 13 computes it, on any Pillow: `resize_bilinear`), `to_bgr255` +
+`Normalize(mean, std)`, then zeros at the bottom/right.
 """
 from __future__ import annotations
 
@@ -20,6 +21,29 @@ def resized_size(width: int, height: int, min_size: int, max_size: int) -> tuple
     if width < height:
         return int(size * height / width), size
     return size, int(size * width / height)
+
+
+def resize_bilinear(image: Image.Image, width: int, height: int) -> Image.Image:
+    """`image.convert("RGB").resize((width, height), BILINEAR)` as Pillow 13 computes it, on any Pillow.
+
+    Pillow's bilinear resize is two separable passes through an 8-bit intermediate image, so the
+    order of the passes changes the rounding. Pillow 13 runs the vertical pass first when the
+    height shrinks by more than twice as many pixels as the width does, the horizontal pass first
+    otherwise; Pillow 12 always runs the horizontal one first (190x410 -> 148x319: 2% of the
+    values differ by 1, and the demo model's scores by up to 3.6e-4). The host
+    (`src/preprocess/resize.rs`) and its pixel oracle (`tests/oracles/preprocess.py`, Pillow
+    13.0.0) follow Pillow 13, while the export environment pins Pillow 12.3.0; so the two passes
+    run here as two one-axis resizes, each of which is exactly that pass of Pillow's two-pass
+    resize (its weights, its 8-bit rounding) on either version."""
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    if (width, height) == (w, h):
+        return rgb
+    if width == w or height == h:
+        return rgb.resize((width, height), Image.BILINEAR)
+    if height < h and h - height > 2 * (w - width):  # Pillow 13: the height shrinks the more
+        return rgb.resize((w, height), Image.BILINEAR).resize((width, height), Image.BILINEAR)
+    return rgb.resize((width, h), Image.BILINEAR).resize((width, height), Image.BILINEAR)
 
 
 def normalize(image: Image.Image, mean_bgr, std_bgr) -> np.ndarray:
@@ -47,7 +71,7 @@ def prepare(image: Image.Image, cfg, input_hw: tuple[int, int] | None = None):
     if rh > input_hw[0] or rw > input_hw[1]:
         raise ValueError(f"image {w}x{h} resizes to {rw}x{rh}, larger than the graph input "
                          f"{input_hw[1]}x{input_hw[0]}")
-    resized = image.convert("RGB").resize((rw, rh), Image.BILINEAR) if (rw, rh) != (w, h) else image.convert("RGB")
+    resized = resize_bilinear(image, rw, rh)
     out = np.zeros((3, *input_hw), dtype=np.float32)
     out[:, :rh, :rw] = normalize(resized, cfg.pixel_mean_bgr, cfg.pixel_std_bgr)
     return out, (rh, rw), (rw / w, rh / h)

@@ -1,15 +1,18 @@
 """Prompts, checkpoint loading, post-processing and the export CLI's bad-input messages."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import export_glip
 from glip_export import checkpoint, postprocess
 from glip_export.config import TINY
 from glip_export.model import Glip
-from glip_export.preprocess import resized_size
+from glip_export.preprocess import resize_bilinear, resized_size
 from glip_export.prompts import build_caption, positive_map
 from glip_export.tokenizer import make_tokenizer, special_token_ids
 
@@ -53,6 +56,28 @@ def test_resize_rule():
     assert resized_size(480, 640, 800, 1333) == (1066, 800)
     assert resized_size(2000, 500, 800, 1333) == (333, 1332)
     assert resized_size(320, 240, 192, 192) == (144, 192)
+
+
+def pattern_image(w: int, h: int) -> Image.Image:
+    y, x, c = np.meshgrid(np.arange(h), np.arange(w), np.arange(3), indexing="ij")
+    return Image.fromarray(((x * x * 7 + y * 13 + c * 101 + x * y * 3) % 256).astype(np.uint8))
+
+
+# sha256 of Pillow 13.0.0's `pattern_image(w, h).resize(size, BILINEAR)` bytes (13.0.0 is the
+# version of the host's pixel oracle, tests/oracles/preprocess.py): vertical pass first (the
+# height shrinks by more than twice the width's shrink), horizontal first, and vertical first
+# while the width grows. Pillow 12.3.0 (this environment's pin) gives other bytes for the first
+# and third.
+PILLOW13_RESIZES = [
+    ((190, 410), (148, 319), "bcb4ea20ae0f6bd7f56605ce89199face289fb61c699360e4bb06574585a6383"),
+    ((410, 190), (319, 148), "8ed318936fd4e995d83cb2a3be575e7f61998dd015e96917af73411f5ca9b053"),
+    ((40, 50), (70, 30), "3732284339c2f7ae279e7ea257656b0604191ce47fede77bd133658fdb8d16ad"),
+]
+
+
+@pytest.mark.parametrize("size,out,digest", PILLOW13_RESIZES)
+def test_resize_bilinear_is_pillow_13s_on_any_pillow(size, out, digest):
+    assert hashlib.sha256(resize_bilinear(pattern_image(*size), *out).tobytes()).hexdigest() == digest
 
 
 # ---------------------------------------------------------------- checkpoint loading

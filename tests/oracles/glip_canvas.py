@@ -3,7 +3,8 @@ of `tests/it/canvas_parity.rs`.
 
 The model is rebuilt from a model directory's graphs (`model_dir.load`, its weights only; the
 graphs themselves are not run). Each image is decoded by Pillow, resized by GLIP's rule with the
-given min/max sizes, normalised and zero-padded bottom/right to the next multiple of 32 of its
+given min/max sizes (bilinear as Pillow 13 computes it, whichever Pillow runs this:
+`preprocess.resize_bilinear`), normalised and zero-padded bottom/right to the next multiple of 32 of its
 own resized size (`to_image_list` with one image per batch) -- or, with "fixed", to that size --
 then backbone, text encoder and head run in PyTorch, and `glip_export.postprocess` (GLIP's
 post-processing, numpy) makes the COCO results.
