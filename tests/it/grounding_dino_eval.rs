@@ -18,7 +18,9 @@
 //! single-process run.
 use crate::support;
 use support::demo_runs::summary_without_time;
-use support::family_eval::{assert_shards_merge, bccd_root, eval, predictions, raw_images, same};
+use support::family_eval::{
+    assert_shards_merge, bccd_root, eval, predictions, prompted_root, raw_images, same,
+};
 use support::{read_json, scratch};
 
 use odinw::registry::{select, Suite, Task};
@@ -243,7 +245,51 @@ fn family_matches_transformers(
         jobs.insert("BCCD".into(), job(task, family, &bccd_dir, &raw));
         bccd_run
     });
+    // A task mmdetection's ODinW configs give a caption_prompt for this family (prefix, suffix
+    // and, for pothole, a name replacing the class's): its caption and spans come from it.
+    let prompted_name = if family == "grounding-dino" {
+        "Packages"
+    } else {
+        "pothole"
+    };
+    let prompted_dir = dir.join(family).join("PROMPTED");
+    let prompted = prompted_root(&prompted_dir, prompted_name);
+    assert!(prompted.mmdet_caption_prompt.contains_key(family));
+    let prompted_run = dir.join(family).join("prompted_run");
+    eval(
+        &model,
+        &prompted_run,
+        &[
+            "--suite",
+            "odinw35",
+            "--tasks",
+            prompted_name,
+            "--root",
+            prompted_dir.to_str().unwrap(),
+        ]
+        .iter()
+        .chain(&extra)
+        .copied()
+        .collect::<Vec<_>>(),
+    );
+    jobs.insert(
+        prompted_name.into(),
+        job(prompted, family, &prompted_dir, &raw),
+    );
     let want = oracle(python, dir, family, &Value::Object(jobs), chunk);
+    let n = compare(
+        &format!("{family} {prompted_name} (caption_prompt)"),
+        &predictions(&prompted_run, prompted_name),
+        &want[prompted_name],
+    );
+    assert!(n > 0);
+    let log = std::fs::read_to_string(prompted_run.join(prompted_name).join("log.txt")).unwrap();
+    let suffix = if family == "grounding-dino" {
+        "there is a package on the porch. "
+    } else {
+        "there are some holes on the road. "
+    };
+    assert!(log.contains(suffix), "{log}");
 
     for t in &tasks {
         let n = compare(

@@ -142,6 +142,39 @@ pub fn bccd_root(root: &Path) -> Option<&'static Task> {
     Some(task)
 }
 
+/// ODinW-35's `name` laid out under `root` with a test split made of the demo's first three
+/// ColorShapes test images, every box relabelled as the task's one class: a task whose
+/// mmdetection `caption_prompt` (registry `mmdet_caption_prompt`) the real data here lacks.
+pub fn prompted_root(root: &Path, name: &str) -> &'static Task {
+    let task = find(Suite::Odinw35, name).unwrap();
+    assert_eq!(task.categories.len(), 1, "{name}: one class expected");
+    let class = &task.categories[0];
+    let demo = super::repo("demo/odinw/ShapesDemo/ColorShapes/test");
+    let mut coco = CocoFile::read(&demo.join("annotations_without_background.json")).unwrap();
+    coco.images.sort_by_key(|im| im.id);
+    coco.images.truncate(3);
+    let kept: Vec<u64> = coco.images.iter().map(|im| im.id).collect();
+    coco.annotations.retain(|a| kept.contains(&a.image_id));
+    for a in &mut coco.annotations {
+        a.category_id = class.id;
+    }
+    coco.categories = vec![odinw::data::coco::Category {
+        id: class.id,
+        name: class.name.clone(),
+        extra: Default::default(),
+    }];
+    let (ann, img_dir) = (
+        task.ann_file(root, "test").unwrap(),
+        task.img_dir(root, "test").unwrap(),
+    );
+    std::fs::create_dir_all(&img_dir).unwrap();
+    for im in &coco.images {
+        std::fs::copy(demo.join(&im.file_name), img_dir.join(&im.file_name)).unwrap();
+    }
+    coco.write(&ann).unwrap();
+    task
+}
+
 /// `task`'s test images under `root`, decoded by odinw into raw RGB files in `raw`:
 /// `[{id, width, height, rgb}]`.
 pub fn raw_images(task: &Task, root: &Path, raw: &Path) -> Vec<Value> {
