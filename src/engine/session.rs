@@ -500,10 +500,7 @@ fn execution_providers(
         Device::Tensorrt => {
             let mut cache = tensorrt_cache_dir(path, opts)?;
             if let Some(p) = profile {
-                let key = format!("{}|{}|{}", p.min, p.opt, p.max);
-                let hash =
-                    crate::util::hash::hex(&<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
-                cache = cache.join(format!("profile-{}", &hash[..12]));
+                cache = profile_cache_dir(&cache, p);
             }
             std::fs::create_dir_all(&cache)
                 .with_context(|| format!("creating {}", cache.display()))?;
@@ -584,6 +581,14 @@ fn tensorrt_cache_dir(path: &Path, opts: &SessionOptions) -> Result<PathBuf> {
         .join(format!("{}-{gpu}-trt{trt}-{precision}", &hash[..16])))
 }
 
+/// `<model cache>/profile-<sha256 of min|opt|max, 12 hex>`: one engine folder per optimisation
+/// profile, so a run with another batch or resize rule never overwrites another's engines.
+fn profile_cache_dir(cache: &Path, p: &TrtProfile) -> PathBuf {
+    let key = format!("{}|{}|{}", p.min, p.opt, p.max);
+    let hash = crate::util::hash::hex(&<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    cache.join(format!("profile-{}", &hash[..12]))
+}
+
 fn gpu_slug(device_id: i32) -> String {
     let out = std::process::Command::new("nvidia-smi")
         .args([
@@ -616,5 +621,57 @@ pub fn tensorrt_version() -> Option<String> {
         let f: libloading::Symbol<unsafe extern "C" fn() -> i32> =
             lib.get(b"getInferLibVersion").ok()?;
         Some(f().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(max: &str) -> TrtProfile {
+        TrtProfile {
+            min: "images:1x3x32x32".into(),
+            opt: "images:1x3x800x1344".into(),
+            max: max.into(),
+        }
+    }
+
+    #[test]
+    fn each_profile_has_its_own_engine_folder_under_the_models() {
+        let base = Path::new("/cache/tensorrt/abcd-gpu-trt101300-fp32");
+        let a = profile_cache_dir(base, &profile("images:4x3x1344x1344"));
+        assert_eq!(a, profile_cache_dir(base, &profile("images:4x3x1344x1344")));
+        assert_ne!(a, profile_cache_dir(base, &profile("images:8x3x1344x1344")));
+        assert_eq!(a.parent(), Some(base));
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("profile-") && name.len() == "profile-".len() + 12,
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn engine_folders_differ_by_model_and_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m1, m2) = (dir.path().join("a.onnx"), dir.path().join("b.onnx"));
+        std::fs::write(&m1, b"graph a").unwrap();
+        std::fs::write(&m2, b"graph b").unwrap();
+        let opts = |fp16| SessionOptions {
+            device: Device::Tensorrt,
+            threads: 0,
+            fp16,
+            device_id: 0,
+            cache_dir: Some(dir.path().join("cache")),
+            io_binding: IoBinding::Auto,
+        };
+        let a32 = tensorrt_cache_dir(&m1, &opts(false)).unwrap();
+        assert!(
+            a32.starts_with(dir.path().join("cache").join("tensorrt")),
+            "{a32:?}"
+        );
+        assert!(a32.to_str().unwrap().ends_with("-fp32"), "{a32:?}");
+        assert_eq!(a32, tensorrt_cache_dir(&m1, &opts(false)).unwrap());
+        assert_ne!(a32, tensorrt_cache_dir(&m1, &opts(true)).unwrap());
+        assert_ne!(a32, tensorrt_cache_dir(&m2, &opts(false)).unwrap());
     }
 }
