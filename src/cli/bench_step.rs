@@ -287,13 +287,7 @@ fn bench_text(model: &ModelDir) -> Result<TaskText> {
     let parts: Vec<CaptionPart> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| CaptionPart {
-            id: i as u64 + 1,
-            category: n.to_string(),
-            prefix: String::new(),
-            text: n.to_string(),
-            suffix: String::new(),
-        })
+        .map(|(i, n)| CaptionPart::plain(i as u64 + 1, n, n))
         .collect();
     TaskText::new(
         &build_caption(&parts),

@@ -36,6 +36,19 @@ pub struct CaptionPart {
     pub suffix: String,
 }
 
+impl CaptionPart {
+    /// Class `id` (named `category`) written as `text` alone, without prefix or suffix.
+    pub fn plain(id: u64, category: &str, text: &str) -> Self {
+        CaptionPart {
+            id,
+            category: category.to_string(),
+            prefix: String::new(),
+            text: text.to_string(),
+            suffix: String::new(),
+        }
+    }
+}
+
 /// Builds the caption GLIP queries `task` with. With `use_prompt` and a CAPTION_PROMPT, class
 /// `i` (by ascending id) is `prefix + name + suffix` of prompt entry `i`, the prompt's name used
 /// as is and grounded; otherwise it is `clean_name(category name)`. Classes are joined with `". "`.
@@ -64,13 +77,7 @@ pub fn task_caption(task: &Task, use_prompt: bool) -> Result<Caption> {
                 text: p[i].name.clone(),
                 suffix: p[i].suffix.clone(),
             },
-            None => CaptionPart {
-                id: c.id,
-                category: c.name.clone(),
-                prefix: String::new(),
-                text: clean_name(&c.name),
-                suffix: String::new(),
-            },
+            None => CaptionPart::plain(c.id, &c.name, &clean_name(&c.name)),
         })
         .collect();
     Ok(build_caption(&parts))

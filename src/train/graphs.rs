@@ -79,16 +79,7 @@ impl TrackGraphs {
     /// Encodes the task's prompt once (cached tracks).
     pub fn set_text(&mut self, text: &TaskText) -> Result<()> {
         if let Some(enc) = self.text_encoder.as_mut() {
-            let out = enc.run(&[
-                ("input_ids", &text.input_ids),
-                ("attention_mask", &text.attention_mask),
-            ])?;
-            let hidden = out
-                .into_iter()
-                .next()
-                .ok_or_else(|| anyhow!("the text encoder has no output"))?
-                .1;
-            self.text_hidden = Some(hidden);
+            self.text_hidden = Some(text.encode(enc)?);
         }
         Ok(())
     }

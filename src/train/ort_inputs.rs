@@ -92,16 +92,7 @@ impl OrtInputs {
 
     /// Encodes the task's prompt once.
     pub fn set_text(&mut self, text: &TaskText) -> Result<()> {
-        let out = self.text_encoder.run(&[
-            ("input_ids", &text.input_ids),
-            ("attention_mask", &text.attention_mask),
-        ])?;
-        let hidden = out
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow!("the text encoder has no output"))?
-            .1;
-        self.text_hidden = Some(hidden);
+        self.text_hidden = Some(text.encode(&mut self.text_encoder)?);
         Ok(())
     }
 

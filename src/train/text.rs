@@ -2,11 +2,11 @@
 //! category order, CAPTION_PROMPT applied), tokenized and padded to the model's fixed text
 //! length, each class's token positions, and the binary token-target row of each class (§5.2:
 //! the positive map GLIP's collate function turns into 0/1).
-use crate::engine::Tensor;
+use crate::engine::{Graph, Tensor};
 use crate::model::io::model_tokens;
 use crate::postprocess::ClassTokenMap;
 use crate::prompt::{Caption, PositiveMap, PromptTokenizer};
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 pub struct TaskText {
     pub caption: String,
@@ -20,6 +20,19 @@ pub struct TaskText {
 }
 
 impl TaskText {
+    /// The text encoder's output for this prompt (its first output: the hidden states).
+    pub fn encode(&self, text_encoder: &mut Graph) -> Result<Tensor> {
+        let out = text_encoder.run(&[
+            ("input_ids", &self.input_ids),
+            ("attention_mask", &self.attention_mask),
+        ])?;
+        Ok(out
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("the text encoder has no output"))?
+            .1)
+    }
+
     pub fn new(
         caption: &Caption,
         tokenizer: &PromptTokenizer,

@@ -38,13 +38,7 @@ fn text(model: &ModelDir) -> TaskText {
     let parts: Vec<CaptionPart> = ["red circle", "blue square"]
         .iter()
         .enumerate()
-        .map(|(i, n)| CaptionPart {
-            id: i as u64 + 1,
-            category: n.to_string(),
-            prefix: String::new(),
-            text: n.to_string(),
-            suffix: String::new(),
-        })
+        .map(|(i, n)| CaptionPart::plain(i as u64 + 1, n, n))
         .collect();
     let sep = model.spec.text.special_tokens["sep"];
     TaskText::new(
