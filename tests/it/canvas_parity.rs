@@ -113,12 +113,7 @@ fn write_task(root: &Path) -> Vec<(u64, PathBuf)> {
         let Some(dir) = support::shared_data(dir) else {
             continue;
         };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-            .collect();
-        paths.sort();
+        let paths = support::images::files_with_ext(&dir, "jpg");
         let mut sizes = Vec::new();
         for p in paths {
             let size = image::image_dimensions(&p).unwrap();

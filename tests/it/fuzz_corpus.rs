@@ -64,12 +64,7 @@ fn rgb_pattern(w: u32, h: u32, channels: usize, salt: u64) -> Vec<u8> {
 /// The JPEG seeds: small files written by Pillow (`tests/it/support/fuzz/make_jpeg_seeds.py`).
 fn jpeg_fixtures() -> Vec<Vec<u8>> {
     let dir = support::repo("tests/fixtures/fuzz");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    files.sort();
+    let files = support::images::files_with_ext(&dir, "jpg");
     assert!(files.len() >= 9, "JPEG seeds missing in {}", dir.display());
     files.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
@@ -101,12 +96,7 @@ fn fuzz_image_decoding() {
     let mut seeds: Vec<Vec<u8>> = Vec::new();
     let t = registry::find(Suite::Demo, "ColorShapes").unwrap();
     let dir = t.img_dir(&demo(), "train").unwrap();
-    let mut pngs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    pngs.sort();
+    let pngs = support::images::files_with_ext(&dir, "png");
     seeds.extend(pngs.iter().take(2).map(|p| std::fs::read(p).unwrap()));
     seeds.extend(jpeg_fixtures());
     seeds.push(png(9, 7, ExtendedColorType::L8));

@@ -61,8 +61,13 @@ fn a_glip_model_json_without_family_loads_as_glip() {
     assert_eq!(committed.spec.family, "glip");
 }
 
-fn eval_demo(model: &Path, run: &Path) -> std::process::Output {
-    eval_demo_with(model, run, &[])
+/// `eval_demo_with` into `run`, which must fail before writing the run's manifest; its stderr.
+fn refused_before_writing(model: &Path, run: &Path, extra: &[&str]) -> String {
+    let out = eval_demo_with(model, run, extra);
+    let stderr = support::text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!run.join("manifest.json").exists(), "{stderr}");
+    stderr
 }
 
 /// `eval_demo` with `extra` arguments.
@@ -100,15 +105,11 @@ fn glip_canvas_options_are_refused_for_other_families() {
     });
     for model in [&owl, &gdino] {
         for extra in [&["--glip-batch", "2"][..], &["--fixed-canvas"][..]] {
-            let run = dir.path().join("run");
-            let out = eval_demo_with(model, &run, extra);
-            let stderr = support::text(&out);
-            assert!(!out.status.success(), "{stderr}");
+            let stderr = refused_before_writing(model, &dir.path().join("run"), extra);
             assert!(
                 stderr.contains("--glip-batch and --fixed-canvas are GLIP's canvases"),
                 "{stderr}"
             );
-            assert!(!run.join("manifest.json").exists());
         }
     }
 }
@@ -123,15 +124,12 @@ fn chunked_size_is_refused_for_glip_and_owlv2() {
     let glip = repo("models/demo");
     for (model, family) in [(&owl, "OWLv2"), (&glip, "GLIP")] {
         let run = dir.path().join("run");
-        let out = eval_demo_with(model, &run, &["--chunked-size", "2"]);
-        let stderr = support::text(&out);
-        assert!(!out.status.success(), "{stderr}");
+        let stderr = refused_before_writing(model, &run, &["--chunked-size", "2"]);
         assert!(
             stderr.contains("--chunked-size splits a Grounding DINO caption")
                 && stderr.contains(&format!("a {family} model")),
             "{stderr}"
         );
-        assert!(!run.join("manifest.json").exists());
     }
 }
 
@@ -146,14 +144,11 @@ fn eval_reads_owlv2_by_its_contract_and_refuses_unknown_families() {
         "{err}"
     );
     // This model.json lacks OWLv2's prompt templates and top-k: refused as an OWLv2 file.
-    let out = eval_demo(&model, &dir.path().join("run"));
-    let stderr = support::text(&out);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = refused_before_writing(&model, &dir.path().join("run"), &[]);
     assert!(
         stderr.contains("not a valid OWLv2 model.json") && stderr.contains("model.json"),
         "{stderr}"
     );
-    assert!(!dir.path().join("run").join("manifest.json").exists());
 
     // A Grounding DINO family's model.json without its contract's fields: refused as such.
     for family in ["grounding-dino", "mm-grounding-dino"] {
@@ -164,25 +159,19 @@ fn eval_reads_owlv2_by_its_contract_and_refuses_unknown_families() {
         let err = format!("{:#}", ModelDir::open(&gdino).unwrap_err());
         assert!(err.contains(&format!("\"{family}\"")), "{err}");
         let run = dir.path().join(format!("run-{family}"));
-        let out = eval_demo(&gdino, &run);
-        let stderr = support::text(&out);
-        assert!(!out.status.success(), "{stderr}");
+        let stderr = refused_before_writing(&gdino, &run, &[]);
         assert!(
             stderr.contains("not a valid Grounding DINO model.json"),
             "{stderr}"
         );
-        assert!(!run.join("manifest.json").exists());
     }
 
     let other = dir.path().join("yolo");
     demo_model_with(&other, |j| {
         j["family"] = "yolo-world".into();
     });
-    let out = eval_demo(&other, &dir.path().join("run2"));
-    let stderr = support::text(&out);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = refused_before_writing(&other, &dir.path().join("run2"), &[]);
     assert!(stderr.contains("family \"yolo-world\""), "{stderr}");
-    assert!(!dir.path().join("run2").join("manifest.json").exists());
 }
 
 #[test]

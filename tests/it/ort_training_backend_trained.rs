@@ -37,13 +37,8 @@ fn shape(spec: &InputSpec) -> Vec<usize> {
 }
 
 fn batch(backend: &OrtTrainingBackend) -> Vec<(String, Tensor)> {
-    let mut seed = 0x2545_f491_u64;
-    let mut uniform = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    };
+    let mut lcg = crate::support::rng::Lcg(0x2545_f491);
+    let mut uniform = move || ((lcg.next() >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
     backend
         .manifest()
         .inputs

@@ -72,12 +72,10 @@ print(json.dumps(res))
 }
 
 fn generated(width: u32, height: u32, seed: u64) -> RgbImage {
-    let mut s = seed;
+    let mut lcg = crate::support::rng::Lcg(seed);
     let data = (0..width * height * 3)
         .map(|i| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let s = lcg.next();
             let x = (i / 3) % width;
             ((x * 200 / width) as u64 + (s >> 59)) as u8
         })

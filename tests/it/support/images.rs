@@ -5,12 +5,10 @@ use std::path::{Path, PathBuf};
 /// A `width`x`height` image of smooth gradients plus seeded noise (`seed`'s LCG, the top
 /// `64 - noise_shift` bits), so that both blur and interpolation matter.
 pub fn gradient_noise(width: u32, height: u32, seed: u64, noise_shift: u32) -> RgbImage {
-    let mut s = seed;
+    let mut lcg = super::rng::Lcg(seed);
     let data = (0..width * height * 3)
         .map(|i| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let s = lcg.next();
             let x = (i / 3) % width;
             let y = (i / 3) / width;
             ((x * 255 / width + y * 97 / height) as u64 / 2 + (s >> noise_shift)) as u8
@@ -32,15 +30,20 @@ pub fn read_f32(p: &Path) -> Vec<f32> {
         .collect()
 }
 
-/// The first `n` JPEGs (by name) of `rel` under ../shared/data; `None` when the data is absent.
-pub fn shared_jpgs(rel: &str, n: usize) -> Option<Vec<PathBuf>> {
-    let dir = super::shared_data(rel)?;
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+/// The files of `dir` with extension `ext`, sorted by name.
+pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect();
     files.sort();
+    files
+}
+
+/// The first `n` JPEGs (by name) of `rel` under ../shared/data; `None` when the data is absent.
+pub fn shared_jpgs(rel: &str, n: usize) -> Option<Vec<PathBuf>> {
+    let mut files = files_with_ext(&super::shared_data(rel)?, "jpg");
     files.truncate(n);
     Some(files)
 }

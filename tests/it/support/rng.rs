@@ -1,7 +1,8 @@
 //! The tests' seeded generators, so every generated input is the same on every run:
-//! [`SplitMix`] (splitmix64, which tests/oracles/adamw_torch.py also computes) and [`XorShift`]
+//! [`SplitMix`] (splitmix64, which tests/oracles/adamw_torch.py also computes), [`XorShift`]
 //! (xorshift64*, for bytes and files that must not depend on the generator under test, such as
-//! MT19937 in the few-shot splits).
+//! MT19937 in the few-shot splits) and [`Lcg`] (Knuth's MMIX LCG, for generated pixels and
+//! tensors).
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -45,6 +46,19 @@ impl SplitMix {
             let j = self.below(i as u64 + 1) as usize;
             v.swap(i, j);
         }
+    }
+}
+
+/// Knuth's MMIX linear congruential generator: `next` steps the state and returns it.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0
     }
 }
 
