@@ -25,6 +25,7 @@ pairs, boxes scaled to the image) and are written as COCO results for compare_pr
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     model = GroundingDinoForObjectDetection.from_pretrained(args.weights).eval().to(dev)
     proc = GroundingDinoProcessor.from_pretrained(args.weights)
     ch, cw = desc["preprocess"]["canvas"]
-    canvas_proc = GroundingDinoProcessor.from_pretrained(args.weights)
+    canvas_proc = copy.deepcopy(proc)
     canvas_proc.image_processor.pad_size = {"height": ch, "width": cw}
     if args.pad_to_canvas:
         proc = canvas_proc
