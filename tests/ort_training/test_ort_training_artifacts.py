@@ -294,3 +294,21 @@ def test_committed_fixture_is_current(artifacts, manifest, reference):
     # The Rust tests run the loss graph and features graph of the fixture on stock ONNX Runtime.
     for name in (manifest["loss_graph"], manifest["features"]["file"]):
         assert (COMMITTED / name).read_bytes() == (artifacts / name).read_bytes(), name
+
+
+def test_a_fixed_canvas_model_is_refused(tmp_path):
+    """export_ort_loss_graph.py refuses a model whose graphs take one fixed canvas (the artifacts
+    train on GLIP's per-batch canvas), naming the file, before it writes anything."""
+    import subprocess
+    from conftest import REPO, torch_python
+    desc = json.loads((DEMO / "model.json").read_text())
+    desc["preprocess"]["canvas"] = "fixed"
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps(desc))
+    out = tmp_path / "out"
+    done = subprocess.run([torch_python(), str(REPO / "scripts" / "export_ort_loss_graph.py"), "--model", str(model),
+                           "--track", "linear", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "model.json: a fixed-canvas export" in done.stderr, done.stderr
+    assert not out.exists()
