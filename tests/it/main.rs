@@ -51,6 +51,7 @@ mod train_augment;
 mod train_canvas;
 mod train_optim;
 mod train_targets;
+mod trt_profile;
 mod zeroshot_pipeline;
 mod zeroshot_real_task;
 
