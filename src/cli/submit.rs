@@ -24,6 +24,9 @@ pub struct Args {
     /// Accept a run on another split than test.
     #[arg(long)]
     any_split: bool,
+    /// The seed to submit of a full-shot run with several (`finetune --shots 0 --seeds ...`).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Print a JSON object describing what was written.
     #[arg(long)]
     json: bool,
@@ -41,6 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         keys,
         allow_missing: args.allow_missing,
         any_split: args.any_split,
+        seed: args.seed,
     };
     let manifest = crate::run::RunStore::open(&args.run)?.manifest()?;
     let tasks = manifest.tasks.len();
@@ -60,9 +64,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else {
         println!(
-            "wrote {}: {} submission, {} tasks, {} results",
+            "wrote {}: {} submission{}, {} tasks, {} results",
             written.file.display(),
             written.track,
+            written
+                .seed
+                .map(|s| format!(" (seed {s})"))
+                .unwrap_or_default(),
             written.tasks,
             written.results
         );

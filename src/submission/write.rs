@@ -14,6 +14,9 @@ pub struct SubmitOptions {
     pub allow_missing: bool,
     /// Accept runs on another split than `test`.
     pub any_split: bool,
+    /// A full-shot run's seed to submit (the leaderboard takes one results list per task);
+    /// `None` takes the run's only seed.
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -22,6 +25,8 @@ pub struct Written {
     pub track: String,
     pub tasks: usize,
     pub results: u64,
+    /// The seed submitted of a full-shot run.
+    pub seed: Option<u64>,
     /// Units left out (`task` or `task/seed<S>`), only with `allow_missing`.
     pub left_out: Vec<String>,
     /// Ways the file differs from what the challenge's track expects (3-shot, seeds 3/30/300).
@@ -30,11 +35,15 @@ pub struct Written {
 
 /// The units of `manifest` whose predictions can be submitted: a `predictions.json` and no
 /// recorded failure. Returns (present, absent) as (task, seed) and unit keys.
-fn available(store: &RunStore, m: &Manifest) -> (Vec<(String, Option<u64>)>, Vec<String>) {
+fn available(
+    store: &RunStore,
+    m: &Manifest,
+    slots: &[Option<u64>],
+) -> (Vec<(String, Option<u64>)>, Vec<String>) {
     let mut present = Vec::new();
     let mut absent = Vec::new();
     for task in &m.tasks {
-        for seed in m.seed_slots() {
+        for &seed in slots {
             let dir = store.task_dir(task, seed);
             if dir.join("predictions.json").exists() && !dir.join("error.json").exists() {
                 present.push((task.clone(), seed));
@@ -44,6 +53,33 @@ fn available(store: &RunStore, m: &Manifest) -> (Vec<(String, Option<u64>)>, Vec
         }
     }
     (present, absent)
+}
+
+/// The seeds whose units go into the submission: every seed of a few-shot run (one results list
+/// per seed), the one seed chosen of a full-shot run (one results list per task: `seed`, or the
+/// run's only seed), none of a zero-shot run.
+fn seed_slots(run: &Path, m: &Manifest, seed: Option<u64>) -> Result<Vec<Option<u64>>> {
+    match (m.track, seed) {
+        (Track::FewShot, None) => Ok(m.seed_slots()),
+        (Track::FewShot, Some(_)) | (Track::ZeroShot, Some(_)) => bail!(
+            "--seed picks one seed of a full-shot run; {} is a {} run",
+            run.display(),
+            m.track.name()
+        ),
+        (_, Some(s)) if !m.seeds.contains(&s) => bail!(
+            "{} has no seed {s} (its seeds: {:?})",
+            run.display(),
+            m.seeds
+        ),
+        (_, Some(s)) => Ok(vec![Some(s)]),
+        (_, None) if m.seeds.len() > 1 => bail!(
+            "{} is a {} run with seeds {:?}: the leaderboard takes one results list per task for that track; pick one with --seed",
+            run.display(),
+            m.track.name(),
+            m.seeds
+        ),
+        (_, None) => Ok(m.seed_slots()),
+    }
 }
 
 /// Writes the submission of the run in `run` to `out` (atomically). `on_task` is called after
@@ -63,7 +99,8 @@ pub fn write_submission(
             m.split
         );
     }
-    let (present, absent) = available(&store, &m);
+    let slots = seed_slots(run, &m, opts.seed)?;
+    let (present, absent) = available(&store, &m, &slots);
     if !absent.is_empty() && !opts.allow_missing {
         bail!(
             "{} has no predictions for {} of {} units: {} (finish the run, or pass --allow-missing)",
@@ -71,14 +108,6 @@ pub fn write_submission(
             absent.len(),
             present.len() + absent.len(),
             absent.join(", ")
-        );
-    }
-    if m.track != Track::FewShot && !m.seeds.is_empty() {
-        bail!(
-            "{} is a {} run with seeds {:?}: the leaderboard takes one results list per task for that track; submit one seed's run",
-            run.display(),
-            m.track.name(),
-            m.seeds
         );
     }
     let few_shot = m.track == Track::FewShot;
@@ -102,7 +131,7 @@ pub fn write_submission(
                 w.write_all(b"{")?;
             }
             for (i, seed) in units.iter().enumerate() {
-                if let Some(s) = seed {
+                if let (true, Some(s)) = (few_shot, seed) {
                     w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
                     serde_json::to_writer(&mut *w, &s.to_string())?;
                     w.write_all(b": ")?;
@@ -134,6 +163,7 @@ pub fn write_submission(
         track: m.track.name().to_string(),
         tasks,
         results,
+        seed: if few_shot { None } else { slots[0] },
         left_out: absent,
     })
 }

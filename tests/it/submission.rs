@@ -190,6 +190,91 @@ fn zero_shot_submission_is_a_results_list_per_task() {
     );
 }
 
+/// A full-shot run (`finetune --shots 0`) over `seeds`: units `<task>/seed<S>/`.
+fn full_shot_run(dir: &Path, seeds: &[u64]) -> PathBuf {
+    let run = dir.join(format!("fullshot-run-{}", seeds.len()));
+    let store = RunStore::create(
+        &run,
+        &manifest(
+            Track::FullShot,
+            "odinw35",
+            "test",
+            &["BCCD", "pothole"],
+            seeds,
+        ),
+    )
+    .unwrap();
+    for (task, cats) in [("BCCD", 3), ("pothole", 1)] {
+        for &seed in seeds {
+            store
+                .write_predictions(task, Some(seed), detections(5, cats, seed))
+                .unwrap();
+            finish(&store, task, Some(seed), 0.3, -1.0);
+        }
+    }
+    run
+}
+
+#[test]
+fn full_shot_submission_is_one_seeds_results_list_per_task() {
+    let dir = scratch();
+    let root = dataset_root(dir.path());
+    let out = dir.path().join("fs.json");
+    let submit_with = |run: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "submit",
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_odinw(&args)
+    };
+    let run = full_shot_run(dir.path(), &[3, 30]);
+    // Two seeds: the leaderboard takes one list per task, so one must be picked.
+    let o = submit_with(&run, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("pick one with --seed"), "{err}");
+    assert!(!out.exists());
+    let o = submit_with(&run, &["--seed", "7"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("has no seed 7 (its seeds: [3, 30])"), "{err}");
+    let o = submit_with(&run, &["--seed", "30", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (w["track"].as_str(), w["seed"].as_u64()),
+        (Some("full-shot"), Some(30))
+    );
+    let sub = read(&out);
+    for task in ["BCCD", "pothole"] {
+        let from_run: Vec<CocoDetection> =
+            serde_json::from_value(read(&run.join(task).join("seed30/predictions.json"))).unwrap();
+        let in_sub: Vec<CocoDetection> = serde_json::from_value(sub[task].clone()).unwrap();
+        assert_eq!(in_sub, from_run, "{task}: seed 30's results list");
+    }
+    let (code, text, _) = check(&out, &root, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("valid zero-shot/full-shot submission"),
+        "{text}"
+    );
+    // One seed needs no --seed; a few-shot run refuses one.
+    let one = full_shot_run(dir.path(), &[3]);
+    assert!(submit_with(&one, &[]).status.success());
+    assert_eq!(
+        read(&out)["pothole"],
+        read(&one.join("pothole/seed3/predictions.json"))
+    );
+    let few = few_shot_run(dir.path());
+    let err = String::from_utf8_lossy(&submit_with(&few, &["--seed", "3"]).stderr).into_owned();
+    assert!(
+        err.contains("--seed picks one seed of a full-shot run"),
+        "{err}"
+    );
+}
+
 #[test]
 fn corrupted_submissions_are_rejected_with_the_exact_reason() {
     let dir = scratch();
