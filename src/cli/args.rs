@@ -7,7 +7,7 @@ use crate::registry::{self, Suite, Task};
 use crate::report::{self, formats, formats::Format};
 use crate::run::shard::{self, Plan, Shard, ShardSource, Workload};
 use crate::run::{Closed, Finish, RunSetup, Sharding, Track};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 /// A suite's tasks, optionally narrowed to some, and where their data lives.
@@ -34,6 +34,25 @@ impl TaskArgs {
     pub fn data_root(&self) -> Result<PathBuf> {
         data_root(self.suite, self.root.as_deref())
     }
+}
+
+/// Checks that each task has `splits` on disk under `root`. A task without them is left to fail
+/// alone in the run (its `error.json` names the split or file) and is reported here on stderr;
+/// when no task has them the run would do nothing, so that is an error.
+pub fn check_splits(tasks: &[&Task], root: &Path, splits: &[&str]) -> Result<()> {
+    let problems: Vec<anyhow::Error> = tasks
+        .iter()
+        .filter_map(|t| splits.iter().find_map(|s| t.split_files(root, s).err()))
+        .collect();
+    if let Some(first) = problems.first() {
+        if problems.len() == tasks.len() {
+            bail!("{first:#} (and every other selected task lacks its data too)");
+        }
+        for p in &problems {
+            eprintln!("warning: {p:#}; the task will be recorded as failed");
+        }
+    }
+    Ok(())
 }
 
 /// The dataset root a suite is read from: `--root`, else the demo suite's bundled data for
@@ -91,11 +110,19 @@ pub struct ShardArgs {
     /// Run only shard I (0-based) of N of the run's units, into the shared --out folder
     /// [default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX
     /// with --shards].
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, value_name = "I/N", value_parser = shard_option)]
     pub shard: Option<String>,
     /// The number of shards (with JOB_COMPLETION_INDEX, a Kubernetes Indexed Job's index).
     #[arg(long, value_name = "N")]
     pub shards: Option<usize>,
+}
+
+/// `--shard`'s syntax, checked while parsing, so a bad one is an invalid command line (exit code
+/// 2); the text is kept, since `--shards` and the scheduler's variables are checked against it.
+fn shard_option(text: &str) -> std::result::Result<String, String> {
+    Shard::parse(text)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("{e:#}"))
 }
 
 impl ShardArgs {

@@ -41,11 +41,11 @@ pub struct Args {
     /// Images per inference batch. Each image runs on GLIP's canvas (its resize zero-padded to
     /// the next multiple of 32, as GLIP with TEST.IMS_PER_BATCH 1); images with the same canvas
     /// are batched, so this changes only the speed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one())]
     pub batch: usize,
     /// Mirror GLIP's TEST.IMS_PER_BATCH N instead: N consecutive images per batch, padded to
     /// the batch's largest (results then depend on N, as GLIP's do).
-    #[arg(long, value_name = "N", conflicts_with = "fixed_canvas")]
+    #[arg(long, value_name = "N", conflicts_with = "fixed_canvas", value_parser = at_least_one())]
     pub glip_batch: Option<usize>,
     /// Pad every image to the size the model was exported at (odinw before per-image
     /// canvases; not GLIP's protocol, for comparisons).
@@ -56,6 +56,11 @@ pub struct Args {
     /// `text.caption.chunked_size`.
     #[arg(long, value_name = "N")]
     pub chunked_size: Option<usize>,
+}
+
+/// A count of 1 or more; clap refuses others as an invalid command line (exit code 2).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 /// `--chunked-size` is a Grounding DINO option: refused for the other families.
@@ -70,9 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let run = &args.run;
     let tasks = run.select.select()?;
     let root = run.select.data_root()?;
-    for t in &tasks {
-        t.split_files(&root, &run.split)?;
-    }
+    super::args::check_splits(&tasks, &root, &[&run.split])?;
     match ModelDir::family_of(&run.model).as_deref() {
         Some(OWLV2_FAMILY) => return run_owlv2(&args, &tasks, &root),
         Some(f) if is_grounding_dino(f) => return run_grounding_dino(&args, &tasks, &root),
@@ -102,7 +105,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         loaded,
     };
     let canvas = match (args.glip_batch, args.fixed_canvas) {
-        (Some(0), _) => bail!("--glip-batch must be at least 1"),
         (Some(n), _) => CanvasMode::GlipBatch(n),
         (None, true) => CanvasMode::Fixed,
         (None, false) => CanvasMode::PerImage,

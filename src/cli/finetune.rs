@@ -86,10 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let run = &args.run;
     let tasks = run.select.select()?;
     let root = run.select.data_root()?;
-    for t in &tasks {
-        t.split_files(&root, "train")?;
-        t.split_files(&root, &run.split)?;
-    }
+    super::args::check_splits(&tasks, &root, &["train", &run.split])?;
     let model = ModelDir::resolve_for_finetune(&run.model)?;
     let manifest = TrainManifest::load(&model, args.track)?;
     let initial = Params::read(&manifest.path_of(&manifest.params_file), &manifest.params)?;

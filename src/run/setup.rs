@@ -4,7 +4,7 @@
 use super::{DatasetRecord, FileRecord, ImageIdSet, Manifest, RuntimeRecord, Track};
 use crate::engine::runtime::{self, Device};
 use crate::registry::{Suite, Task};
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 /// What a run records about its model.
@@ -54,26 +54,24 @@ impl RunSetup<'_> {
             execution_provider: format!("{:?}", self.device).to_lowercase(),
             precision: model.precision.clone(),
         });
-        m.datasets = self
-            .tasks
-            .iter()
-            .map(|t| {
-                let ann = t
-                    .ann_file(root, self.split)
-                    .ok_or_else(|| anyhow!("task {} has no split '{}'", t.name, self.split))?;
-                Ok(DatasetRecord {
-                    task: t.name.clone(),
-                    files: vec![FileRecord::of(&ann)?],
-                })
-            })
-            .collect::<Result<_>>()?;
         m.provenance.graphs = crate::engine::session::opened_graphs();
         let state = crate::download::state::StateDir::new(root);
         for t in self.tasks {
-            let Some(ann) = t.ann_file(root, self.split) else {
-                continue; // cannot happen: checked above
+            // A task whose annotation file is absent or unreadable is not recorded here: it
+            // fails alone when it runs, its error.json naming the split or file.
+            let Some(ann) = t.ann_file(root, self.split).filter(|a| a.is_file()) else {
+                continue;
             };
-            let coco = crate::data::coco::CocoFile::read(&ann)?;
+            let (Ok(file), Ok(coco)) = (
+                FileRecord::of(&ann),
+                crate::data::coco::CocoFile::read(&ann),
+            ) else {
+                continue;
+            };
+            m.datasets.push(DatasetRecord {
+                task: t.name.clone(),
+                files: vec![file],
+            });
             m.provenance.image_ids.insert(
                 t.name.clone(),
                 ImageIdSet::of(coco.images.iter().map(|i| i.id)),

@@ -317,14 +317,18 @@ fn plan_is_deterministic_balanced_and_takes_the_shard_from_the_environment() {
     assert_eq!(slurm, p);
     let k8s = plan(&["--shards", "4"], &[("JOB_COMPLETION_INDEX", "2")]);
     assert_eq!(k8s, p);
-    // Bad shard options are refused.
-    for bad in [["--shard", "4/4"], ["--shard", "a/4"]] {
+    // Bad shard options are an invalid command line (exit code 2), named.
+    for (bad, why) in [
+        (["--shard", "4/4"], "out of range for 4 shards"),
+        (["--shard", "a/4"], "index \"a\" is not a number"),
+    ] {
         let out = odinw()
             .args(["plan", "eval", "--suite", "demo"])
             .args(bad)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(why), "{}", text(&out));
     }
 }
 

@@ -209,3 +209,78 @@ fn a_missing_image_fails_the_task_and_names_the_file() {
     let summary = read_json(&dir.path().join("run/summary.json"));
     assert_eq!(summary["evaluated"], 3, "{summary}");
 }
+
+/// A task whose annotation file is absent fails alone: the other tasks run, the manifest is
+/// written, and its error.json names the file; with every task's file absent the run is refused
+/// before anything is written.
+#[test]
+fn a_missing_annotation_file_fails_that_task_alone() {
+    if support::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let dir = support::scratch();
+    let root = dir.path().join("root");
+    copy_dir(&repo("demo"), &root);
+    let victim = root.join("odinw/ShapesDemo/ColorShapes/test/annotations_without_background.json");
+    std::fs::remove_file(&victim).unwrap();
+    let out = eval_demo(&dir.path().join("run"), &root, &dir.path().join("cache"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} does not exist", victim.display())),
+        "{stderr}"
+    );
+    let summary = read_json(&dir.path().join("run/summary.json"));
+    assert_eq!(summary["evaluated"], 3, "{summary}");
+    assert_eq!(summary["failed"][0]["task"], "ColorShapes", "{summary}");
+    let error = read_json(&dir.path().join("run/ColorShapes/error.json"));
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist; fetch it with"),
+        "{error}"
+    );
+    let manifest = read_json(&dir.path().join("run/manifest.json"));
+    let recorded: Vec<&str> = manifest["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(recorded.len(), 3);
+    assert!(!recorded.contains(&"ColorShapes"), "{recorded:?}");
+
+    for task in ["TexturedShapes", "ShapeDescriptions", "NovelShapes"] {
+        let t = odinw::registry::find(odinw::registry::Suite::Demo, task).unwrap();
+        std::fs::remove_file(t.ann_file(&root, "test").unwrap()).unwrap();
+    }
+    let out = eval_demo(&dir.path().join("run2"), &root, &dir.path().join("cache"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("every other selected task lacks its data too"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run2").exists());
+}
+
+/// The README's exit code 2 for an invalid command line: counts below 1 are refused while
+/// parsing, before any file is read or written.
+#[test]
+fn a_batch_below_one_is_an_invalid_command_line() {
+    let dir = support::scratch();
+    for flag in ["--batch", "--glip-batch"] {
+        let out = support::odinw()
+            .args([
+                "eval", "--suite", "demo", "--model", "demo", flag, "0", "--out",
+            ])
+            .arg(dir.path().join("run"))
+            .output()
+            .unwrap();
+        let text = support::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {text}");
+        assert!(text.contains(flag) && text.contains("0"), "{flag}: {text}");
+        assert!(!dir.path().join("run").exists());
+    }
+}
