@@ -28,13 +28,19 @@ pub struct Candidate {
 
 /// `$ODINW_CACHE`, else `$XDG_CACHE_HOME/odinw`, else `~/.cache/odinw`.
 pub fn cache_dir() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("ODINW_CACHE").filter(|d| !d.is_empty()) {
+    cache_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`cache_dir`] with the variables looked up by `var` (empty ones count as unset).
+fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<PathBuf> {
+    let var = |name: &str| var(name).filter(|d| !d.is_empty());
+    if let Some(d) = var("ODINW_CACHE") {
         return Ok(PathBuf::from(d));
     }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+    if let Some(d) = var("XDG_CACHE_HOME") {
         return Ok(PathBuf::from(d).join("odinw"));
     }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+    match var("HOME") {
         Some(h) => Ok(PathBuf::from(h).join(".cache/odinw")),
         None => bail!("cannot place odinw's cache: set ODINW_CACHE or HOME"),
     }
@@ -168,5 +174,33 @@ pub fn preload_cuda(ort_library: &Path) {
     }
     if let Err(e) = ort::ep::cuda::preload_dylibs(cuda.as_deref(), cudnn.as_deref()) {
         super::notice(&format!("warning: preloading CUDA libraries: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_odinw_cache_then_xdg_then_home() {
+        let with = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            cache_dir_from(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into()))
+        };
+        let all = [
+            ("ODINW_CACHE", "/c"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(with(&all).unwrap(), PathBuf::from("/c"));
+        assert_eq!(with(&all[1..]).unwrap(), PathBuf::from("/x/odinw"));
+        assert_eq!(with(&all[2..]).unwrap(), PathBuf::from("/h/.cache/odinw"));
+        let empty = [("ODINW_CACHE", ""), ("XDG_CACHE_HOME", ""), ("HOME", "/h")];
+        assert_eq!(with(&empty).unwrap(), PathBuf::from("/h/.cache/odinw"));
+        let err = with(&[]).unwrap_err().to_string();
+        assert!(err.contains("set ODINW_CACHE or HOME"), "{err}");
     }
 }
