@@ -58,7 +58,15 @@ fn matched(got: &[Value], want: &[Value]) -> (usize, usize) {
 
 /// The demo model with its resize rule changed (same graphs, exported at 192x192).
 fn model_with_resize(dir: &Path, min_size: u32, max_size: u32) -> PathBuf {
-    let out = dir.join(format!("model-{min_size}-{max_size}"));
+    model_variant(dir, &format!("model-{min_size}-{max_size}"), |spec| {
+        spec["preprocess"]["resize"]["min_size"] = json!(min_size);
+        spec["preprocess"]["resize"]["max_size"] = json!(max_size);
+    })
+}
+
+/// A copy of the demo model's files (not `train/`) in `dir/name`, its model.json edited.
+fn model_variant(dir: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let out = dir.join(name);
     std::fs::create_dir_all(&out).unwrap();
     for e in std::fs::read_dir(repo("models/demo")).unwrap() {
         let e = e.unwrap();
@@ -67,8 +75,7 @@ fn model_with_resize(dir: &Path, min_size: u32, max_size: u32) -> PathBuf {
         }
     }
     let mut spec = read_json(&out.join("model.json"));
-    spec["preprocess"]["resize"]["min_size"] = json!(min_size);
-    spec["preprocess"]["resize"]["max_size"] = json!(max_size);
+    edit(&mut spec);
     std::fs::write(
         out.join("model.json"),
         serde_json::to_vec_pretty(&spec).unwrap(),
@@ -229,29 +236,48 @@ fn every_image_on_glips_canvas_matches_pytorch_glip() {
     }
     let want = |run: &str| reference[run]["predictions"].as_array().unwrap().clone();
 
-    let cases: [(&str, &Path, &[&str], &str); 4] = [
+    // (label, model, options, PyTorch run, the canvas mode the run's manifest records)
+    let per_image = "GLIP's per image (resize, then each side up to a multiple of 32)";
+    let fixed = "fixed 192x192 (--fixed-canvas)";
+    let cases: [(&str, &Path, &[&str], &str, &str); 4] = [
         (
             "per-image, batch 3",
             &model224,
             &["--batch", "3"],
             "glip224",
+            per_image,
         ),
-        ("per-image, batch 1", demo.as_path(), &[], "glip192"),
+        (
+            "per-image, batch 1",
+            demo.as_path(),
+            &[],
+            "glip192",
+            per_image,
+        ),
         (
             "fixed canvas",
             demo.as_path(),
             &["--fixed-canvas"],
             "fixed192",
+            fixed,
         ),
         (
             "fixed canvas vs GLIP",
             demo.as_path(),
             &["--fixed-canvas"],
             "glip192",
+            fixed,
         ),
     ];
-    for (k, (label, model, extra, run)) in cases.iter().enumerate() {
-        let got = eval(model, &root, &dir.join(format!("run{k}")), extra);
+    for (k, (label, model, extra, run, mode)) in cases.iter().enumerate() {
+        let out = dir.join(format!("run{k}"));
+        let got = eval(model, &root, &out, extra);
+        let manifest = read_json(&out.join("manifest.json"));
+        assert_eq!(
+            manifest["canvas"],
+            json!(mode),
+            "{label}: the manifest's canvas mode"
+        );
         let want = want(run);
         let (n, total) = matched(&got, &want);
         eprintln!(
@@ -287,4 +313,42 @@ fn every_image_on_glips_canvas_matches_pytorch_glip() {
             );
         }
     }
+}
+
+/// A model directory of contract v1 (graphs of one fixed size, from before per-image canvases)
+/// still loads and runs every image on that size: the demo's model.json written as v1 gives
+/// exactly the v2 model's `--fixed-canvas` predictions, and its manifest says why.
+#[test]
+fn a_contract_v1_model_runs_every_image_on_its_fixed_size() {
+    if support::python_with(&["onnxruntime"]).is_none() {
+        return;
+    }
+    let dir = support::scratch();
+    let root = dir.path().join("root");
+    write_task(&root);
+    let v1 = model_variant(dir.path(), "model-v1", |spec| {
+        spec["contract_version"] = json!(1);
+        let pre = spec["preprocess"].as_object_mut().unwrap();
+        pre.remove("canvas");
+        pre.remove("canvas_rule");
+    });
+    let got = eval(&v1, &root, &dir.path().join("v1"), &[]);
+    let want = eval(
+        &repo("models/demo"),
+        &root,
+        &dir.path().join("fixed"),
+        &["--fixed-canvas"],
+    );
+    assert!(got.len() > 20, "the demo model detects things");
+    assert_eq!(got, want, "v1 = the v2 graphs on the fixed canvas");
+    let per_image = eval(&repo("models/demo"), &root, &dir.path().join("v2"), &[]);
+    assert_ne!(
+        got, per_image,
+        "the images' own canvases give other detections"
+    );
+    let manifest = read_json(&dir.path().join("v1/manifest.json"));
+    assert_eq!(
+        manifest["canvas"],
+        json!("fixed 192x192 (contract v1 model)")
+    );
 }
