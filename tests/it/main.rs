@@ -41,6 +41,7 @@ mod report_html;
 mod report_real_task;
 mod run_report;
 mod runtime_provisioning;
+mod score_report;
 mod shards;
 mod slurm;
 mod splits_cli;

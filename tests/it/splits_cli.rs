@@ -352,3 +352,106 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("download them first"), "{err}");
 }
+
+/// Every file under `dir` with its bytes and modification time.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    support::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, bytes, modified)
+        })
+        .collect()
+}
+
+/// `--ann FILE --out DIR` writes `DIR/fewshot_<stem>_shot{K}_seed{S}.json` and nothing beside
+/// FILE; `--check` writes nothing, neither the files that are absent nor over one that differs
+/// (for `--ann` and for registry tasks), and says what it found.
+#[test]
+fn out_folder_receives_the_files_and_check_writes_nothing() {
+    let dir = support::scratch();
+    let src = dir.path().join("src");
+    let ann = src.join("a.json");
+    write(&ann, &generated(40, 3));
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let run = |shots: &str, extra: &[&str]| {
+        let mut args = vec![
+            "splits",
+            "--ann",
+            ann.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--shots",
+            shots,
+            "--seeds",
+            "3,30",
+        ];
+        args.extend(extra);
+        odinw(&args)
+    };
+    let (code, stdout, err) = run("1,3", &["--quiet"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let names = |d: &Path| -> Vec<String> {
+        support::files_under(d)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&src), ["a.json"], "nothing is written beside FILE");
+    assert_eq!(
+        names(&out),
+        [
+            "fewshot_a_shot1_seed3.json",
+            "fewshot_a_shot1_seed30.json",
+            "fewshot_a_shot3_seed3.json",
+            "fewshot_a_shot3_seed30.json",
+        ]
+    );
+    assert_eq!(
+        read(&out.join("fewshot_a_shot3_seed30.json"))["odinw_fewshot"]["seed"],
+        "30"
+    );
+
+    // One file loses an image (it keeps odinw's marker): it differs, and stays as it is.
+    let stale = out.join("fewshot_a_shot3_seed3.json");
+    let mut f = read(&stale);
+    f["images"].as_array_mut().unwrap().remove(0);
+    write(&stale, &f);
+    let before = snapshot(dir.path());
+    let (code, stdout, err) = run("1,3,5", &["--check"]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(stdout.contains("4 of 6 few-shot files present"), "{stdout}");
+    assert!(
+        stdout.contains("fewshot_a_shot1_seed3.json (written by odinw): identical"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fewshot_a_shot3_seed3.json (written by odinw): differs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 few-shot file(s) differ from the generator's"),
+        "{stdout}"
+    );
+    assert_eq!(before, snapshot(dir.path()), "--check wrote a file");
+
+    // Registry tasks: nothing there yet, and --check makes nothing.
+    let (root, _) = bccd_root();
+    let before = snapshot(root.path());
+    let (code, stdout, err) = odinw(&[
+        "splits",
+        "--tasks",
+        "BCCD",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--check",
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("BCCD train: 0 of 12 few-shot files present"),
+        "{stdout}"
+    );
+    assert_eq!(before, snapshot(root.path()), "--check wrote a file");
+}

@@ -665,3 +665,156 @@ fn demo_submissions_check_against_the_bundled_data_by_default() {
     assert!(o.status.success());
     assert!(!stdout.contains("--suite"), "{stdout}");
 }
+
+/// `submission check` names a task key that appears twice, a seed that appears twice in a
+/// task and a seed the track does not have, each as the one problem of its file (exit 3).
+/// The files are written as text: a JSON object type would merge the repeated keys.
+#[test]
+fn duplicate_keys_and_seeds_and_unknown_seeds_are_named() {
+    let dir = scratch();
+    let root = dataset_root(dir.path());
+    let run = few_shot_run(dir.path());
+    let good = dir.path().join("good.json");
+    submit(&run, &good);
+    let base = read(&good);
+    let text = |v: &Value| serde_json::to_string(v).unwrap();
+    let seeds = |task: &str, extra: &str| {
+        let s = &base[task];
+        format!(
+            "{{\"3\": {}, \"30\": {}, \"300\": {}{extra}}}",
+            text(&s["3"]),
+            text(&s["30"]),
+            text(&s["300"])
+        )
+    };
+    let cases = [
+        (
+            "duplicate task key",
+            format!(
+                "{{\"BCCD\": {}, \"pothole\": {}, \"BCCD\": {}}}",
+                seeds("BCCD", ""),
+                seeds("pothole", ""),
+                seeds("BCCD", "")
+            ),
+            "task 'BCCD': appears twice in the file",
+            "duplicate_task",
+        ),
+        (
+            "duplicate seed",
+            format!(
+                "{{\"BCCD\": {}, \"pothole\": {}}}",
+                seeds("BCCD", ""),
+                seeds(
+                    "pothole",
+                    &format!(", \"3\": {}", text(&base["pothole"]["3"]))
+                )
+            ),
+            "task 'pothole' seed '3': appears twice",
+            "duplicate_seed",
+        ),
+        (
+            "unknown seed",
+            format!(
+                "{{\"BCCD\": {}, \"pothole\": {}}}",
+                seeds("BCCD", ", \"5\": []"),
+                seeds("pothole", "")
+            ),
+            "task 'BCCD' seed '5': is not a required seed (3, 30, 300)",
+            "unknown_seed",
+        ),
+    ];
+    // The hand-written layout itself is valid.
+    let file = dir.path().join("layout.json");
+    let layout = format!(
+        "{{\"BCCD\": {}, \"pothole\": {}}}",
+        seeds("BCCD", ""),
+        seeds("pothole", "")
+    );
+    std::fs::write(&file, layout).unwrap();
+    let (code, out, _) = check(&file, &root, &[]);
+    assert_eq!(code, 0, "{out}");
+    for (name, contents, expected, kind) in cases {
+        let file = dir.path().join(format!("{}.json", name.replace(' ', "_")));
+        std::fs::write(&file, contents).unwrap();
+        let (code, out, j) = check(&file, &root, &[]);
+        assert_eq!(code, 3, "{name}: {out}");
+        assert!(
+            out.contains(expected),
+            "{name}: expected {expected:?} in\n{out}"
+        );
+        assert_eq!(
+            j["problem_counts"],
+            json!({ kind: 1 }),
+            "{name}: {}",
+            j["problems"]
+        );
+        assert_eq!(j["valid"], false);
+    }
+}
+
+/// A run on another split than test: `submit` refuses it unless `--any-split`, and with it
+/// prints a check command that carries `--split`; that command, run as printed (with the
+/// dataset root added), checks against that split's annotations and passes. A test-split run's
+/// command has no `--split`.
+#[test]
+fn submit_any_split_prints_the_split_in_its_check_command() {
+    let dir = scratch();
+    let root = dir.path().join("DATASET");
+    let bccd = find(Suite::Odinw35, "BCCD").unwrap();
+    // Val annotations with the run's 5 images; the test split has only 2, so checking the
+    // submission against test would fail.
+    annotation_file(&bccd.ann_file(&root, "val").unwrap(), 5, 3);
+    annotation_file(&bccd.ann_file(&root, "test").unwrap(), 2, 3);
+    let run = dir.path().join("val-run");
+    let store = RunStore::create(
+        &run,
+        &manifest(Track::ZeroShot, "odinw35", "val", &["BCCD"], &[]),
+    )
+    .unwrap();
+    store
+        .write_predictions("BCCD", None, detections(5, 3, 2))
+        .unwrap();
+    finish(&store, "BCCD", None, 0.3, -1.0);
+    let sub = dir.path().join("val.json");
+    let args = [
+        "submit",
+        run.to_str().unwrap(),
+        "--out",
+        sub.to_str().unwrap(),
+    ];
+    let o = run_odinw(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", support::text(&o));
+    assert!(!sub.exists());
+    let o = run_odinw(&[&args[..], &["--any-split"][..]].concat());
+    support::assert_ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let printed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("check it with: odinw "))
+        .unwrap_or_else(|| panic!("no check command in {stdout}"));
+    assert_eq!(
+        printed,
+        format!("submission check {} --split val", sub.display())
+    );
+    let (code, out, _) = check(&sub, &root, &["--split", "val"]);
+    assert_eq!(code, 0, "{out}");
+    // Without --split the same file is checked against the test split, which lacks images.
+    let (code, out, _) = check(&sub, &root, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("is not an image of"), "{out}");
+
+    let test_run = zero_shot_run(dir.path());
+    let o = run_odinw(&[
+        "submit",
+        test_run.to_str().unwrap(),
+        "--out",
+        dir.path().join("test.json").to_str().unwrap(),
+    ]);
+    support::assert_ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("check it with: odinw submission check"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("--split"), "{stdout}");
+}

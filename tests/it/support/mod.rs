@@ -265,6 +265,7 @@ pub fn alone(module: &str, test: &str, env: &[(&str, &std::ffi::OsStr)]) -> bool
     false
 }
 
+pub mod coco_gen;
 pub mod demo_runs;
 pub mod eval_cases;
 pub mod family_eval;
