@@ -462,8 +462,12 @@ fn attempt_http(
                 progress.set_position(0);
             }
             served.write(part).map_err(Failure::Fatal)?;
-            if expected.size_from == SizeFrom::Server {
-                // A whole file, perhaps a new version of it: its own length counts.
+            if offset > 0
+                && expected.size_from == SizeFrom::Server
+                && resp.content_length().is_some()
+            {
+                // A resume answered with the whole file, perhaps a new version of it: the
+                // length it states now counts.
                 expected.size = None;
             }
             resp.content_length()

@@ -1073,7 +1073,12 @@ fn id_names(categories: &serde_json::Value) -> Vec<(u64, String)> {
 }
 
 /// `odinw download --mirror <server>/mirror` without `--hub`: no listing, so no sha256.
-pub(crate) fn download_from_mirror(root: &Path, server: &Server, task: &str, extra: &[&str]) -> Output {
+pub(crate) fn download_from_mirror(
+    root: &Path,
+    server: &Server,
+    task: &str,
+    extra: &[&str],
+) -> Output {
     let mirror = format!("{}/mirror", server.url());
     let mut args = vec![
         "download",

@@ -5,8 +5,8 @@
 //! is the validator when there is no `ETag`; `--keep-archives`; `--roboflow-project`; and an
 //! explicit hub whose listing cannot be fetched stops the run.
 use crate::download::{
-    cut_after_head, digest_tree, download, download_from_mirror, generated_zip, hub, odinw,
-    ranges, REV,
+    cut_after_head, digest_tree, download, download_from_mirror, generated_zip, hub, odinw, ranges,
+    REV,
 };
 use crate::support;
 use crate::support::{ok, scratch, text};
@@ -23,7 +23,12 @@ fn gets(server: &Server, path: &str) -> Vec<support::server::Logged> {
 }
 
 /// A clean install of `zip` as `pothole`, to compare other installs with.
-fn clean_pothole(zip: &[u8]) -> (tempfile::TempDir, std::collections::BTreeMap<String, String>) {
+fn clean_pothole(
+    zip: &[u8],
+) -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<String, String>,
+) {
     let clean = scratch();
     ok(download(
         clean.path(),
@@ -127,10 +132,9 @@ fn a_resumed_download_that_fails_its_install_check_is_fetched_again_from_the_sta
 /// data and CRC are unchanged.
 fn declare_size(mut zip: Vec<u8>, name: &str, size: u32) -> Vec<u8> {
     let mut patched = 0;
-    for (sig, name_len_at, size_at, header) in [
-        (b"PK\x03\x04", 26, 22, 30),
-        (b"PK\x01\x02", 28, 24, 46),
-    ] {
+    for (sig, name_len_at, size_at, header) in
+        [(b"PK\x03\x04", 26, 22, 30), (b"PK\x01\x02", 28, 24, 46)]
+    {
         let mut i = 0;
         while i + header <= zip.len() {
             let n = u16::from_le_bytes([zip[i + name_len_at], zip[i + name_len_at + 1]]) as usize;
@@ -158,8 +162,14 @@ fn an_entry_longer_or_shorter_than_its_declared_size_is_refused_naming_it() {
     };
     let outside = scratch();
     for (declared, why) in [
-        (900, format!("entry \"{entry}\" holds more than its declared 900 bytes")),
-        (1100, format!("entry \"{entry}\" has 1000 of its declared 1100 bytes")),
+        (
+            900,
+            format!("entry \"{entry}\" holds more than its declared 900 bytes"),
+        ),
+        (
+            1100,
+            format!("entry \"{entry}\" has 1000 of its declared 1100 bytes"),
+        ),
     ] {
         let zip = declare_size(good.clone(), entry, declared);
         let dest = outside.path().join(format!("x{declared}"));
@@ -273,8 +283,7 @@ fn last_modified_is_the_validator_when_the_server_sends_no_etag() {
     let part = root.path().join(".odinw/partial/pothole.zip.part");
     assert_eq!(std::fs::metadata(&part).unwrap().len(), 100_000);
     let kept: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(validator(&part)).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(validator(&part)).unwrap()).unwrap();
     assert_eq!(kept["last_modified"], serde_json::json!(monday), "{kept}");
     assert_eq!(kept["etag"], serde_json::Value::Null, "{kept}");
     // ...and the next run resumes with it in If-Range (no sha256: without a validator it would
@@ -325,7 +334,11 @@ fn keep_archives_keeps_the_zip_and_a_rerun_reinstalls_it_without_the_network() {
         "pothole",
         &["--keep-archives"],
     ));
-    assert_eq!(std::fs::read(&cached).unwrap(), zip, "the verified zip is kept");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        zip,
+        "the verified zip is kept"
+    );
     assert_eq!(digest_tree(&root.path().join("odinw")), want);
 
     // An installed file goes missing: the kept zip is installed again, with no request at all
@@ -385,7 +398,12 @@ fn roboflow_project_overrides_the_pinned_project_for_exactly_one_task() {
         let mut c = odinw();
         c.args(["download", "--source", "roboflow", "--root"])
             .arg(root)
-            .args(["--roboflow-api", &server.url(), "--roboflow-workspace", "ws"])
+            .args([
+                "--roboflow-api",
+                &server.url(),
+                "--roboflow-workspace",
+                "ws",
+            ])
             .args(["--roboflow-project", "blood-cells-copy"])
             .env("ROBOFLOW_API_KEY", "k");
         if let Some(t) = tasks {
