@@ -8,10 +8,12 @@
 //! as `If-Range`, so a server whose file changed answers with the whole new file; a `206`
 //! whose `ETag` differs from the kept one is discarded too. Without a validator, a partial
 //! file is resumed only when a published sha256 will catch a splice; otherwise it starts over.
+//! The size the server announces is checked across attempts: without a listing, the size of
+//! its first answer (or of a HEAD request before) is the one every resume must agree with.
 //! Each transfer has an overall deadline ([`RetryPolicy::deadline`]), checked between reads
 //! and retries, so a server that trickles bytes cannot hold a run forever.
 use super::progress::FileProgress;
-use super::source::{decode_percent, Expected};
+use super::source::{decode_percent, Expected, SizeFrom};
 use crate::util::hash::hex;
 use anyhow::{anyhow, Context, Result};
 use reqwest::blocking::Client;
@@ -247,6 +249,9 @@ pub fn fetch(
         .unwrap_or(started);
     let mut hash = PartHash::new();
     let mut restarted_after_mismatch = false;
+    // What the server announces is added to a copy (when the listing gave no size).
+    let mut expected = expected.clone();
+    let expected = &mut expected;
     loop {
         let mut failures = 0u32;
         let total = loop {
@@ -363,13 +368,28 @@ pub fn parse_content_range(v: &str) -> Option<(Option<u64>, Option<u64>)> {
 fn check_total(total: Option<u64>, expected: &Expected, from: &str) -> Result<(), Failure> {
     if let (Some(t), Some(e)) = (total, expected.size) {
         if t != e {
-            return fatal(anyhow!(
-                "{from}: the server has {t} bytes but the listing says {e}; the mirror and the \
-                 listing disagree (check --revision / --mirror)"
-            ));
+            return fatal(match expected.size_from {
+                SizeFrom::Listing => anyhow!(
+                    "{from}: the server has {t} bytes but the listing says {e}; the mirror and \
+                     the listing disagree (check --revision / --mirror)"
+                ),
+                SizeFrom::Server => anyhow!(
+                    "{from}: the server has {t} bytes but {e} were announced earlier; its \
+                     answers disagree, so the download stops here (the bytes received are kept; \
+                     if a re-run fails the same way, the mirror is broken)"
+                ),
+            });
         }
     }
     Ok(())
+}
+
+/// Remembers the size the server announced when nothing else stated one.
+fn learn_total(total: Option<u64>, expected: &mut Expected) {
+    if let (Some(t), None) = (total, expected.size) {
+        expected.size = Some(t);
+        expected.size_from = SizeFrom::Server;
+    }
 }
 
 /// The overall deadline of a transfer.
@@ -383,7 +403,7 @@ fn attempt_http(
     client: &Client,
     url: &str,
     part: &Path,
-    expected: &Expected,
+    expected: &mut Expected,
     hash: &mut PartHash,
     progress: &FileProgress,
     ends: &Ends,
@@ -442,6 +462,14 @@ fn attempt_http(
                 progress.set_position(0);
             }
             served.write(part).map_err(Failure::Fatal)?;
+            if offset > 0
+                && expected.size_from == SizeFrom::Server
+                && resp.content_length().is_some()
+            {
+                // A resume answered with the whole file, perhaps a new version of it: the
+                // length it states now counts.
+                expected.size = None;
+            }
             resp.content_length()
         }
         StatusCode::PARTIAL_CONTENT => {
@@ -515,6 +543,7 @@ fn attempt_http(
         }
     };
     check_total(total, expected, url)?;
+    learn_total(total, expected);
     let total = total.or(expected.size);
     if let Some(t) = total {
         progress.set_total(t);
@@ -674,6 +703,7 @@ mod tests {
         let expected = Expected {
             size: Some(data.len() as u64),
             sha256: Some(want.clone()),
+            ..Expected::default()
         };
         let progress =
             super::super::progress::Progress::new(&super::super::progress::Display::silent(), None)
@@ -698,6 +728,7 @@ mod tests {
         let wrong = Expected {
             size: Some(data.len() as u64),
             sha256: Some("0".repeat(64)),
+            ..Expected::default()
         };
         let err = fetch(
             &client,

@@ -332,6 +332,7 @@ pub fn run(opts: &Options) -> Result<Vec<ArchiveReport>> {
             if u.expected.size.is_none() && !state.archive(&u.file_name).exists() {
                 if let Some(from) = &u.from {
                     u.expected.size = probe_size(&client, from)?;
+                    u.expected.size_from = source::SizeFrom::Server;
                 }
             }
             Ok(())

@@ -21,6 +21,18 @@ pub const GLIP_REVISION: &str = "main";
 pub struct Expected {
     pub size: Option<u64>,
     pub sha256: Option<String>,
+    /// Who stated `size`.
+    pub size_from: SizeFrom,
+}
+
+/// Who stated an [`Expected::size`] (for messages, and whether a new whole file may replace it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SizeFrom {
+    /// The hub's listing.
+    #[default]
+    Listing,
+    /// The server itself, in an earlier answer (a HEAD request, or an earlier GET of the file).
+    Server,
 }
 
 /// The base URL of GLIP's zips on the hub at `revision`.
@@ -131,7 +143,14 @@ pub fn parse_tree(json: &[u8]) -> Result<BTreeMap<String, Expected>, Malformed> 
             }
             None => (e.size, None),
         };
-        out.insert(name, Expected { size, sha256 });
+        out.insert(
+            name,
+            Expected {
+                size,
+                sha256,
+                size_from: SizeFrom::Listing,
+            },
+        );
     }
     Ok(out)
 }
@@ -230,7 +249,8 @@ mod tests {
                 size: Some(9_876_543),
                 sha256: Some(
                     "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789".into()
-                )
+                ),
+                size_from: SizeFrom::Listing,
             }
         );
         assert_eq!(t["README.md"].sha256, None);

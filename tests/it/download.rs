@@ -13,19 +13,19 @@ use support::server::{Fault, Server};
 use support::zips::{self, hub_listing, hub_tree_path, hub_zip_path, ZipBuilder};
 use support::{scratch, shared_data};
 
-const REV: &str = "main";
+pub(crate) const REV: &str = "main";
 
 /// `odinw` with a clean environment (no proxies, roots or endpoints from the caller).
 /// `odinw` with none of the caller's network variables ([`support::NETWORK_ENV`]).
-fn odinw() -> Command {
+pub(crate) fn odinw() -> Command {
     support::odinw_clean_net()
 }
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     odinw().args(args).output().expect("running odinw")
 }
 
-fn download(root: &Path, hub: &Server, tasks: &str, extra: &[&str]) -> Output {
+pub(crate) fn download(root: &Path, hub: &Server, tasks: &str, extra: &[&str]) -> Output {
     odinw()
         .args(download_args(root, hub, tasks, extra))
         .output()
@@ -49,7 +49,7 @@ fn download_args(root: &Path, hub: &Server, tasks: &str, extra: &[&str]) -> Vec<
 }
 
 /// A hub with these zips (listing with sizes and sha256, resolve URLs).
-fn hub(files: &[(&str, &[u8])]) -> Server {
+pub(crate) fn hub(files: &[(&str, &[u8])]) -> Server {
     let s = Server::start();
     s.add(&hub_tree_path(REV), hub_listing(files));
     for (name, bytes) in files {
@@ -59,7 +59,7 @@ fn hub(files: &[(&str, &[u8])]) -> Server {
 }
 
 /// Relative path → sha256 of every file under `dir`.
-fn digest_tree(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn digest_tree(dir: &Path) -> BTreeMap<String, String> {
     support::files_under(dir)
         .into_iter()
         .map(|f| {
@@ -71,7 +71,7 @@ fn digest_tree(dir: &Path) -> BTreeMap<String, String> {
 
 /// GLIP-layout zip of generated data for `archive`: its task folders (relative to the archive
 /// folder) with split folders, or a flat export folder.
-fn generated_zip(
+pub(crate) fn generated_zip(
     archive: &str,
     seed: u64,
     images: usize,
@@ -121,7 +121,7 @@ fn generated_zip(
     (zip, src)
 }
 
-fn list_status(root: &Path, task: &str) -> String {
+pub(crate) fn list_status(root: &Path, task: &str) -> String {
     let out = ok(run(&["list", "--json", "--root", root.to_str().unwrap()]));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     rows.as_array()
@@ -379,7 +379,7 @@ fn install_through_faults(
     server.requests_for(&path)
 }
 
-fn ranges(reqs: &[support::server::Logged]) -> Vec<Option<String>> {
+pub(crate) fn ranges(reqs: &[support::server::Logged]) -> Vec<Option<String>> {
     reqs.iter()
         .filter(|r| r.method == "GET")
         .map(|r| r.range.clone())
@@ -1073,7 +1073,12 @@ fn id_names(categories: &serde_json::Value) -> Vec<(u64, String)> {
 }
 
 /// `odinw download --mirror <server>/mirror` without `--hub`: no listing, so no sha256.
-fn download_from_mirror(root: &Path, server: &Server, task: &str, extra: &[&str]) -> Output {
+pub(crate) fn download_from_mirror(
+    root: &Path,
+    server: &Server,
+    task: &str,
+    extra: &[&str],
+) -> Output {
     let mirror = format!("{}/mirror", server.url());
     let mut args = vec![
         "download",
@@ -1225,7 +1230,7 @@ fn a_damaged_cached_archive_is_deleted_named_and_fetched_again() {
 
 /// The next GET of `path` ends after 100 000 bytes (with no listing, a HEAD asks for the size
 /// first and takes the first queued fault).
-fn cut_after_head(server: &Server, path: &str) {
+pub(crate) fn cut_after_head(server: &Server, path: &str) {
     server.push_fault(path, Fault::Truncate(100_000));
     server.push_fault(path, Fault::Truncate(100_000));
 }

@@ -9,6 +9,7 @@ mod support;
 mod architecture;
 mod canvas_parity;
 mod download;
+mod download_claims;
 mod engine_vs_onnxruntime;
 mod eval_errors;
 mod eval_library;

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server for download tests (std only): serves byte bodies by path, supports
 //! `Range: bytes=N-[M]` and HEAD, logs every request, and injects faults per path: a status
 //! code, a body cut short, a connection reset mid-stream, a stall, a throttled rate, a server
-//! that ignores Range, an alternative body. Faults queued with `push_fault` apply to the next
+//! that ignores Range, an alternative body, a `Last-Modified` date instead of an `ETag`, a
+//! wrong `Content-Length`. Faults queued with `push_fault` apply to the next
 //! requests in order; `set_always` applies to every request. Each body is served with a strong
 //! `ETag` derived from its bytes, and `If-Range` is honoured as RFC 9110 says (a validator
 //! that does not match gets the whole body with 200).
@@ -29,6 +30,11 @@ pub enum Fault {
     Body(Vec<u8>),
     /// Send no ETag (and so ignore If-Range, having nothing to compare it with).
     NoValidators,
+    /// Send this `Last-Modified` date and no ETag; If-Range is compared with the date.
+    LastModified(String),
+    /// Announce this `Content-Length` on a 200 answer (HEAD too) whatever the body's length,
+    /// send the body, close.
+    AnnounceLength(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +178,8 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut body = body;
     let mut ignore_range = false;
     let mut validators = true;
+    let mut last_modified = None;
+    let mut announce = None;
     let (mut truncate, mut reset, mut stall, mut rate) = (None, None, None, None);
     for f in &faults {
         match f {
@@ -183,6 +191,11 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Fault::IgnoreRange => ignore_range = true,
             Fault::Body(b) => body = Arc::new(b.clone()),
             Fault::NoValidators => validators = false,
+            Fault::LastModified(date) => {
+                validators = false;
+                last_modified = Some(date.clone());
+            }
+            Fault::AnnounceLength(n) => announce = Some(*n),
         }
     }
     let len = body.len();
@@ -193,7 +206,11 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     if let Some(e) = &etag {
         extra.push(("ETag".into(), e.clone()));
     }
-    if if_range.is_some() && if_range != etag {
+    if let Some(d) = &last_modified {
+        extra.push(("Last-Modified".into(), d.clone()));
+    }
+    let validator = etag.or(last_modified);
+    if if_range.is_some() && if_range != validator {
         ignore_range = true; // the client's copy is of another version: send it all
     }
     let mut start = 0;
@@ -216,7 +233,11 @@ fn handle(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         }
     }
     let slice = &body[start..end];
-    write_head(&mut conn, status, &extra, slice.len())?;
+    let announced = match announce {
+        Some(n) if status == 200 => n,
+        _ => slice.len(),
+    };
+    write_head(&mut conn, status, &extra, announced)?;
     if method == "HEAD" {
         return Ok(());
     }
