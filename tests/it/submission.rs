@@ -23,27 +23,25 @@ fn dataset_root(dir: &Path) -> PathBuf {
 }
 
 fn few_shot_run(dir: &Path) -> PathBuf {
-    let run = dir.join("fewshot-run");
+    seeded_run(&dir.join("fewshot-run"), Track::FewShot, &[3, 30, 300])
+}
+
+/// A run of `track` over `seeds` on BCCD and pothole: units `<task>/seed<S>/`.
+fn seeded_run(run: &Path, track: Track, seeds: &[u64]) -> PathBuf {
     let store = RunStore::create(
-        &run,
-        &manifest(
-            Track::FewShot,
-            "odinw35",
-            "test",
-            &["BCCD", "pothole"],
-            &[3, 30, 300],
-        ),
+        run,
+        &manifest(track, "odinw35", "test", &["BCCD", "pothole"], seeds),
     )
     .unwrap();
     for (task, cats) in [("BCCD", 3), ("pothole", 1)] {
-        for seed in [3, 30, 300] {
+        for &seed in seeds {
             store
                 .write_predictions(task, Some(seed), detections(5, cats, seed))
                 .unwrap();
             finish(&store, task, Some(seed), 0.3, -1.0);
         }
     }
-    run
+    run.to_path_buf()
 }
 
 fn zero_shot_run(dir: &Path) -> PathBuf {
@@ -193,26 +191,7 @@ fn zero_shot_submission_is_a_results_list_per_task() {
 /// A full-shot run (`finetune --shots 0`) over `seeds`: units `<task>/seed<S>/`.
 fn full_shot_run(dir: &Path, seeds: &[u64]) -> PathBuf {
     let run = dir.join(format!("fullshot-run-{}", seeds.len()));
-    let store = RunStore::create(
-        &run,
-        &manifest(
-            Track::FullShot,
-            "odinw35",
-            "test",
-            &["BCCD", "pothole"],
-            seeds,
-        ),
-    )
-    .unwrap();
-    for (task, cats) in [("BCCD", 3), ("pothole", 1)] {
-        for &seed in seeds {
-            store
-                .write_predictions(task, Some(seed), detections(5, cats, seed))
-                .unwrap();
-            finish(&store, task, Some(seed), 0.3, -1.0);
-        }
-    }
-    run
+    seeded_run(&run, Track::FullShot, seeds)
 }
 
 #[test]
