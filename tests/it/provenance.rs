@@ -1,7 +1,8 @@
 //! The run manifest's provenance, each field checked against an independent computation: the
 //! git commit and dirty flag (git itself), the exact command line, the sha256 of each task's
 //! evaluated image-id set (from the annotation file), the model files' sha256 (the files in
-//! the repository), the download manifest's sha256, and the execution providers of each graph.
+//! the repository), the annotation files' and the download manifest's sha256, the ONNX Runtime
+//! version, provider and precision, and the execution providers of each graph.
 //! `--device tensorrt` (and `cuda`) where ONNX Runtime cannot create the provider fails, naming the
 //! library it could not load.
 use crate::support;
@@ -32,9 +33,9 @@ fn git(args: &[&str]) -> Option<String> {
 
 #[test]
 fn the_manifest_records_commit_command_image_ids_models_dataset_manifest_and_providers() {
-    if support::python_with(&["onnxruntime"]).is_none() {
+    let Some(python) = support::python_with(&["onnxruntime"]) else {
         return;
-    }
+    };
     let dir = support::scratch();
     let root = dir.path().join("root");
     copy_dir(&repo("demo"), &root);
@@ -101,6 +102,23 @@ fn the_manifest_records_commit_command_image_ids_models_dataset_manifest_and_pro
         }
     }
 
+    // The runtime: the ONNX Runtime odinw loaded (the oracle Python's onnxruntime, unless
+    // $ORT_DYLIB_PATH names another), the provider asked for, the model's precision.
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        let version = support::run_oracle_code(
+            &python,
+            "import onnxruntime; print(onnxruntime.__version__)",
+        );
+        assert_eq!(
+            m["runtime"]["ort_version"],
+            version.trim(),
+            "{}",
+            m["runtime"]
+        );
+    }
+    assert_eq!(m["runtime"]["execution_provider"], "cpu");
+    assert_eq!(m["runtime"]["precision"], "fp32");
+
     // The exact command line.
     let mut want = vec![env!("CARGO_BIN_EXE_odinw").to_string()];
     want.extend(args.iter().cloned());
@@ -127,6 +145,17 @@ fn the_manifest_records_commit_command_image_ids_models_dataset_manifest_and_pro
             sha256_hex(text.as_bytes()),
             "{task}"
         );
+        // The evaluated annotation file, hashed.
+        let record = m["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["task"] == task)
+            .unwrap_or_else(|| panic!("{task} in datasets: {}", m["datasets"]));
+        let bytes = std::fs::read(&ann).unwrap();
+        assert_eq!(record["files"][0]["path"], ann.display().to_string());
+        assert_eq!(record["files"][0]["sha256"], sha256_hex(&bytes), "{task}");
+        assert_eq!(record["files"][0]["bytes"], bytes.len(), "{task}");
         // The dataset's download manifest.
         assert_eq!(
             p["dataset_manifests"][task]["sha256"],
