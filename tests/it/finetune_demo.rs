@@ -64,6 +64,15 @@ fn prompt_tuning_writes_a_few_shot_run_per_seed_and_a_seed_keyed_submission() {
             assert!(e["loss"].as_f64().unwrap().is_finite());
             assert!(e["steps"].as_u64().unwrap() > 0);
         }
+        // The best trained epoch by val AP is kept (GLIP's rule: never the untouched model,
+        // whatever its val AP; an epoch not worse than the best so far replaces it), and
+        // metrics.json says which.
+        let ft = &m["finetune"];
+        let val: Vec<f64> = h.iter().map(|e| e["val_ap"].as_f64().unwrap()).collect();
+        let best = if val[1] >= val[0] { 2 } else { 1 };
+        assert_eq!(ft["best_epoch"], best, "{ft} / {val:?}");
+        assert_eq!(ft["best_val_ap"].as_f64(), Some(val[best - 1]), "{ft}");
+        assert!(ft["initial_val_ap"].as_f64().unwrap() >= 0.0, "{ft}");
         // The generated k-shot files are kept in the unit, with GLIP's sampler's marker.
         assert!(unit
             .join(format!("train/train_shot3_seed{seed}.json"))
