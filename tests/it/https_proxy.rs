@@ -1,7 +1,8 @@
 //! `odinw download` networks like pip and curl: over HTTPS from a local server whose certificate
 //! a CA generated here signed, trusted only through `SSL_CERT_FILE` / `SSL_CERT_DIR` (and refused
 //! with a message naming them without), and through a counting local proxy picked from
-//! `HTTPS_PROXY` / `HTTP_PROXY` (either case) unless `NO_PROXY` exempts the host.
+//! `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (either case, the uppercase one winning) unless
+//! `NO_PROXY` exempts the host (by IP, CIDR block, host name or `*`).
 //! ONNX Runtime provisioning over HTTPS is tested in `runtime_provisioning.rs`.
 use crate::support;
 use crate::support::text;
@@ -138,7 +139,7 @@ fn https_goes_through_https_proxy_with_connect_unless_no_proxy_names_the_host() 
     let pem = pem.to_str().unwrap();
     let host = front.url().trim_start_matches("https://").to_string();
 
-    for var in ["HTTPS_PROXY", "https_proxy"] {
+    for var in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
         let proxy = Proxy::start();
         let root = scratch();
         let out = download(
@@ -152,6 +153,21 @@ fn https_goes_through_https_proxy_with_connect_unless_no_proxy_names_the_host() 
         assert!(tunnels.iter().all(|t| *t == host), "{var}: {tunnels:?}");
         assert!(proxy.forwards().is_empty());
     }
+
+    // Both spellings set: the uppercase one is used.
+    let (upper, lower) = (Proxy::start(), Proxy::start());
+    let root = scratch();
+    let out = download(
+        root.path(),
+        &front.url(),
+        &[
+            ("SSL_CERT_FILE", pem),
+            ("HTTPS_PROXY", &upper.url()),
+            ("https_proxy", &lower.url()),
+        ],
+    );
+    assert_installed(root.path(), &zip, &out);
+    assert!(!upper.connects().is_empty() && lower.connects().is_empty());
 
     let proxy = Proxy::start();
     let root = scratch();
@@ -202,18 +218,18 @@ fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
     assert_installed(root.path(), &zip, &out);
     assert!(!upper.forwards().is_empty() && lower.forwards().is_empty());
 
-    for no_proxy in [
-        ("NO_PROXY", "127.0.0.1"),
-        ("NO_PROXY", "example.org, 127.0.0.0/8"),
-        ("no_proxy", "*"),
+    // NO_PROXY by IP, CIDR block, host name and `*` (the hub reached as `localhost` for the
+    // host names; `example.org` and `.example.org` are domains that must not match it).
+    let by_name = hub.url().replace("127.0.0.1", "localhost");
+    for (url, no_proxy) in [
+        (hub.url(), ("NO_PROXY", "127.0.0.1")),
+        (hub.url(), ("NO_PROXY", "example.org, 127.0.0.0/8")),
+        (hub.url(), ("no_proxy", "*")),
+        (by_name.clone(), ("NO_PROXY", ".example.org,localhost")),
     ] {
         let proxy = Proxy::start();
         let root = scratch();
-        let out = download(
-            root.path(),
-            &hub.url(),
-            &[("HTTP_PROXY", &proxy.url()), no_proxy],
-        );
+        let out = download(root.path(), &url, &[("HTTP_PROXY", &proxy.url()), no_proxy]);
         assert_installed(root.path(), &zip, &out);
         assert!(
             proxy.forwards().is_empty(),
@@ -221,4 +237,24 @@ fn plain_http_goes_through_http_proxy_unless_no_proxy_names_the_host() {
             proxy.forwards()
         );
     }
+}
+
+/// A host name `NO_PROXY` does not list still goes through the proxy (the `localhost` run above
+/// is direct because of the name, not because local addresses are never proxied).
+#[test]
+fn no_proxy_domains_that_do_not_match_leave_the_proxy_in_use() {
+    let (hub, zip) = pistols_hub();
+    let proxy = Proxy::start();
+    let root = scratch();
+    let url = hub.url().replace("127.0.0.1", "localhost");
+    let out = download(
+        root.path(),
+        &url,
+        &[
+            ("HTTP_PROXY", &proxy.url()),
+            ("NO_PROXY", "example.org,.local"),
+        ],
+    );
+    assert_installed(root.path(), &zip, &out);
+    assert!(!proxy.forwards().is_empty());
 }
