@@ -284,3 +284,44 @@ fn a_batch_below_one_is_an_invalid_command_line() {
         assert!(!dir.path().join("run").exists());
     }
 }
+
+/// The dataset root is `--root`, else `$ODINW_ROOT`, else `./DATASET` (the demo suite's bundled
+/// data aside): seen in the error naming the missing annotation file and the fetch command.
+#[test]
+fn the_dataset_root_is_the_option_then_odinw_root_then_dataset() {
+    let dir = support::scratch();
+    let env_root = dir.path().join("env-root");
+    let opt_root = dir.path().join("opt-root");
+    let cases: [(&[&str], Option<&Path>, String); 3] = [
+        (
+            &["--root", opt_root.to_str().unwrap()],
+            Some(&env_root),
+            format!("--root {}", opt_root.display()),
+        ),
+        (
+            &[],
+            Some(&env_root),
+            format!("--root {}", env_root.display()),
+        ),
+        (&[], None, "--root DATASET".into()),
+    ];
+    for (extra, env, want) in cases {
+        let mut cmd = support::odinw();
+        cmd.args([
+            "eval", "--suite", "odinw35", "--tasks", "BCCD", "--model", "demo",
+        ])
+        .args(extra)
+        .current_dir(dir.path())
+        .env_remove("ODINW_ROOT");
+        if let Some(e) = env {
+            cmd.env("ODINW_ROOT", e);
+        }
+        let out = cmd.output().unwrap();
+        let text = support::text(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains(&format!("odinw download --tasks BCCD {want}`")),
+            "{want}: {text}"
+        );
+    }
+}
