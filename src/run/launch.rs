@@ -358,8 +358,13 @@ impl K8sLaunch {
         };
         under_mount(&self.command.out, "--out")?;
         let args = &self.command.args;
-        if let Some(i) = args.iter().position(|a| a == "--root") {
-            if let Some(root) = args.get(i + 1) {
+        for (i, a) in args.iter().enumerate() {
+            let root = match a.strip_prefix("--root") {
+                Some("") => args.get(i + 1).map(String::as_str),
+                Some(v) => v.strip_prefix('='),
+                None => None,
+            };
+            if let Some(root) = root {
                 under_mount(Path::new(root), "--root")?;
             }
         }

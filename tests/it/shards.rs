@@ -372,6 +372,7 @@ fn the_kubernetes_manifest_is_an_indexed_job_over_a_shared_volume() {
     assert_eq!(spec["completionMode"], "Indexed");
     assert_eq!(spec["completions"], 6);
     assert_eq!(spec["parallelism"], 6);
+    assert_eq!(spec["backoffLimitPerIndex"], 1, "one retry per index");
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["restartPolicy"], "Never");
     let c = &pod["containers"][0];
@@ -427,11 +428,21 @@ fn the_kubernetes_manifest_is_an_indexed_job_over_a_shared_volume() {
     }
     assert_eq!(seen.len(), 35);
 
-    // A run folder the pods cannot share is refused, as is a command that picks its shard.
+    // A run folder or dataset root the pods cannot share is refused, as is a command that
+    // picks its shard.
     for bad in [
         vec!["eval", "--out", "runs/zs"],
         vec!["eval", "--out", "/elsewhere/zs"],
         vec!["eval", "--out", "/shared/zs", "--shard", "0/2"],
+        vec![
+            "eval",
+            "--root",
+            "/elsewhere/DATASET",
+            "--out",
+            "/shared/zs",
+        ],
+        vec!["eval", "--root=/elsewhere/DATASET", "--out", "/shared/zs"],
+        vec!["eval", "--root", "DATASET", "--out", "/shared/zs"],
     ] {
         let mut args = vec![
             "launch", "k8s", "--shards", "2", "--image", "i", "--claim", "c", "--",
