@@ -5,6 +5,8 @@ text_hidden does, and a buffer that differs from the rebuilt one is reported, no
 One export of the tiny config (~80 s on the 2-core development machine)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -44,8 +46,6 @@ def export(tmp_path_factory):
     ckpt = root / "ckpt.pth"
     torch.save({"model": glip_state(main), "model_ema": ema_state}, ckpt)
     out = root / "model"
-    import contextlib
-    import io
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         assert export_glip.main(["--config", "tiny", "--weights", str(ckpt), "--state-key", "model_ema",
