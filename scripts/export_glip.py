@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     if args.out is None or (args.weights is None and not args.random_init):
         ap.error("--out and one of --weights / --random-init are required (unless --print-state-dict)")
     image_hw = args.image_size or cfg.image_size
-    max_text_len = args.max_text_len or cfg.max_text_len
+    max_text_len = cfg.max_text_len if args.max_text_len is None else args.max_text_len
     if not 2 <= max_text_len <= cfg.bert.max_positions:
         ap.error(f"--max-text-len {max_text_len}: must be in 2..{cfg.bert.max_positions}")
 

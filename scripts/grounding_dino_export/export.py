@@ -22,6 +22,15 @@ def _fail(msg: str) -> int:
     return 1
 
 
+def _pinned_transformers() -> str:
+    """`transformers==X` as scripts/requirements-export.txt pins it (the version the export is tested with)."""
+    try:
+        lines = (Path(__file__).resolve().parents[1] / "requirements-export.txt").read_text().splitlines()
+    except OSError:
+        return "the transformers version"
+    return next((ln.split("#")[0].strip() for ln in lines if ln.startswith("transformers==")), "the transformers version")
+
+
 def export_grounding_dino(family: str, weights: Path, out: Path, canvas: tuple[int, int] | None = None) -> int:
     from export_glip import sha256, write_text_atomic
     from glip_export.model_json import to_json
@@ -78,7 +87,8 @@ def export_grounding_dino(family: str, weights: Path, out: Path, canvas: tuple[i
     if getattr(model.model, "special_tokens", None) is None:  # older transformers (5.17 had none)
         import transformers
         return _fail(f"transformers {transformers.__version__}: its {Model.__name__} has no special_tokens buffer "
-                     f"(the caption's split ids); use the version in scripts/requirements-export.txt")
+                     f"(the caption's split ids); install {_pinned_transformers()} "
+                     "(scripts/requirements-export.txt)")
     buf = [int(x) for x in model.model.special_tokens.tolist()]
     if buf != list(special.values()):
         return _fail(f"{tok_path}: the ids of {list(special)} are {list(special.values())}, but the model "

@@ -421,3 +421,32 @@ def test_refusals(gd, tmp_path, capsys):
     code, err = main("--canvas", "big", weights=w)
     assert code == 2 and "expected HxW" in err
     assert not (tmp_path / "x" / "model.json").exists()
+
+
+def test_model_without_special_tokens_buffer_names_the_transformers_version(tmp_path, monkeypatch, capsys):
+    """transformers before the `special_tokens` buffer (5.17 had none): the exporter says which
+    transformers it ran with and points to the pinned one instead of failing with a traceback.
+    Simulated by deleting the buffer from the loaded tiny model."""
+    import transformers
+    from transformers import GroundingDinoForObjectDetection
+
+    weights = tmp_path / "weights"
+    _tiny_weights(weights, mm=False)
+    load = GroundingDinoForObjectDetection.from_pretrained.__func__
+
+    def without_buffer(cls, *args, **kwargs):
+        model = load(cls, *args, **kwargs)
+        del model.model.special_tokens
+        return model
+
+    monkeypatch.setattr(GroundingDinoForObjectDetection, "from_pretrained", classmethod(without_buffer))
+    out = tmp_path / "out"
+    code = export_model.main(["--family", "grounding-dino", "--weights", str(weights), "--out", str(out)])
+    err = capsys.readouterr().err
+    pinned = next(line.split("==")[1] for line in (REPO / "scripts" / "requirements-export.txt").read_text().splitlines()
+                  if line.startswith("transformers=="))
+    assert code == 1 and "Traceback" not in err
+    assert (f"transformers {transformers.__version__}: its GroundingDinoForObjectDetection has no special_tokens "
+            "buffer") in err
+    assert f"transformers=={pinned}" in err
+    assert not out.exists()
