@@ -17,6 +17,17 @@ pub struct ShardedCommand {
     pub args: Vec<String>,
     /// Its `--out`: the run folder every shard writes into (on a shared filesystem).
     pub out: PathBuf,
+    /// Its `--root`, if it names one (the dataset every shard reads).
+    pub root: Option<PathBuf>,
+}
+
+/// `args[i]` as the option `name`: `--name V` (its value, and 2 arguments taken) or `--name=V`
+/// (1 taken); `None` when `args[i]` is another argument.
+fn option_at(args: &[String], i: usize, name: &str) -> Option<(Option<String>, usize)> {
+    match args[i].strip_prefix(name)? {
+        "" => Some((args.get(i + 1).cloned(), 2)),
+        v => v.strip_prefix('=').map(|v| (Some(v.to_string()), 1)),
+    }
 }
 
 impl ShardedCommand {
@@ -35,7 +46,7 @@ impl ShardedCommand {
             Some(other) => bail!("only `eval` and `finetune` run in shards, not `{other}`"),
             None => bail!("give the odinw command to shard after `--`, e.g. `-- eval --out RUN`"),
         }
-        let mut out = None;
+        let (mut out, mut root) = (None, None);
         let mut i = 1;
         while i < args.len() {
             let a = &args[i];
@@ -46,13 +57,15 @@ impl ShardedCommand {
             {
                 bail!("leave {a} out of the command: the launcher gives each element its shard");
             }
-            if a == "--out" {
-                out = args.get(i + 1).cloned();
+            if let Some((v, took)) = option_at(&args, i, "--out") {
+                out = v;
+                i += took;
+            } else if let Some((v, took)) = option_at(&args, i, "--root") {
+                root = v.map(PathBuf::from);
+                i += took;
+            } else {
                 i += 1;
-            } else if let Some(v) = a.strip_prefix("--out=") {
-                out = Some(v.to_string());
             }
-            i += 1;
         }
         let Some(out) = out else {
             bail!(
@@ -62,6 +75,7 @@ impl ShardedCommand {
         Ok(Self {
             args,
             out: PathBuf::from(out),
+            root,
         })
     }
 }
@@ -357,19 +371,11 @@ impl K8sLaunch {
             Ok(())
         };
         under_mount(&self.command.out, "--out")?;
-        let args = &self.command.args;
-        for (i, a) in args.iter().enumerate() {
-            let root = match a.strip_prefix("--root") {
-                Some("") => args.get(i + 1).map(String::as_str),
-                Some(v) => v.strip_prefix('='),
-                None => None,
-            };
-            if let Some(root) = root {
-                under_mount(Path::new(root), "--root")?;
-            }
+        if let Some(root) = &self.command.root {
+            under_mount(root, "--root")?;
         }
         let mut command: Vec<String> = vec!["odinw".into()];
-        command.extend(args.iter().cloned());
+        command.extend(self.command.args.iter().cloned());
         command.extend(["--shards".to_string(), self.shards.to_string()]);
         let r = &self.resources;
         let mut limits = serde_json::Map::new();
@@ -429,6 +435,15 @@ mod tests {
         let c = ShardedCommand::parse(&args("odinw eval --suite demo --out /s/run")).unwrap();
         assert_eq!(c.args, args("eval --suite demo --out /s/run"));
         assert_eq!(c.out, PathBuf::from("/s/run"));
+        assert_eq!(c.root, None);
+        for root in ["--root /d", "--root=/d"] {
+            let c = ShardedCommand::parse(&args(&format!("eval {root} --out /s/run"))).unwrap();
+            assert_eq!(
+                (c.root, c.out),
+                (Some("/d".into()), "/s/run".into()),
+                "{root}"
+            );
+        }
         assert_eq!(
             ShardedCommand::parse(&args("finetune --out=/r"))
                 .unwrap()
